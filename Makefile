@@ -1,0 +1,50 @@
+# paysweep: two commands set everything up on a fresh machine.
+#   make run    the whole system locally (emulator + provider simulators, no AWS account)
+#   make test   every test, after installing everything from nothing
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+TOOLS   := .tools
+SAM     := $(TOOLS)/sam/bin/sam
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+ARGS    ?=
+
+.PHONY: help setup run test bench build validate lint clean
+
+help:
+	@echo "make run     run paysweep locally: emulator, simulators, both sweepers, live outcomes (ARGS=--keep-running)"
+	@echo "make test    install everything and run every test"
+	@echo "make bench   the performance benchmark (after make test's set-up)"
+	@echo "make build   sam build (the deployable artifacts, in .aws-sam/)"
+
+$(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt functions/teemopay/requirements.txt pyproject.toml
+	rm -rf $(VENV)
+	"$$(scripts/find-python)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(TOOLS)/%/.installed: requirements/%.txt
+	rm -rf $(TOOLS)/$*
+	"$$(scripts/find-python)" -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/$*.txt
+	touch $@
+
+setup: $(VENV)/.installed $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed
+
+run: $(VENV)/.installed
+	$(PY) -m paysweep_local.demo $(ARGS)
+
+test: setup
+	PAYSWEEP_SAM=$(abspath $(SAM)) PAYSWEEP_CHECKOV=$(abspath $(CHECKOV)) $(PY) -m pytest $(ARGS)
+
+bench: $(VENV)/.installed
+	$(PY) bench/run.py $(ARGS)
+
+build: $(VENV)/.installed $(TOOLS)/sam/.installed
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(SAM) build --template-file template.yaml
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis

@@ -1,0 +1,6 @@
+"""KICC WeChat Pay sweeper: the Lambda entry point, triggered by its EventBridge schedule."""
+
+from kicc_adapter import KiccWechatPayAdapter
+from paysweep.runtime import lambda_handler_for
+
+lambda_handler = lambda_handler_for(KiccWechatPayAdapter)

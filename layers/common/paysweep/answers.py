@@ -1,0 +1,145 @@
+"""Normalised provider answers: what an adapter tells the engine, in one vocabulary.
+
+Adapters turn each provider's codes into these types; the decision table works only on
+them. Every answer keeps a short, secret-free `detail` for logs and the order history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+
+class PaymentState(StrEnum):
+    """The provider's view of a payment, as far as a decision is concerned."""
+
+    IN_PROGRESS = "IN_PROGRESS"
+    """Known to the provider, not paid yet."""
+    NOT_FOUND = "NOT_FOUND"
+    """The provider does not know the order (yet): nothing has been paid."""
+    APPROVED = "APPROVED"
+    DECLINED = "DECLINED"
+    CANCELLED = "CANCELLED"
+    """Fully cancelled or voided at the provider."""
+    PARTIALLY_CANCELLED = "PARTIALLY_CANCELLED"
+    RETRY_LATER = "RETRY_LATER"
+    """A transient failure: timeout, 5xx, throttling, an error code. Not a decision."""
+    MISCONFIGURED = "MISCONFIGURED"
+    """The provider refuses our credentials or parameters: an operator must fix config."""
+    UNRECOGNISED = "UNRECOGNISED"
+    """An answer that breaks the provider's documentation: never trusted for a decision."""
+
+
+class CancelState(StrEnum):
+    """The provider's view of a cancellation we requested."""
+
+    ACCEPTED = "ACCEPTED"
+    """The request was accepted; the result must still be confirmed."""
+    CONFIRMED = "CONFIRMED"
+    """The payment is cancelled."""
+    PENDING = "PENDING"
+    """Accepted but not final yet."""
+    REFUSED = "REFUSED"
+    """The provider says no: a person must look."""
+    RETRY_LATER = "RETRY_LATER"
+    MISCONFIGURED = "MISCONFIGURED"
+    UNRECOGNISED = "UNRECOGNISED"
+
+
+@dataclass(frozen=True)
+class ReportedAmount:
+    """An amount as the provider reported it, converted exactly to the major unit.
+
+    `amount` is None when the provider gave none; `currency` is None when it named none.
+    Either is a mismatch for an approval, never a pass.
+    """
+
+    amount: Decimal | None
+    currency: str | None
+
+
+@dataclass(frozen=True)
+class PaymentAnswer:
+    """One status query's answer, normalised."""
+
+    state: PaymentState
+    provider_status: str | None = None
+    """The provider's own status code (`TS01`, `2`), for messages and history."""
+    paid: ReportedAmount | None = None
+    """What the provider says was paid; required for an approval."""
+    expected: ReportedAmount | None = None
+    """The provider's echo of the order amount, when it sends one (TeemoPay)."""
+    refs: dict[str, str] = field(default_factory=dict)
+    """Provider references worth publishing (pgCno, tradeNo, approvalDate)."""
+    detail: str | None = None
+    """Short human-readable reason, URL-decoded, free of secrets."""
+    error_kind: str | None = None
+    """For RETRY_LATER / MISCONFIGURED / UNRECOGNISED: a metric dimension (`http_5xx`)."""
+
+
+@dataclass(frozen=True)
+class CancelAnswer:
+    """One cancel request's or cancel confirmation's answer, normalised."""
+
+    state: CancelState
+    reference: str | None = None
+    """The provider's id of the cancellation (KICC `cancelPgCno`)."""
+    provider_status: str | None = None
+    detail: str | None = None
+    error_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelIntent:
+    """A cancellation we decided on, recorded before the provider is called.
+
+    The idempotency `key` and `request_date` never change across retries: KICC requires
+    the same `shopTransactionId` and the initial `cancelReqDate` after a timeout.
+    """
+
+    key: str
+    request_date: str
+    reason: str
+    requested_at: str
+    deadline: str
+    reference: str | None = None
+    sends: int = 0
+    reported_amount: str | None = None
+    """What the provider reported as paid when the cancel was decided (for the message)."""
+    reported_currency: str | None = None
+
+    def reported(self) -> ReportedAmount | None:
+        if self.reported_amount is None:
+            return None
+        return ReportedAmount(Decimal(self.reported_amount), self.reported_currency)
+
+    def to_item(self) -> dict[str, object]:
+        item: dict[str, object] = {
+            "key": self.key,
+            "requestDate": self.request_date,
+            "reason": self.reason,
+            "requestedAt": self.requested_at,
+            "deadline": self.deadline,
+            "sends": self.sends,
+        }
+        if self.reference:
+            item["reference"] = self.reference
+        if self.reported_amount is not None:
+            item["reportedAmount"] = self.reported_amount
+            item["reportedCurrency"] = self.reported_currency
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, object]) -> CancelIntent:
+        return cls(
+            key=str(item["key"]),
+            request_date=str(item["requestDate"]),
+            reason=str(item["reason"]),
+            requested_at=str(item["requestedAt"]),
+            deadline=str(item["deadline"]),
+            reference=str(item["reference"]) if item.get("reference") else None,
+            sends=int(item.get("sends", 0)),  # type: ignore[call-overload]
+            reported_amount=str(item["reportedAmount"]) if item.get("reportedAmount") is not None else None,
+            reported_currency=str(item["reportedCurrency"]) if item.get("reportedCurrency") else None,
+        )

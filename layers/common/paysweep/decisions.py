@@ -1,0 +1,117 @@
+"""The decision table: a pure function of (order, normalised provider answer, time).
+
+Nothing here does I/O, so every branch is tested directly and by property-based tests.
+The README's decision table is this module, row for row.
+
+The integrity rules (KICC's "Critical Integrity Checks", applied to every provider):
+an approval whose amount or currency differs from the order is never APPROVED. It is
+cancelled where the provider can cancel, and goes to REVIEW where it cannot. A missing
+amount is a mismatch, not a pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from paysweep.answers import CancelAnswer, CancelState, PaymentAnswer, PaymentState, ReportedAmount
+from paysweep.orders import Order
+from paysweep.outcomes import Outcome, Reason
+
+
+class Action(StrEnum):
+    POLL = "POLL"
+    """Keep the order due and check again after the backoff."""
+    FINALISE = "FINALISE"
+    """Record the terminal outcome and publish it."""
+    CANCEL = "CANCEL"
+    """Record a cancel intent, then ask the provider to cancel the payment."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    outcome: Outcome | None = None
+    reason: Reason | None = None
+
+
+POLL = Decision(Action.POLL)
+
+
+def _final(outcome: Outcome, reason: Reason | None = None) -> Decision:
+    return Decision(Action.FINALISE, outcome, reason)
+
+
+# Answers other than an approval: (before the final check, at or after it).
+PAYMENT_TABLE: dict[PaymentState, tuple[Decision, Decision]] = {
+    PaymentState.IN_PROGRESS: (POLL, _final(Outcome.FAILED, Reason.EXPIRED)),
+    PaymentState.NOT_FOUND: (POLL, _final(Outcome.FAILED, Reason.EXPIRED)),
+    PaymentState.DECLINED: (_final(Outcome.FAILED, Reason.PROVIDER_DECLINED),) * 2,
+    PaymentState.CANCELLED: (_final(Outcome.CANCELLED, Reason.PROVIDER_CANCELLED),) * 2,
+    PaymentState.PARTIALLY_CANCELLED: (_final(Outcome.REVIEW, Reason.PARTIAL_CANCEL),) * 2,
+    PaymentState.RETRY_LATER: (POLL, _final(Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE)),
+    PaymentState.UNRECOGNISED: (POLL, _final(Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE)),
+    # Our configuration is wrong, not the payment: never terminal, an operator must act.
+    PaymentState.MISCONFIGURED: (POLL, POLL),
+}
+
+# Answers about a cancellation we requested: (before the cancel deadline, at or after it).
+# CONFIRMED is absent: it finalises CANCELLED with the reason the cancel was requested for.
+CANCEL_TABLE: dict[CancelState, tuple[Decision, Decision]] = {
+    CancelState.ACCEPTED: (POLL, _final(Outcome.REVIEW, Reason.CANCEL_REFUSED)),
+    CancelState.PENDING: (POLL, _final(Outcome.REVIEW, Reason.CANCEL_REFUSED)),
+    CancelState.REFUSED: (_final(Outcome.REVIEW, Reason.CANCEL_REFUSED),) * 2,
+    CancelState.RETRY_LATER: (POLL, _final(Outcome.REVIEW, Reason.CANCEL_REFUSED)),
+    CancelState.UNRECOGNISED: (POLL, _final(Outcome.REVIEW, Reason.CANCEL_REFUSED)),
+    CancelState.MISCONFIGURED: (POLL, POLL),
+}
+
+
+def _compare(order: Order, reported: ReportedAmount | None) -> Reason | None:
+    if reported is None or reported.amount is None:
+        return Reason.AMOUNT_MISMATCH
+    if reported.currency != order.currency:
+        return Reason.CURRENCY_MISMATCH
+    if reported.amount != order.amount:  # exact Decimal comparison: "1000.00" == 1000
+        return Reason.AMOUNT_MISMATCH
+    return None
+
+
+def integrity_failure(order: Order, answer: PaymentAnswer) -> Reason | None:
+    """Why an approval cannot be accepted, or None when amount and currency match exactly.
+
+    Checks what was paid and, where the provider echoes it, the order amount it holds.
+    """
+    reason = _compare(order, answer.paid)
+    if reason is None and answer.expected is not None:
+        reason = _compare(order, answer.expected)
+    return reason
+
+
+def decide_payment(order: Order, answer: PaymentAnswer, *, final_check_due: bool, can_cancel: bool) -> Decision:
+    """What to do with a pending order after one status query."""
+    if answer.state is PaymentState.APPROVED:
+        reason = integrity_failure(order, answer)
+        if reason is None:
+            return _final(Outcome.APPROVED)
+        if can_cancel:
+            return Decision(Action.CANCEL, Outcome.CANCELLED, reason)
+        return _final(Outcome.REVIEW, reason)
+    before, after = PAYMENT_TABLE[answer.state]
+    return after if final_check_due else before
+
+
+def decide_cancel(order: Order, answer: CancelAnswer, *, deadline_passed: bool) -> Decision:
+    """What to do with a cancelling order after a cancel request or confirmation."""
+    if answer.state is CancelState.CONFIRMED:
+        assert order.cancel is not None, "a cancel answer needs a recorded cancel intent"
+        return _final(Outcome.CANCELLED, Reason(order.cancel.reason))
+    before, after = CANCEL_TABLE[answer.state]
+    return after if deadline_passed else before
+
+
+def is_final_check(order: Order, now: datetime, grace: timedelta) -> bool:
+    """True at or after the order's final check (`expiresAt` plus the settling grace)."""
+    return now >= order.expires_at + grace
+

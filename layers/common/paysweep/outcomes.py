@@ -1,0 +1,135 @@
+"""Outcome messages: the public contract subscribers read (CONTRACT.md section 3).
+
+A message is built once, at the terminal transition, stored with the order (the outbox)
+and published from that stored text, so a re-publish is byte-for-byte the same message
+under the same `eventId`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+from paysweep.answers import ReportedAmount
+from paysweep.money import format_amount
+
+SCHEMA_ID = "paysweep.outcome/v1"
+
+
+class Outcome(StrEnum):
+    APPROVED = "APPROVED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    REVIEW = "REVIEW"
+
+
+class Reason(StrEnum):
+    AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+    DB_UPDATE_FAILED = "DB_UPDATE_FAILED"
+    EXPIRED = "EXPIRED"
+    PROVIDER_DECLINED = "PROVIDER_DECLINED"
+    PROVIDER_CANCELLED = "PROVIDER_CANCELLED"
+    PARTIAL_CANCEL = "PARTIAL_CANCEL"
+    CANCEL_REFUSED = "CANCEL_REFUSED"
+    INVALID_ORDER = "INVALID_ORDER"
+    UNKNOWN_PROVIDER_STATE = "UNKNOWN_PROVIDER_STATE"
+
+
+def event_id(order_id: str, outcome: Outcome, generation: int = 0) -> str:
+    """Stable id of one terminal transition of one order.
+
+    `ORD-1001:APPROVED` for the order's first life; an operator re-drive of a terminal
+    order starts generation 1, whose transition is `ORD-1001:APPROVED:1`, so subscribers
+    that de-duplicate on `eventId` still see it.
+    """
+    base = f"{order_id}:{outcome.value}"
+    return base if generation == 0 else f"{base}:{generation}"
+
+
+@dataclass(frozen=True)
+class OutcomeMessage:
+    """One outcome, ready to publish."""
+
+    event_id: str
+    order_id: str
+    provider: str
+    outcome: Outcome
+    reason: Reason | None
+    body: str
+    """The exact JSON text published; stored in the outbox and re-published verbatim."""
+
+    def attributes(self) -> dict[str, dict[str, str]]:
+        """SNS message attributes, so subscribers can filter without parsing bodies."""
+        attributes = {
+            "provider": {"DataType": "String", "StringValue": self.provider},
+            "outcome": {"DataType": "String", "StringValue": self.outcome.value},
+        }
+        if self.reason is not None:
+            attributes["reason"] = {"DataType": "String", "StringValue": self.reason.value}
+        return attributes
+
+    def to_item(self) -> dict[str, str]:
+        item = {
+            "eventId": self.event_id,
+            "orderId": self.order_id,
+            "provider": self.provider,
+            "outcome": self.outcome.value,
+            "body": self.body,
+        }
+        if self.reason is not None:
+            item["reason"] = self.reason.value
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, object]) -> OutcomeMessage:
+        reason = item.get("reason")
+        return cls(
+            event_id=str(item["eventId"]),
+            order_id=str(item["orderId"]),
+            provider=str(item["provider"]),
+            outcome=Outcome(str(item["outcome"])),
+            reason=Reason(str(reason)) if reason else None,
+            body=str(item["body"]),
+        )
+
+
+def _amount_json(amount: ReportedAmount | None) -> dict[str, str | None] | None:
+    if amount is None or amount.amount is None:
+        return None
+    return {"amount": format_amount(amount.amount, amount.currency), "currency": amount.currency}
+
+
+def build_message(
+    *,
+    order_id: str,
+    provider: str,
+    outcome: Outcome,
+    reason: Reason | None,
+    requested: ReportedAmount | None,
+    reported: ReportedAmount | None,
+    provider_status: str | None,
+    provider_refs: dict[str, str],
+    occurred_at: str,
+    attempts: int,
+    generation: int = 0,
+) -> OutcomeMessage:
+    """Build the message of one terminal transition (CONTRACT.md section 3)."""
+    eid = event_id(order_id, outcome, generation)
+    document = {
+        "schema": SCHEMA_ID,
+        "eventId": eid,
+        "orderId": order_id,
+        "provider": provider,
+        "outcome": outcome.value,
+        "reason": reason.value if reason else None,
+        "requested": _amount_json(requested),
+        "reported": _amount_json(reported),
+        "providerStatus": provider_status,
+        "providerRefs": dict(sorted(provider_refs.items())),
+        "occurredAt": occurred_at,
+        "attempts": attempts,
+    }
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return OutcomeMessage(eid, order_id, provider, outcome, reason, body)

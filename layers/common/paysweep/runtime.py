@@ -1,0 +1,113 @@
+"""Building a provider function's dependencies once per container, and running a sweep.
+
+A handler builds one `Runtime` on its first invocation and reuses it: configuration
+parsed once, AWS clients and the provider's HTTP session kept warm between invocations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from paysweep.adapter import AdapterFactory, ProviderClient
+from paysweep.config import SweepConfig
+from paysweep.engine import SweepEngine, SweepRequest
+from paysweep.http import build_session
+from paysweep.journal import CompensationJournal
+from paysweep.observability import logger, metrics, tracer
+from paysweep.publisher import OutcomePublisher
+from paysweep.secrets import secret_source
+from paysweep.store import OrderStore
+from paysweep.summary import SweepSummary
+
+
+def aws_client_config(concurrency: int) -> Config:
+    """The SDK's standard retry mode (throttling and 5xx retried with backoff), bounded."""
+    return Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=3,
+        read_timeout=10,
+        max_pool_connections=concurrency + 4,
+    )
+
+
+@dataclass(frozen=True)
+class Runtime:
+    config: SweepConfig
+    engine: SweepEngine
+
+    @classmethod
+    def from_environment(cls, adapter_factory: AdapterFactory, environ: dict[str, str] | None = None) -> Runtime:
+        config = SweepConfig.from_env(environ)
+        aws = aws_client_config(config.concurrency)
+        dynamodb = boto3.client("dynamodb", config=aws)
+        client = ProviderClient(
+            base_url=config.provider_base_url,
+            session=build_session(config.concurrency, config.connect_retries),
+            credentials=secret_source(config.provider_secret_arn, config.secret_max_age),
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.http_timeout,
+            max_answer_bytes=config.max_answer_bytes,
+            cancel_notify_url=config.cancel_notify_url,
+        )
+        engine = SweepEngine(
+            adapter=adapter_factory(client),
+            store=OrderStore(dynamodb, config.table_name, config.due_index, config.outbox_index),
+            journal=CompensationJournal(dynamodb, config.compensations_table),
+            publisher=OutcomePublisher(boto3.client("sns", config=aws), config.topic_arns),
+            config=config,
+        )
+        return cls(config, engine)
+
+    def sweep(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        """Run one sweep for a schedule event and return its summary."""
+        summary = self.engine.sweep(SweepRequest.from_event(event), context.get_remaining_time_in_ms)
+        record_metrics(summary)
+        logger.info("sweep finished", extra={"summary": summary.to_dict()})
+        return summary.to_dict()
+
+
+def record_metrics(summary: SweepSummary) -> None:
+    """EMF metrics of one sweep (flushed by the handler's `log_metrics` decorator)."""
+    metrics.add_dimension("provider", summary.provider)
+    metrics.add_metric(name="OrdersChecked", unit=MetricUnit.Count, value=summary.checked)
+    metrics.add_metric(name="OrdersLeftDue", unit=MetricUnit.Count, value=summary.left_due)
+    metrics.add_metric(name="OutboxRepublished", unit=MetricUnit.Count, value=summary.republished)
+    metrics.add_metric(name="CancelsRequested", unit=MetricUnit.Count, value=summary.cancels_requested)
+    for outcome in ("APPROVED", "FAILED", "CANCELLED", "REVIEW"):
+        metrics.add_metric(name=f"Outcome{outcome.title()}", unit=MetricUnit.Count, value=summary.outcomes.get(outcome, 0))
+    metrics.add_metric(name="ProviderErrors", unit=MetricUnit.Count, value=sum(summary.provider_errors.values()))
+    metrics.add_metric(name="ProviderMisconfigured", unit=MetricUnit.Count, value=summary.misconfigured)
+    metrics.add_metric(name="SweepErrors", unit=MetricUnit.Count, value=sum(summary.errors.values()))
+    if summary.oldest_due_age_seconds is not None:
+        metrics.add_metric(name="OldestDueAge", unit=MetricUnit.Seconds, value=summary.oldest_due_age_seconds)
+    for latency in summary.latencies_ms[:100]:
+        metrics.add_metric(name="ProviderLatency", unit=MetricUnit.Milliseconds, value=latency)
+
+
+def lambda_handler_for(adapter_factory: AdapterFactory) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda handler of one provider function.
+
+    Dependencies are built on the first invocation of a container and reused by every later
+    one. The correlation id is the schedule's execution id (EventBridge Scheduler input) or
+    the event id (EventBridge rule event).
+    """
+
+    @cache
+    def runtime() -> Runtime:
+        return Runtime.from_environment(adapter_factory)
+
+    @logger.inject_lambda_context(correlation_id_path="executionId || id", clear_state=True)
+    @metrics.log_metrics
+    @tracer.capture_lambda_handler(capture_response=False)
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return runtime().sweep(event, context)
+
+    return lambda_handler

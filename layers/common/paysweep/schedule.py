@@ -1,0 +1,32 @@
+"""When a pending order is checked again, and when polling it stops.
+
+Backoff: the n-th check of an order is followed by a wait of `backoff[n-1]` seconds,
+the last entry repeating (default 1, 1, 2, 3, 5, 10, then every 15 minutes). Polling
+never waits past the order's final check, `expiresAt + EXPIRY_GRACE_SECONDS`: the grace
+lets a payment made in the last second reach the provider's books before we decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from paysweep.clock import ceil_to_second
+
+
+def backoff_delay(checks_done: int, backoff: Sequence[int]) -> timedelta:
+    """Wait after the `checks_done`-th check (1-based)."""
+    index = min(max(checks_done, 1), len(backoff)) - 1
+    return timedelta(seconds=backoff[index])
+
+
+def next_check_at(checks_done: int, now: datetime, final_check: datetime, backoff: Sequence[int]) -> datetime:
+    """When to check again: after the backoff, but never later than the final check.
+
+    Past the final check (an order kept due because of a configuration error), the
+    backoff alone applies.
+    """
+    candidate = now + backoff_delay(checks_done, backoff)
+    if now < final_check:
+        candidate = min(candidate, final_check)
+    return ceil_to_second(candidate)

@@ -1,0 +1,325 @@
+"""DynamoDB access: the only module that reads or writes the orders table.
+
+Every write is conditional. A claim takes a lease (owner token + expiry) only on an order
+that is due; every later write requires that lease, so a sweep that lost its lease cannot
+overwrite another sweep's decision. The claim also moves `nextCheckAt` to the lease's
+expiry: other sweeps stop seeing the order as due, and if this sweep dies, the order
+becomes due again by itself when the lease runs out.
+
+Attributes the sweeper owns (documented in docs/CONTRACT.md): `leaseOwner`, `leaseUntil`,
+`attempts`, `generation`, `lastCheck`, `history`, `outcome`, `cancel`, `outbox`,
+`outboxKey`, `outboxSince`, `updatedAt`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from paysweep.orders import OrderStatus
+
+HISTORY_LIMIT = 20
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class StoreError(Exception):
+    """Base of the store's failures."""
+
+
+class ConditionFailed(StoreError):
+    """The item was not in the state the write required (lease lost, already decided).
+
+    `current` is the item as DynamoDB saw it when the condition failed, when available.
+    """
+
+    def __init__(self, message: str, current: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class StoreUnavailable(StoreError):
+    """DynamoDB did not take the request, even after the SDK's retries (throttling, 5xx)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, order=True)
+class DueOrder:
+    """One entry of the due index: enough to claim the order."""
+
+    next_check_at: str
+    order_id: str
+    sweep_key: str = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed order: the item as it is now, and whether a previous lease was abandoned.
+
+    An abandoned lease (one that expired without its sweep releasing it) means that sweep
+    crashed or could not write; it may have acted at the provider, so the compensation
+    journal is consulted before deciding anything.
+    """
+
+    item: dict[str, Any]
+    abandoned_lease: str | None
+
+
+@dataclass
+class Transition:
+    """One conditional update of one order, made while holding its lease.
+
+    With `free_lease_ok_at` (the current time), the write also succeeds when the lease is
+    free or expired at that time: used when a sweep must record a compensation after the
+    very write that would have kept its lease failed.
+    """
+
+    order_id: str
+    lease_token: str
+    expected_status: OrderStatus | str | None
+    """None accepts any status (used to close an item whose status is itself invalid)."""
+    set: dict[str, Any] = field(default_factory=dict)
+    remove: list[str] = field(default_factory=list)
+    free_lease_ok_at: str | None = None
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in values.items()}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def _update_expression(set_values: Mapping[str, Any], remove: Iterable[str]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    sets: list[str] = []
+    for i, (name, value) in enumerate(set_values.items()):
+        names[f"#s{i}"] = name
+        values[f":s{i}"] = _serializer.serialize(value)
+        sets.append(f"#s{i} = :s{i}")
+    removes: list[str] = []
+    for i, name in enumerate(remove):
+        names[f"#r{i}"] = name
+        removes.append(f"#r{i}")
+    expression = ""
+    if sets:
+        expression += "SET " + ", ".join(sets)
+    if removes:
+        expression += " REMOVE " + ", ".join(removes)
+    return expression.strip(), names, values
+
+
+class OrderStore:
+    """The orders table and its two sparse indexes (due orders, unpublished outcomes)."""
+
+    def __init__(self, client: Any, table: str, due_index: str, outbox_index: str) -> None:
+        self._client = client
+        self._table = table
+        self._due_index = due_index
+        self._outbox_index = outbox_index
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def _query_pages(self, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
+        start: dict[str, Any] | None = None
+        while True:
+            request = dict(kwargs, TableName=self._table)
+            if start:
+                request["ExclusiveStartKey"] = start
+            response = self._call("query", **request)
+            yield [from_item(item) for item in response.get("Items", [])]
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    def _due_in_shard(self, sweep_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
+        for page in self._query_pages(
+            IndexName=self._due_index,
+            KeyConditionExpression="sweepKey = :k AND nextCheckAt <= :now",
+            ExpressionAttributeValues={":k": {"S": sweep_key}, ":now": {"S": now}},
+            ScanIndexForward=True,
+            Limit=page_size,
+        ):
+            for item in page:
+                yield DueOrder(str(item["nextCheckAt"]), str(item["orderId"]), str(item["sweepKey"]))
+
+    def due_orders(self, sweep_keys: Iterable[str], now: str, page_size: int) -> Iterator[DueOrder]:
+        """Due orders of the given shards, oldest first across shards, fetched page by page.
+
+        Holds one page per shard at a time, whatever the backlog.
+        """
+        return heapq.merge(*(self._due_in_shard(key, now, page_size) for key in sweep_keys))
+
+    def count_due(self, sweep_keys: Iterable[str], now: str) -> int:
+        """How many orders of these shards are due now (keys-only index: cheap to count)."""
+        total = 0
+        for key in sweep_keys:
+            start: dict[str, Any] | None = None
+            while True:
+                request: dict[str, Any] = {
+                    "TableName": self._table,
+                    "IndexName": self._due_index,
+                    "KeyConditionExpression": "sweepKey = :k AND nextCheckAt <= :now",
+                    "ExpressionAttributeValues": {":k": {"S": key}, ":now": {"S": now}},
+                    "Select": "COUNT",
+                }
+                if start:
+                    request["ExclusiveStartKey"] = start
+                response = self._call("query", **request)
+                total += int(response.get("Count", 0))
+                start = response.get("LastEvaluatedKey")
+                if not start:
+                    break
+        return total
+
+    def oldest_due(self, sweep_keys: Iterable[str], now: str) -> str | None:
+        """`nextCheckAt` of the oldest due order of these shards: one item read per shard."""
+        oldest: str | None = None
+        for key in sweep_keys:
+            response = self._call(
+                "query",
+                TableName=self._table,
+                IndexName=self._due_index,
+                KeyConditionExpression="sweepKey = :k AND nextCheckAt <= :now",
+                ExpressionAttributeValues={":k": {"S": key}, ":now": {"S": now}},
+                ScanIndexForward=True,
+                Limit=1,
+            )
+            for item in response.get("Items", []):
+                candidate = item["nextCheckAt"]["S"]
+                oldest = candidate if oldest is None or candidate < oldest else oldest
+        return oldest
+
+    def unpublished(self, sweep_keys: Iterable[str], older_than: str, page_size: int) -> Iterator[dict[str, Any]]:
+        """Orders whose outcome was recorded but not yet confirmed published (the outbox)."""
+        for key in sweep_keys:
+            for page in self._query_pages(
+                IndexName=self._outbox_index,
+                KeyConditionExpression="outboxKey = :k AND outboxSince <= :t",
+                ExpressionAttributeValues={":k": {"S": key}, ":t": {"S": older_than}},
+                Limit=page_size,
+            ):
+                yield from page
+
+    def read(self, order_id: str) -> dict[str, Any] | None:
+        """The order as it is now (strongly consistent)."""
+        response = self._call("get_item", TableName=self._table, Key=to_item({"orderId": order_id}), ConsistentRead=True)
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    # -- writes --------------------------------------------------------------------------
+
+    def claim(self, due: DueOrder, *, now: str, lease_until: str, token: str) -> Claimed:
+        """Take the lease on a due order and return the whole item.
+
+        The index is eventually consistent, so the condition re-checks the real item: it
+        must still be in this shard and due (an unexpired lease keeps it not due).
+        Raises `ConditionFailed` when another sweep got there first.
+        """
+        changes = {"leaseOwner": token, "leaseUntil": lease_until, "nextCheckAt": lease_until, "updatedAt": now}
+        expression, names, values = _update_expression(changes, ())
+        names.update({"#sk": "sweepKey", "#due": "nextCheckAt"})
+        values.update({":sk": _serializer.serialize(due.sweep_key), ":now": _serializer.serialize(now)})
+        response = self._conditional(
+            "update_item",
+            Key=to_item({"orderId": due.order_id}),
+            UpdateExpression=expression,
+            ConditionExpression="#sk = :sk AND #due <= :now",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_OLD",
+        )
+        before = from_item(response["Attributes"])
+        previous = before.get("leaseOwner")
+        return Claimed(item={**before, **changes}, abandoned_lease=str(previous) if previous else None)
+
+    def apply(self, transition: Transition) -> None:
+        """Write a transition, provided we still hold the lease and the status is as expected."""
+        expression, names, values = _update_expression(transition.set, transition.remove)
+        names["#lease"] = "leaseOwner"
+        values[":token"] = _serializer.serialize(transition.lease_token)
+        condition = "#lease = :token"
+        if transition.expected_status is not None:
+            names["#status"] = "status"
+            values[":expected"] = _serializer.serialize(str(transition.expected_status))
+            condition += " AND #status = :expected"
+        if transition.free_lease_ok_at:
+            assert transition.expected_status is not None
+            names["#until"] = "leaseUntil"
+            values[":now"] = _serializer.serialize(transition.free_lease_ok_at)
+            condition = (
+                "#status = :expected AND (#lease = :token OR attribute_not_exists(#lease) OR #until < :now)"
+            )
+        self._conditional(
+            "update_item",
+            Key=to_item({"orderId": transition.order_id}),
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def clear_outbox(self, order_id: str, event_id: str) -> None:
+        """Mark an outcome as published; a no-op condition failure if already cleared."""
+        self._conditional(
+            "update_item",
+            Key=to_item({"orderId": order_id}),
+            UpdateExpression="REMOVE #o, #ok, #os",
+            ConditionExpression="#o.eventId = :e",
+            ExpressionAttributeNames={"#o": "outbox", "#ok": "outboxKey", "#os": "outboxSince"},
+            ExpressionAttributeValues={":e": _serializer.serialize(event_id)},
+        )
+
+    def put_new(self, item: Mapping[str, Any]) -> None:
+        """Insert a new order; refuses to overwrite an existing order id."""
+        self._conditional(
+            "put_item",
+            Item=to_item(item),
+            ConditionExpression="attribute_not_exists(orderId)",
+        )
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _conditional(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """A conditional write that reports the item's state when the condition fails."""
+        return self._call(operation, TableName=self._table, ReturnValuesOnConditionCheckFailure="ALL_OLD", **kwargs)
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        return call_dynamodb(self._client, operation, **kwargs)
+
+
+def call_dynamodb(client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
+    """Call DynamoDB and translate its failures into the store's two exceptions.
+
+    The client's standard retry mode has already retried throttling and 5xx answers by
+    the time an error arrives here: what is left is a real failure of this request.
+    """
+    try:
+        return getattr(client, operation)(**kwargs)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "Unknown")
+        table = kwargs.get("TableName", "?")
+        if code == "ConditionalCheckFailedException":
+            current = error.response.get("Item")
+            raise ConditionFailed(
+                f"{operation} on {table}: condition failed", from_item(current) if current else None
+            ) from error
+        raise StoreUnavailable(f"DynamoDB {operation} on {table} failed: {code}", code) from error
+    except BotoCoreError as error:
+        raise StoreUnavailable(f"DynamoDB {operation} failed: {type(error).__name__}", type(error).__name__) from error
+
+
+def history_with(history: Iterable[Mapping[str, Any]], entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The order's bounded history with one more entry: the last HISTORY_LIMIT events."""
+    items = [dict(e) for e in history] + [dict(entry)]
+    return items[-HISTORY_LIMIT:]
