@@ -31,7 +31,7 @@ QUERY_PATH = "/api/pay/payment/query/v1"
 OK = 200
 RETRY_LATER_CODES = frozenset({412, 500})  # "Please try again later"; "Business Error"
 ORDER_NOT_FOUND = 434
-_APP_CODE = re.compile(r"^[\x21-\x7e]{1,32}$")
+_APP_CODE = re.compile(r"[\x21-\x7e]{1,32}")
 
 
 class BadAnswer(ValueError):
@@ -45,7 +45,7 @@ def new_nonce() -> str:
 
 def _settings(secret: Mapping[str, Any]) -> tuple[str, str, str]:
     app_code, country = secret.get("appCode"), secret.get("country", "KR")
-    if not isinstance(app_code, str) or not _APP_CODE.match(app_code):
+    if not isinstance(app_code, str) or not _APP_CODE.fullmatch(app_code):
         raise SecretUnavailable("TeemoPay secret: appCode must be 1..32 printable chars")
     if country not in assume.COUNTRY_CURRENCIES:
         raise SecretUnavailable(f"TeemoPay secret: country must be one of {sorted(assume.COUNTRY_CURRENCIES)}")

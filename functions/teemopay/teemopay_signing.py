@@ -48,8 +48,9 @@ def _der(text: str, label: str) -> bytes:
 @lru_cache(maxsize=4)
 def load_private_key(text: str) -> rsa.RSAPrivateKey:
     """The merchant's PKCS#8 RSA private key; parsed once per distinct secret value."""
+    der = _der(text, "privateKey")
     try:
-        key = serialization.load_der_private_key(_der(text, "privateKey"), password=None)
+        key = serialization.load_der_private_key(der, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise KeyUnusable("privateKey is not an unencrypted PKCS#8 key") from None
     if not isinstance(key, rsa.RSAPrivateKey):

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from paysweep.adapter import ProviderAdapter
-from paysweep.clock import Clock, parse_iso, to_iso, utc_now
+from paysweep import clock as clocks
+from paysweep.clock import Clock, parse_iso, to_iso
 from paysweep.config import SweepConfig
 from paysweep.journal import CompensationJournal
 from paysweep.observability import logger, order_log_context
@@ -78,7 +79,7 @@ class SweepEngine:
         journal: CompensationJournal,
         publisher: OutcomePublisher,
         config: SweepConfig,
-        clock: Clock = utc_now,
+        clock: Clock | None = None,
         rate_limiter: RateLimiter | None = None,
         owner: str | None = None,
     ) -> None:
@@ -87,7 +88,9 @@ class SweepEngine:
         self.journal = journal
         self.publisher = publisher
         self.config = config
-        self.clock = clock
+        # Resolved here, not at import: the local stack shifts `paysweep.clock.utc_now` to
+        # simulate time in its Lambda stand-in.
+        self.clock = clock or clocks.utc_now
         self.rate_limiter = rate_limiter or RateLimiter(config.rate_limit_per_second)
         self.owner = owner or f"sweep-{uuid.uuid4().hex[:8]}"
 

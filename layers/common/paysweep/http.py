@@ -43,13 +43,12 @@ def build_session(pool_size: int, connect_retries: int) -> requests.Session:
     retry = Retry(
         total=connect_retries,
         connect=connect_retries,
-        read=0,
+        # A read error is raised as itself (a timeout stays a timeout) and never retried:
+        # the request went out, and POST is not in urllib3's retryable methods anyway.
+        read=False,
         status=0,
         other=0,
         backoff_factor=0.5,
-        # Connection failures are retried whatever the method (nothing was sent); no method
-        # is retried after the request went out.
-        allowed_methods=frozenset(),
         raise_on_status=False,
     )
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=retry, pool_block=True)

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 # ISO 4217 minor-unit exponents of the currencies the product accepts on orders.
 CURRENCY_EXPONENTS: dict[str, int] = {"KRW": 0, "USD": 2}
 
-_DECIMAL_TEXT = re.compile(r"^\d+(\.\d+)?$")
+_DECIMAL_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 class AmountError(ValueError):
@@ -38,7 +38,7 @@ def parse_decimal_text(text: str) -> Decimal:
     Signs, exponents, spaces, `NaN` and `Infinity` are refused: providers document plain
     digits, and anything else is a provider answer we do not trust.
     """
-    if not isinstance(text, str) or not _DECIMAL_TEXT.match(text):
+    if not isinstance(text, str) or not _DECIMAL_TEXT.fullmatch(text):
         raise AmountError(f"not a plain decimal amount: {text!r}")
     return Decimal(text)
 

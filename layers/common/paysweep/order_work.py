@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from paysweep.adapter import Canceller, guarded
@@ -33,7 +34,7 @@ from paysweep.answers import (
 from paysweep.clock import parse_iso, to_iso
 from paysweep.decisions import Action, Decision, decide_cancel, decide_payment, is_final_check
 from paysweep.journal import Compensation, JournalTarget
-from paysweep.money import format_amount
+from paysweep.money import fits_currency, format_amount
 from paysweep.observability import logger
 from paysweep.orders import InvalidOrder, Order, OrderStatus, parse_order
 from paysweep.outbox import OutboxBuffer
@@ -396,11 +397,10 @@ class OrderWork:
         self._commit_terminal(message, entry, now, expected=None, outbox_key=str(self.item.get("sweepKey", "")), attempts=_whole(self.item.get("attempts")))
 
     def _raw_requested(self) -> ReportedAmount | None:
-        from decimal import Decimal
-
+        """The invalid order's amount for its message, when it is at least a valid amount."""
         amount, currency = self.item.get("amount"), self.item.get("currency")
-        if isinstance(amount, Decimal) and amount.is_finite():
-            return ReportedAmount(amount, currency if isinstance(currency, str) else None)
+        if isinstance(amount, Decimal) and isinstance(currency, str) and amount > 0 and fits_currency(amount, currency):
+            return ReportedAmount(amount, currency)
         return None
 
     def _heal_index(self, status: str) -> None:

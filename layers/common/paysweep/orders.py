@@ -22,8 +22,8 @@ from paysweep.providers import PROFILES, ProviderProfile
 
 # Amounts beyond this are certainly a writer's bug (a minor-unit value in a major-unit field).
 MAX_AMOUNT = Decimal("1000000000000")
-_ORDER_ID = re.compile(r"^[A-Za-z0-9_\-.:]+$")
-_PRINTABLE_REF = re.compile(r"^[\x21-\x7e]+$")
+_ORDER_ID = re.compile(r"[A-Za-z0-9_\-.]+")
+_PRINTABLE_REF = re.compile(r"[\x21-\x7e]+")
 
 
 class OrderStatus(StrEnum):
@@ -90,8 +90,8 @@ def _check_order_id(value: object, profile: ProviderProfile | None, problems: li
     limit = profile.max_order_id_length if profile else 40
     if len(value) > limit:
         problems.append(f"orderId is {len(value)} chars, the provider allows at most {limit}")
-    if not _ORDER_ID.match(value):
-        problems.append("orderId may only hold letters, digits and - _ . :")
+    if not _ORDER_ID.fullmatch(value):
+        problems.append("orderId may only hold ASCII letters, digits and - _ .")
     return value
 
 
@@ -126,7 +126,7 @@ def _check_refs(item: dict[str, Any], profile: ProviderProfile | None, problems:
         value = item.get(name)
         if not isinstance(value, str) or not value:
             problems.append(f"{name} is required for {profile.provider_id if profile else '?'}")
-        elif len(value) > (profile.ref_max_length if profile else 60) or not _PRINTABLE_REF.match(value):
+        elif len(value) > (profile.ref_max_length if profile else 60) or not _PRINTABLE_REF.fullmatch(value):
             problems.append(f"{name} must be 1..{profile.ref_max_length if profile else 60} printable ASCII chars")
         else:
             refs[name] = value

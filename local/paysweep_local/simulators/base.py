@@ -1,0 +1,613 @@
+"""Shared plumbing of the provider simulators: HTTP server, request log, scripts, faults.
+
+Why a real HTTP server: integration tests and the local demo run the product's own
+`requests` code against it, so timeouts, keep-alive pools, oversized answers and
+concurrency behave as they would against the real providers.
+
+A simulator subclass supplies:
+- `paths`: the endpoints it serves (anything else is 404);
+- `_handle(request)`: the provider's checks and scripted answer, called under `_lock`;
+- `_render_specific(step, ctx, default)`: its own step types;
+- `_sample_answer(ctx)`: a valid-looking JSON answer (padded by `oversized`);
+- `_override_context(request)`: the context a `fail_next` step is rendered in.
+
+Scripts: each order/payment has a list of steps; every status query consumes the first
+remaining step (a step with `times=n` is used n times); the last step repeats forever.
+
+`fail_next(path, step, count)` puts a fault in front of the provider: the next `count`
+requests on that path get `step` without reaching the provider's logic, so no key,
+nonce or script step is consumed. `slow(seconds)` with no `then` is the exception by
+design: it delays the answer the provider would otherwise give (and so does process it).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit
+
+Clock = Callable[[], datetime]
+KST = timezone(timedelta(hours=9), "KST")
+MAX_BODY_BYTES = 64 * 1024
+_DISCARD_LIMIT = 16 * 1024 * 1024  # larger bodies are not read at all: the connection closes
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+DEFAULT_BAD_GATEWAY = b"<html><body>502 Bad Gateway</body></html>"
+_INVALID = object()  # a request body that is not JSON at all
+
+
+def utc_now() -> datetime:
+    """The default clock: the real time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def kst(moment: datetime) -> datetime:
+    """Both providers speak Korean local time (UTC+9) in dates they send or check."""
+    return moment.astimezone(KST)
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact UTF-8 JSON, non-ASCII kept as is (as the providers send it)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class ManualClock:
+    """A clock tests set and move, so "today" (KST) and the nonce window are controllable."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        moment = start or utc_now()
+        if moment.tzinfo is None:
+            raise ValueError("ManualClock needs a timezone-aware datetime")
+        self._now = moment.astimezone(UTC)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def set(self, moment: datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("ManualClock needs a timezone-aware datetime")
+        with self._lock:
+            self._now = moment.astimezone(UTC)
+
+    def advance(self, delta: timedelta | None = None, **parts: float) -> datetime:
+        """Move forward by `delta` or by timedelta keyword parts (`hours=25`)."""
+        with self._lock:
+            self._now += delta if delta is not None else timedelta(**parts)
+            return self._now
+
+
+# -- requests and answers -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the simulator saw it, with the answer it gave.
+
+    `response_status` is 0 while the answer is still being prepared (a slow step).
+    """
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    raw: bytes
+    at: datetime
+    response_status: int = 0
+    response_body: bytes = b""
+    method: str = "POST"
+
+    def response_json(self) -> Any:
+        """The answer parsed as JSON (raises if it was not JSON)."""
+        return json.loads(self.response_body)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A request handed to a simulator's `_handle`."""
+
+    path: str
+    headers: dict[str, str]
+    raw: bytes
+    parsed: Any
+    at: datetime
+
+    @property
+    def body(self) -> dict[str, Any] | None:
+        return self.parsed if isinstance(self.parsed, dict) else None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer to send; `delay` seconds pass before it is written (other requests go on)."""
+
+    status: int
+    body: bytes
+    content_type: str = JSON_CONTENT_TYPE
+    delay: float = 0.0
+
+
+def json_reply(value: Any, status: int = 200) -> Reply:
+    return Reply(status, json_bytes(value))
+
+
+# -- steps ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """One scripted answer. `times` says how many queries it answers before the next step."""
+
+    times: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.times, bool) or not isinstance(self.times, int) or self.times < 1:
+            raise ValueError(f"times must be a positive integer, got {self.times!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpError(Step):
+    status: int = 502
+    body: bytes = DEFAULT_BAD_GATEWAY
+    content_type: str = "text/html"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NonJson(Step):
+    body: bytes = b"this is not json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmptyBody(Step):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Raw(Step):
+    body: Any = b""
+    status: int = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slow(Step):
+    seconds: float = 1.0
+    then: Step | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Oversized(Step):
+    size_bytes: int = 2 * 1024 * 1024
+
+
+def http_error(
+    status: int = 502, body: bytes = DEFAULT_BAD_GATEWAY, content_type: str = "text/html", *, times: int = 1
+) -> HttpError:
+    """An HTTP failure page, as a gateway in front of the provider would send it."""
+    return HttpError(status=status, body=body, content_type=content_type, times=times)
+
+
+def non_json(body: bytes = b"this is not json", *, times: int = 1) -> NonJson:
+    """HTTP 200 whose body claims to be JSON and is not."""
+    return NonJson(body=body, times=times)
+
+
+def empty_body(*, times: int = 1) -> EmptyBody:
+    """HTTP 200 with no body at all."""
+    return EmptyBody(times=times)
+
+
+def raw(body: dict[str, Any] | list[Any] | bytes, status: int = 200, *, times: int = 1) -> Raw:
+    """Exactly this answer: bytes as they are, a dict or list JSON-encoded."""
+    return Raw(body=body, status=status, times=times)
+
+
+def slow(seconds: float, then: Step | None = None, *, times: int = 1) -> Slow:
+    """Wait `seconds` (without blocking other requests), then answer as `then`.
+
+    Without `then`: the answer the simulator would give anyway (current state in a
+    payment script, accept in a cancel script, normal processing in `fail_next`).
+    """
+    return Slow(seconds=seconds, then=then, times=times)
+
+
+def oversized(size_bytes: int, *, times: int = 1) -> Oversized:
+    """A valid-looking JSON answer padded (field `padding`) to `size_bytes` bytes."""
+    return Oversized(size_bytes=size_bytes, times=times)
+
+
+def padded_json(answer: dict[str, Any], size_bytes: int) -> bytes:
+    """`answer` plus a `padding` field making the encoding exactly `size_bytes` long."""
+    bare = json_bytes({**answer, "padding": ""})
+    return json_bytes({**answer, "padding": "x" * max(0, size_bytes - len(bare))})
+
+
+class Script:
+    """An ordered list of steps; the last one repeats forever. Not thread-safe by itself:
+    the simulator consumes it under its lock."""
+
+    def __init__(self, steps: Iterable[Step], what: str = "script") -> None:
+        self._steps: deque[Step] = deque(steps)
+        if not self._steps:
+            raise ValueError(f"{what} needs at least one step")
+        for step in self._steps:
+            if not isinstance(step, Step):
+                raise TypeError(f"{what}: {step!r} is not a Step (use the step factory functions)")
+        self._used = 0
+
+    def next(self) -> Step:
+        head = self._steps[0]
+        if len(self._steps) > 1:
+            self._used += 1
+            if self._used >= head.times:
+                self._steps.popleft()
+                self._used = 0
+        return head
+
+    def remaining(self) -> list[Step]:
+        return list(self._steps)
+
+
+# -- the server -------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the product's pooled session expects
+    server_version = "paysweep-simulator"
+    sys_version = ""
+    timeout = 120  # idle keep-alive connections are dropped eventually
+
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Quiet: tests and benchmarks make thousands of requests."""
+
+    def _serve(self) -> None:
+        self.server.simulator._serve(self)
+
+    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 1024  # up to 128+ clients connect at once
+
+    def __init__(self, simulator: SimulatorBase) -> None:
+        self.simulator = simulator
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def track(self, connection: socket.socket, *, add: bool) -> None:
+        with self._connections_lock:
+            if add:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        """Wake handler threads idling on keep-alive connections, so stop() is clean."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that time out and hang up are expected; say nothing about them."""
+
+
+@dataclass
+class _Slot:
+    record: RecordedRequest
+
+
+@dataclass
+class _Override:
+    step: Step
+    remaining: int
+
+
+class SimulatorBase:
+    """An HTTP simulator of one provider on 127.0.0.1 with an OS-assigned port."""
+
+    paths: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or utc_now
+        self._lock = threading.RLock()  # provider state: payments, keys, nonces, scripts
+        self._log_lock = threading.Lock()
+        self._slots: list[_Slot] = []
+        self._overrides: dict[str, deque[_Override]] = {}
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.latency_seconds: float = 0.0
+        self.errors: list[str] = []
+        """Tracebacks of simulator bugs (answered as HTTP 500); tests should see none."""
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        if self._server is not None:
+            raise RuntimeError("simulator already started")
+        self._stopping.clear()
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.01},  # shutdown() waits up to one interval
+            name=type(self).__name__,
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()  # releases slow answers at once
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("simulator not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    # -- request log -----------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request so far, in arrival order."""
+        with self._log_lock:
+            return [slot.record for slot in self._slots]
+
+    def requests_for(self, path: str) -> list[RecordedRequest]:
+        return [record for record in self.requests if record.path == path]
+
+    def reset_requests(self) -> None:
+        """Forget the traffic so far: the request log and `max_concurrency_seen`."""
+        with self._log_lock:
+            self._slots.clear()
+            self._max_in_flight = self._in_flight
+
+    @property
+    def max_concurrency_seen(self) -> int:
+        """The most requests that were being served at the same moment."""
+        with self._log_lock:
+            return self._max_in_flight
+
+    # -- fault injection -------------------------------------------------------------------
+
+    def fail_next(self, path: str, step: Step, count: int = 1) -> None:
+        """Answer the next `count` requests on `path` with `step`, whatever they ask."""
+        if path not in self.paths:
+            raise ValueError(f"unknown path {path!r}; known: {sorted(self.paths)}")
+        if not isinstance(step, Step):
+            raise TypeError(f"{step!r} is not a Step")
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        with self._lock:
+            self._overrides.setdefault(path, deque()).append(_Override(step, count))
+
+    def _take_override(self, path: str) -> Step | None:
+        queue = self._overrides.get(path)
+        if not queue:
+            return None
+        head = queue[0]
+        head.remaining -= 1
+        if head.remaining <= 0:
+            queue.popleft()
+        return head.step
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def _serve(self, handler: _Handler) -> None:
+        arrived = self._clock()
+        path = urlsplit(handler.path).path
+        headers = {name.lower(): value for name, value in handler.headers.items()}
+        slot = _Slot(RecordedRequest(path, headers, None, b"", arrived, method=handler.command))
+        with self._log_lock:
+            self._slots.append(slot)
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        served = False
+        try:
+            raw_body, reply = self._receive(handler, path, headers, arrived)
+            parsed = _parse_json(raw_body)
+            body = parsed if isinstance(parsed, dict) else None
+            slot.record = replace(slot.record, raw=raw_body, body=body)
+            wait = self.latency_seconds + reply.delay
+            if wait > 0:
+                self._stopping.wait(wait)
+            # Done before the answer leaves, so a client that has its answer sees it
+            # recorded and no longer counted as in flight.
+            with self._log_lock:
+                slot.record = replace(slot.record, response_status=reply.status, response_body=reply.body)
+                self._in_flight -= 1
+                served = True
+            self._send(handler, reply)
+        finally:
+            if not served:
+                with self._log_lock:
+                    self._in_flight -= 1
+
+    def _receive(
+        self, handler: _Handler, path: str, headers: dict[str, str], arrived: datetime
+    ) -> tuple[bytes, Reply]:
+        """Read the body within the limits, then let the provider answer it."""
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            handler.close_connection = True
+            return b"", json_reply({"error": "chunked bodies are not supported"}, 411)
+        length_text = headers.get("content-length", "0").strip() or "0"
+        if not length_text.isdigit():
+            handler.close_connection = True
+            return b"", json_reply({"error": "bad Content-Length"}, 400)
+        length = int(length_text)
+        too_large = length > MAX_BODY_BYTES
+        raw_body = b"" if too_large else handler.rfile.read(length)
+        if too_large:
+            _discard(handler, length)
+        if path not in self.paths:
+            return raw_body, json_reply({"error": "not found", "path": path}, 404)
+        if handler.command != "POST":
+            return raw_body, json_reply({"error": "method not allowed", "allowed": "POST"}, 405)
+        if too_large:
+            return raw_body, json_reply({"error": "request body too large", "limit": MAX_BODY_BYTES}, 413)
+        request = Incoming(path, headers, raw_body, _parse_json(raw_body), arrived)
+        return raw_body, self._answer(request)
+
+    def _answer(self, request: Incoming) -> Reply:
+        try:
+            with self._lock:
+                override = self._take_override(request.path)
+                if override is None:
+                    return self._handle(request)
+                context = self._override_context(request)
+                return self._render(override, context, default=lambda: self._handle(request))
+        except Exception:  # noqa: BLE001 - a simulator bug must show, not kill the thread
+            self.errors.append(traceback.format_exc())
+            return json_reply({"error": "simulator error"}, 500)
+
+    def _send(self, handler: _Handler, reply: Reply) -> None:
+        try:
+            handler.send_response(reply.status)
+            handler.send_header("Content-Type", reply.content_type)
+            handler.send_header("Content-Length", str(len(reply.body)))
+            if handler.close_connection:
+                handler.send_header("Connection", "close")
+            handler.end_headers()
+            if handler.command != "HEAD":
+                handler.wfile.write(reply.body)
+        except OSError:  # the client gave up (timeout) or the simulator is stopping
+            handler.close_connection = True
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _render(self, step: Step, ctx: Any, default: Callable[[], Reply]) -> Reply:
+        """The answer for `step`: generic steps here, provider steps in the subclass."""
+        match step:
+            case Slow(seconds=seconds, then=then):
+                inner = default() if then is None else self._render(then, ctx, default)
+                return replace(inner, delay=inner.delay + seconds)
+            case HttpError(status=status, body=body, content_type=content_type):
+                return Reply(status, body, content_type)
+            case NonJson(body=body):
+                return Reply(200, body)
+            case EmptyBody():
+                return Reply(200, b"")
+            case Raw(body=body, status=status):
+                return Reply(status, body if isinstance(body, bytes) else json_bytes(body))
+            case Oversized(size_bytes=size):
+                return Reply(200, padded_json(self._sample_answer(ctx), size))
+        return self._render_specific(step, ctx, default)
+
+    # -- the subclass's part ------------------------------------------------------------------
+
+    def _handle(self, request: Incoming) -> Reply:
+        raise NotImplementedError
+
+    def _render_specific(self, step: Step, ctx: Any, default: Callable[[], Reply]) -> Reply:
+        raise TypeError(f"{type(self).__name__} does not know the step {step!r}")
+
+    def _sample_answer(self, ctx: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _override_context(self, request: Incoming) -> Any:
+        raise NotImplementedError
+
+
+def _discard(handler: _Handler, length: int) -> None:
+    """Read and drop an oversized body, so the client sees our 413 rather than a reset."""
+    if length > _DISCARD_LIMIT:
+        handler.close_connection = True
+        return
+    while length > 0:
+        chunk = handler.rfile.read(min(length, 65536))
+        if not chunk:
+            break
+        length -= len(chunk)
+
+
+def _parse_json(raw_body: bytes) -> Any:
+    try:
+        return json.loads(raw_body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _INVALID
+
+
+def is_json_content_type(value: str | None) -> bool:
+    """`application/json`, optionally with `charset=utf-8` (the providers' documented type)."""
+    if not value:
+        return False
+    media, *params = (part.strip().lower() for part in value.split(";"))
+    if media != "application/json":
+        return False
+    for param in params:
+        name, _, val = param.partition("=")
+        if name.strip() == "charset" and val.strip().strip('"') not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+__all__ = [
+    "KST",
+    "MAX_BODY_BYTES",
+    "Clock",
+    "EmptyBody",
+    "HttpError",
+    "Incoming",
+    "ManualClock",
+    "NonJson",
+    "Oversized",
+    "Raw",
+    "RecordedRequest",
+    "Reply",
+    "Script",
+    "SimulatorBase",
+    "Slow",
+    "Step",
+    "empty_body",
+    "http_error",
+    "non_json",
+    "oversized",
+    "raw",
+    "slow",
+    "utc_now",
+]

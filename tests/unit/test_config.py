@@ -1,0 +1,68 @@
+from datetime import timedelta
+
+import pytest
+
+from paysweep.config import ConfigError, SweepConfig
+from paysweep.outcomes import Outcome
+
+BASE = {
+    "ORDERS_TABLE": "orders",
+    "COMPENSATIONS_TABLE": "compensations",
+    "APPROVED_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:approved",
+    "FAILED_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:failed",
+    "CANCELLED_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:cancelled",
+    "REVIEW_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:review",
+    "PROVIDER_BASE_URL": "https://pgapi.example.com/",
+    "PROVIDER_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:kicc",
+}
+
+
+def test_defaults_follow_the_providers_documentation():
+    config = SweepConfig.from_env(BASE)
+    assert config.http_timeout == 30
+    assert config.provider_base_url == "https://pgapi.example.com"
+    assert config.topic_arns[Outcome.REVIEW].endswith(":review")
+    assert config.sweep_shards == 4 and config.due_index == "due-index"
+
+
+def test_the_lease_outlasts_one_provider_call_and_the_sweep_stops_claiming_before_that():
+    config = SweepConfig.from_env(BASE)
+    assert config.call_budget >= timedelta(seconds=30)
+    assert config.lease > config.call_budget
+    assert config.claim_reserve > config.call_budget
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("SWEEP_SHARDS", "0", "SWEEP_SHARDS must be between"),
+        ("SWEEP_SHARDS", "four", "whole number"),
+        ("HTTP_TIMEOUT_SECONDS", "0", "HTTP_TIMEOUT_SECONDS"),
+        ("BACKOFF_SCHEDULE_SECONDS", "60,0", "BACKOFF_SCHEDULE_SECONDS"),
+        ("BACKOFF_SCHEDULE_SECONDS", "1m", "BACKOFF_SCHEDULE_SECONDS"),
+        ("ALLOW_INSECURE_HTTP", "maybe", "ALLOW_INSECURE_HTTP"),
+    ],
+)
+def test_bad_values_name_their_variable(name, value, message):
+    with pytest.raises(ConfigError, match=message):
+        SweepConfig.from_env({**BASE, name: value})
+
+
+def test_missing_required_variables_are_named():
+    env = dict(BASE)
+    del env["ORDERS_TABLE"]
+    with pytest.raises(ConfigError, match="ORDERS_TABLE is required"):
+        SweepConfig.from_env(env)
+
+
+def test_plain_http_is_refused_unless_explicitly_allowed_for_a_simulator():
+    insecure = {**BASE, "PROVIDER_BASE_URL": "http://127.0.0.1:8080"}
+    with pytest.raises(ConfigError, match="plain HTTP"):
+        SweepConfig.from_env(insecure)
+    assert SweepConfig.from_env({**insecure, "ALLOW_INSECURE_HTTP": "true"}).allow_insecure_http
+    with pytest.raises(ConfigError, match="not an https"):
+        SweepConfig.from_env({**BASE, "PROVIDER_BASE_URL": "ftp://example.com"})
+
+
+def test_backoff_schedule_is_configurable():
+    assert SweepConfig.from_env({**BASE, "BACKOFF_SCHEDULE_SECONDS": "30, 60,90"}).backoff == (30, 60, 90)

@@ -1,0 +1,177 @@
+"""The decision table, row by row, and its integrity properties (hypothesis)."""
+
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paysweep.answers import CancelAnswer, CancelIntent, CancelState, PaymentAnswer, PaymentState, ReportedAmount
+from paysweep.decisions import (
+    CANCEL_TABLE,
+    PAYMENT_TABLE,
+    Action,
+    Decision,
+    decide_cancel,
+    decide_payment,
+    integrity_failure,
+    is_final_check,
+)
+from paysweep.outcomes import Outcome, Reason
+from support.factories import T0, approved, order
+
+POLL = Decision(Action.POLL)
+
+
+def final(outcome, reason=None):
+    return Decision(Action.FINALISE, outcome, reason)
+
+
+@pytest.mark.parametrize(
+    "state, before, after",
+    [
+        (PaymentState.IN_PROGRESS, POLL, final(Outcome.FAILED, Reason.EXPIRED)),
+        (PaymentState.NOT_FOUND, POLL, final(Outcome.FAILED, Reason.EXPIRED)),
+        (PaymentState.DECLINED, final(Outcome.FAILED, Reason.PROVIDER_DECLINED), final(Outcome.FAILED, Reason.PROVIDER_DECLINED)),
+        (PaymentState.CANCELLED, final(Outcome.CANCELLED, Reason.PROVIDER_CANCELLED), final(Outcome.CANCELLED, Reason.PROVIDER_CANCELLED)),
+        (PaymentState.PARTIALLY_CANCELLED, final(Outcome.REVIEW, Reason.PARTIAL_CANCEL), final(Outcome.REVIEW, Reason.PARTIAL_CANCEL)),
+        (PaymentState.RETRY_LATER, POLL, final(Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE)),
+        (PaymentState.UNRECOGNISED, POLL, final(Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE)),
+        (PaymentState.MISCONFIGURED, POLL, POLL),
+    ],
+)
+def test_non_approval_rows(state, before, after):
+    answer = PaymentAnswer(state)
+    for can_cancel in (True, False):
+        assert decide_payment(order(), answer, final_check_due=False, can_cancel=can_cancel) == before
+        assert decide_payment(order(), answer, final_check_due=True, can_cancel=can_cancel) == after
+
+
+def test_the_table_covers_every_state_but_approval():
+    assert set(PAYMENT_TABLE) == set(PaymentState) - {PaymentState.APPROVED}
+    assert set(CANCEL_TABLE) == set(CancelState) - {CancelState.CONFIRMED}
+
+
+def test_configuration_errors_never_end_an_order():
+    for row in PAYMENT_TABLE[PaymentState.MISCONFIGURED] + CANCEL_TABLE[CancelState.MISCONFIGURED]:
+        assert row.action is Action.POLL
+
+
+@pytest.mark.parametrize(
+    "answer, reason",
+    [
+        (approved("1000"), None),
+        (approved("1000.00"), None),
+        (approved("1000.50"), Reason.AMOUNT_MISMATCH),
+        (approved("999"), Reason.AMOUNT_MISMATCH),
+        (approved("1001"), Reason.AMOUNT_MISMATCH),
+        (approved(None), Reason.AMOUNT_MISMATCH),
+        (approved("1000", currency="USD"), Reason.CURRENCY_MISMATCH),
+        (approved("1000", currency=None), Reason.CURRENCY_MISMATCH),
+        (approved("1000", expected="1000.00"), None),
+        (approved("1000", expected="1500.00"), Reason.AMOUNT_MISMATCH),
+        (approved("1000", expected=None), Reason.AMOUNT_MISMATCH),
+        (PaymentAnswer(PaymentState.APPROVED), Reason.AMOUNT_MISMATCH),
+    ],
+)
+def test_integrity_compares_amount_and_currency_exactly(answer, reason):
+    assert integrity_failure(order(), answer) == reason
+
+
+def test_usd_cents_are_compared_exactly():
+    usd = order(amount="12.03", currency="USD")
+    assert integrity_failure(usd, approved("12.03", currency="USD")) is None
+    assert integrity_failure(usd, approved("12.02", currency="USD")) is Reason.AMOUNT_MISMATCH
+    assert integrity_failure(usd, approved("1203", currency="USD")) is Reason.AMOUNT_MISMATCH
+
+
+def test_matching_approval_is_approved_even_at_the_final_check():
+    for final_check in (False, True):
+        assert decide_payment(order(), approved("1000"), final_check_due=final_check, can_cancel=True) == final(Outcome.APPROVED)
+
+
+def test_mismatch_is_cancelled_where_the_provider_can_cancel_and_reviewed_where_it_cannot():
+    mismatch = approved("999")
+    assert decide_payment(order(), mismatch, final_check_due=False, can_cancel=True) == Decision(
+        Action.CANCEL, Outcome.CANCELLED, Reason.AMOUNT_MISMATCH
+    )
+    assert decide_payment(order(), mismatch, final_check_due=False, can_cancel=False) == final(Outcome.REVIEW, Reason.AMOUNT_MISMATCH)
+
+
+def intent(reason="AMOUNT_MISMATCH"):
+    return CancelIntent(key="PSC1", request_date="20261122", reason=reason, requested_at="2026-11-22T03:20:00Z",
+                        deadline="2026-11-22T09:20:00Z")
+
+
+@pytest.mark.parametrize(
+    "state, before, after",
+    [
+        (CancelState.ACCEPTED, POLL, final(Outcome.REVIEW, Reason.CANCEL_REFUSED)),
+        (CancelState.PENDING, POLL, final(Outcome.REVIEW, Reason.CANCEL_REFUSED)),
+        (CancelState.REFUSED, final(Outcome.REVIEW, Reason.CANCEL_REFUSED), final(Outcome.REVIEW, Reason.CANCEL_REFUSED)),
+        (CancelState.RETRY_LATER, POLL, final(Outcome.REVIEW, Reason.CANCEL_REFUSED)),
+        (CancelState.UNRECOGNISED, POLL, final(Outcome.REVIEW, Reason.CANCEL_REFUSED)),
+        (CancelState.MISCONFIGURED, POLL, POLL),
+    ],
+)
+def test_cancel_rows(state, before, after):
+    cancelling = replace(order(), cancel=intent())
+    assert decide_cancel(cancelling, CancelAnswer(state), deadline_passed=False) == before
+    assert decide_cancel(cancelling, CancelAnswer(state), deadline_passed=True) == after
+
+
+@pytest.mark.parametrize("reason", ["AMOUNT_MISMATCH", "CURRENCY_MISMATCH", "DB_UPDATE_FAILED"])
+def test_a_confirmed_cancel_carries_the_reason_it_was_requested_for(reason):
+    cancelling = replace(order(), cancel=intent(reason))
+    for passed in (False, True):
+        assert decide_cancel(cancelling, CancelAnswer(CancelState.CONFIRMED), deadline_passed=passed) == final(
+            Outcome.CANCELLED, Reason(reason)
+        )
+
+
+def test_final_check_is_expiry_plus_grace():
+    o = order(window=timedelta(hours=2))
+    grace = timedelta(minutes=5)
+    assert not is_final_check(o, T0 + timedelta(hours=2, minutes=4, seconds=59), grace)
+    assert is_final_check(o, T0 + timedelta(hours=2, minutes=5), grace)
+
+
+# -- properties -------------------------------------------------------------------------
+
+amounts = st.decimals(min_value=Decimal("0"), max_value=Decimal("100000000"), places=2, allow_nan=False)
+currencies = st.sampled_from(["KRW", "USD", "JPY", None])
+states = st.sampled_from(list(PaymentState))
+maybe_amount = st.one_of(st.none(), st.builds(ReportedAmount, st.one_of(st.none(), amounts), currencies))
+
+
+@settings(max_examples=500, deadline=None)
+@given(order_amount=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("100000000"), places=2),
+       order_currency=st.sampled_from(["KRW", "USD"]), state=states, paid=maybe_amount, expected=maybe_amount,
+       final_check=st.booleans(), can_cancel=st.booleans())
+def test_never_approved_unless_amount_and_currency_match_exactly(order_amount, order_currency, state, paid, expected,
+                                                                 final_check, can_cancel):
+    o = order(amount=str(order_amount), currency=order_currency)
+    answer = PaymentAnswer(state, paid=paid, expected=expected)
+    decision = decide_payment(o, answer, final_check_due=final_check, can_cancel=can_cancel)
+    if decision.outcome is Outcome.APPROVED and decision.action is Action.FINALISE:
+        assert state is PaymentState.APPROVED
+        assert paid is not None and paid.amount == o.amount and paid.currency == o.currency
+        assert expected is None or (expected.amount == o.amount and expected.currency == o.currency)
+
+
+@settings(max_examples=500, deadline=None)
+@given(paid=maybe_amount, expected=maybe_amount, can_cancel=st.booleans(), final_check=st.booleans())
+def test_every_mismatch_yields_a_cancel_intent_or_review(paid, expected, can_cancel, final_check):
+    o = order()
+    answer = PaymentAnswer(PaymentState.APPROVED, paid=paid, expected=expected)
+    reason = integrity_failure(o, answer)
+    decision = decide_payment(o, answer, final_check_due=final_check, can_cancel=can_cancel)
+    if reason is None:
+        assert decision == final(Outcome.APPROVED)
+    elif can_cancel:
+        assert decision == Decision(Action.CANCEL, Outcome.CANCELLED, reason)
+    else:
+        assert decision == final(Outcome.REVIEW, reason)
+    assert reason in (None, Reason.AMOUNT_MISMATCH, Reason.CURRENCY_MISMATCH)

@@ -1,0 +1,87 @@
+import json
+from decimal import Decimal
+
+import pytest
+
+from paysweep.answers import ReportedAmount
+from paysweep.outcomes import Outcome, OutcomeMessage, Reason, build_message, event_id
+from support.schema import assert_valid_outcome
+
+
+def message(**overrides):
+    args = dict(
+        order_id="ORD-1001",
+        provider="kicc-wechatpay",
+        outcome=Outcome.APPROVED,
+        reason=None,
+        requested=ReportedAmount(Decimal("1000"), "KRW"),
+        reported=ReportedAmount(Decimal("1000.00"), "KRW"),
+        provider_status="TS01",
+        provider_refs={"pgCno": "PG1", "approvalDate": "20261122031415"},
+        occurred_at="2026-11-22T03:14:15Z",
+        attempts=3,
+    )
+    args.update(overrides)
+    return build_message(**args)
+
+
+def test_the_contract_example_shape():
+    built = message()
+    body = assert_valid_outcome(built.body)
+    assert body == {
+        "schema": "paysweep.outcome/v1",
+        "eventId": "ORD-1001:APPROVED",
+        "orderId": "ORD-1001",
+        "provider": "kicc-wechatpay",
+        "outcome": "APPROVED",
+        "reason": None,
+        "requested": {"amount": "1000", "currency": "KRW"},
+        "reported": {"amount": "1000", "currency": "KRW"},
+        "providerStatus": "TS01",
+        "providerRefs": {"approvalDate": "20261122031415", "pgCno": "PG1"},
+        "occurredAt": "2026-11-22T03:14:15Z",
+        "attempts": 3,
+    }
+
+
+def test_attributes_let_subscribers_filter_and_omit_a_null_reason():
+    assert message().attributes() == {
+        "provider": {"DataType": "String", "StringValue": "kicc-wechatpay"},
+        "outcome": {"DataType": "String", "StringValue": "APPROVED"},
+    }
+    review = message(outcome=Outcome.REVIEW, reason=Reason.AMOUNT_MISMATCH, reported=ReportedAmount(Decimal("1000.50"), "KRW"))
+    assert review.attributes()["reason"] == {"DataType": "String", "StringValue": "AMOUNT_MISMATCH"}
+    assert assert_valid_outcome(review.body)["reported"] == {"amount": "1000.50", "currency": "KRW"}
+
+
+def test_reported_is_null_when_the_provider_gave_no_amount():
+    for reported in (None, ReportedAmount(None, "KRW")):
+        body = assert_valid_outcome(message(outcome=Outcome.FAILED, reason=Reason.EXPIRED, reported=reported).body)
+        assert body["reported"] is None
+
+
+def test_usd_amounts_keep_their_cents():
+    built = message(requested=ReportedAmount(Decimal("12.3"), "USD"), reported=ReportedAmount(Decimal("12.30"), "USD"))
+    assert json.loads(built.body)["requested"] == {"amount": "12.30", "currency": "USD"}
+
+
+def test_event_ids_are_stable_per_transition_and_generation():
+    assert event_id("ORD-1", Outcome.CANCELLED) == "ORD-1:CANCELLED"
+    assert event_id("ORD-1", Outcome.CANCELLED, 2) == "ORD-1:CANCELLED:2"
+    assert message().event_id == message(attempts=9).event_id
+
+
+def test_a_stored_message_round_trips_byte_for_byte():
+    built = message(outcome=Outcome.CANCELLED, reason=Reason.CURRENCY_MISMATCH)
+    assert OutcomeMessage.from_item(built.to_item()) == built
+
+
+@pytest.mark.parametrize("outcome, reason", [(Outcome.APPROVED, Reason.EXPIRED), (Outcome.FAILED, Reason.CANCEL_REFUSED)])
+def test_the_schema_rejects_reasons_that_do_not_belong_to_the_outcome(outcome, reason):
+    with pytest.raises(AssertionError, match="schema"):
+        assert_valid_outcome(message(outcome=outcome, reason=reason).body)
+
+
+def test_non_ascii_text_is_published_as_utf8_not_escaped():
+    built = message(outcome=Outcome.REVIEW, reason=Reason.UNKNOWN_PROVIDER_STATE, provider_refs={"detail": "결제"})
+    assert "결제" in built.body

@@ -1,0 +1,27 @@
+from datetime import timedelta
+
+from paysweep.config import DEFAULT_BACKOFF
+from paysweep.schedule import backoff_delay, next_check_at
+from support.factories import T0
+
+
+def test_backoff_follows_the_schedule_then_repeats_its_last_step():
+    delays = [backoff_delay(n, DEFAULT_BACKOFF).total_seconds() for n in range(1, 10)]
+    assert delays == [60, 60, 120, 180, 300, 600, 900, 900, 900]
+    assert backoff_delay(0, DEFAULT_BACKOFF) == timedelta(seconds=60)
+
+
+def test_next_check_never_passes_the_final_check():
+    final = T0 + timedelta(seconds=90)
+    assert next_check_at(7, T0, final, DEFAULT_BACKOFF) == final
+    assert next_check_at(1, T0, final, DEFAULT_BACKOFF) == T0 + timedelta(seconds=60)
+
+
+def test_after_the_final_check_the_backoff_alone_applies():
+    final = T0 - timedelta(hours=1)
+    assert next_check_at(3, T0, final, DEFAULT_BACKOFF) == T0 + timedelta(seconds=120)
+
+
+def test_next_check_is_rounded_up_to_a_whole_second():
+    now = T0 + timedelta(microseconds=1)
+    assert next_check_at(1, now, now + timedelta(hours=1), (5,)) == T0 + timedelta(seconds=6)
