@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from paysweep.clock import KST, ceil_to_second, parse_iso, to_iso
+from paysweep.clock import KST, parse_iso, to_iso
 
 
 def test_canonical_form_is_fixed_width_utc_whole_seconds():
@@ -38,12 +38,6 @@ def test_parse_accepts_any_offset_and_returns_utc(text, expected):
 def test_parse_refuses_timestamps_without_offset_or_not_timestamps(text):
     with pytest.raises(ValueError):
         parse_iso(text)
-
-
-def test_ceil_never_rounds_down():
-    assert ceil_to_second(datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC)) == datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
-    exact = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
-    assert ceil_to_second(exact) == exact
 
 
 def test_kst_is_nine_hours_ahead_without_dst():

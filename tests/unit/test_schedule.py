@@ -22,6 +22,8 @@ def test_after_the_final_check_the_backoff_alone_applies():
     assert next_check_at(3, T0, final, DEFAULT_BACKOFF) == T0 + timedelta(seconds=120)
 
 
-def test_next_check_is_rounded_up_to_a_whole_second():
-    now = T0 + timedelta(microseconds=1)
-    assert next_check_at(1, now, now + timedelta(hours=1), (5,)) == T0 + timedelta(seconds=6)
+def test_next_check_is_truncated_to_a_whole_second_so_one_period_means_the_next_tick():
+    sweep_started = T0 + timedelta(milliseconds=400)  # the scheduler fires a little after the minute
+    next_at = next_check_at(1, sweep_started, sweep_started + timedelta(hours=1), (60,))
+    next_tick = T0 + timedelta(seconds=60, milliseconds=300)
+    assert next_at == T0 + timedelta(seconds=60) and next_at <= next_tick

@@ -45,9 +45,3 @@ def parse_iso(text: str) -> datetime:
         raise ValueError(f"timestamp has no UTC offset: {text!r}")
     return moment.astimezone(UTC)
 
-
-def ceil_to_second(moment: datetime) -> datetime:
-    """Round up to the next whole second, so a truncated text form is never early."""
-    if moment.microsecond:
-        return moment.replace(microsecond=0) + timedelta(seconds=1)
-    return moment

@@ -115,7 +115,11 @@ class _Sweep:
         self._remaining_ms = remaining_ms
         self._reserve_ms = int(self.config.claim_reserve.total_seconds() * 1000)
         self.context = SweepContext(
-            engine=engine, summary=self.summary, outbox=self.outbox, out_of_time=self.out_of_time
+            engine=engine,
+            summary=self.summary,
+            outbox=self.outbox,
+            out_of_time=self.out_of_time,
+            started_at=engine.clock(),
         )
 
     def out_of_time(self) -> bool:

@@ -60,6 +60,9 @@ class SweepContext:
     summary: SweepSummary
     outbox: OutboxBuffer
     out_of_time: Callable[[], bool]
+    started_at: datetime
+    """When the sweep began: backoff counts from here, so a one-minute wait on a one-minute
+    schedule means the next sweep, not the one after."""
 
 
 def _answer_log(answer: PaymentAnswer | CancelAnswer) -> dict[str, Any]:
@@ -469,7 +472,8 @@ class OrderWork:
     def _reschedule(
         self, order: Order, entry: dict[str, Any], now: datetime, *, final_check: datetime, extra: dict[str, Any] | None = None
     ) -> None:
-        next_at = next_check_at(order.attempts + self.calls, now, final_check, self.config.backoff)
+        base = min(self.ctx.started_at, now)
+        next_at = next_check_at(order.attempts + self.calls, base, final_check, self.config.backoff)
         changes = {"nextCheckAt": to_iso(next_at), **(extra or {})}
         if self._write(order, order.status, entry, now, changes, what="reschedule", remove=list(LEASE_FIELDS)):
             self.ctx.summary.count("rescheduled")

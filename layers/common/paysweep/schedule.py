@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from paysweep.clock import ceil_to_second
 
 
 def backoff_delay(checks_done: int, backoff: Sequence[int]) -> timedelta:
@@ -29,4 +28,6 @@ def next_check_at(checks_done: int, now: datetime, final_check: datetime, backof
     candidate = now + backoff_delay(checks_done, backoff)
     if now < final_check:
         candidate = min(candidate, final_check)
-    return ceil_to_second(candidate)
+    # Whole seconds, rounded down: a one-minute wait that starts a fraction of a second
+    # after a tick must be due at the next tick, not the one after.
+    return candidate.replace(microsecond=0)

@@ -1,0 +1,230 @@
+"""`make run`: the whole of paysweep on this machine, no AWS account needed.
+
+Starts the AWS emulator, deploys the real template.yaml into it, starts both provider
+simulators, registers a realistic mix of orders, then runs each provider's real
+`lambda_handler` on schedule ticks (one tick = one minute of simulated time) and prints
+every outcome as it arrives on its SNS topic. Ends when every order is resolved (exit 0;
+exit 1 if any outcome differs from what its scenario should produce).
+
+    python -m paysweep_local.demo [--keep-running] [--tick-seconds 0.3] [--max-ticks 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections import Counter
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from paysweep.store import to_item
+from paysweep_local.simulators import kicc, teemopay
+from paysweep_local.stack import Delivered, LocalStack
+
+TICK = timedelta(minutes=1)
+
+
+@dataclass
+class Scenario:
+    order_id: str
+    provider: str
+    story: str
+    expected: str
+    """`OUTCOME` or `OUTCOME/REASON`."""
+    amount: str = "1000"
+    currency: str = "KRW"
+    script: list[Any] = field(default_factory=list)
+    cancel_script: list[Any] | None = None
+    expires_in: timedelta | None = None
+
+
+def kicc_scenarios() -> list[Scenario]:
+    k = "kicc-wechatpay"
+    return [
+        Scenario("K-PAID", k, "paid before the first sweep", "APPROVED", script=[kicc.approved()]),
+        Scenario("K-LATE", k, "paid after two checks", "APPROVED", script=[kicc.pending(times=2), kicc.approved()]),
+        Scenario("K-USD", k, "USD 12.03, reported as 1203 cents", "APPROVED", amount="12.03", currency="USD",
+                 script=[kicc.approved()]),
+        Scenario("K-FLAKY", k, "HTTP 502 first, then paid", "APPROVED",
+                 script=[kicc.http_error(502), kicc.approved()]),
+        Scenario("K-ONE-WON", k, "approved 1 won short: cancelled", "CANCELLED/AMOUNT_MISMATCH",
+                 script=[kicc.approved(amount=999)]),
+        Scenario("K-CURRENCY", k, "approved in USD for a KRW order", "CANCELLED/CURRENCY_MISMATCH",
+                 script=[kicc.approved(currency="USD")]),
+        Scenario("K-REFUSED", k, "mismatch, and KICC refuses the cancel", "REVIEW/CANCEL_REFUSED",
+                 script=[kicc.approved(amount=1100)], cancel_script=[kicc.refuse()]),
+        Scenario("K-CUSTOMER-CANCEL", k, "cancelled at KICC (TS02)", "CANCELLED/PROVIDER_CANCELLED",
+                 script=[kicc.cancelled("TS02")]),
+        Scenario("K-VOID", k, "network cancel at KICC (TS12)", "CANCELLED/PROVIDER_CANCELLED",
+                 script=[kicc.cancelled("TS12")]),
+        Scenario("K-PARTIAL", k, "partially cancelled at KICC (TS06)", "REVIEW/PARTIAL_CANCEL",
+                 script=[kicc.partial_cancel()]),
+        Scenario("K-UNPAID", k, "QR never scanned; expires in 5 minutes", "FAILED/EXPIRED",
+                 script=[kicc.pending()], expires_in=timedelta(minutes=5)),
+    ]
+
+
+def teemopay_scenarios() -> list[Scenario]:
+    t = "teemopay"
+    return [
+        Scenario("T-PAID", t, "deposited before the first sweep", "APPROVED", script=[teemopay.paid()]),
+        Scenario("T-LATE", t, "deposited after three checks", "APPROVED", script=[teemopay.pending(times=3), teemopay.paid()]),
+        Scenario("T-BUSY", t, "412 'try again later' twice, then paid", "APPROVED",
+                 script=[teemopay.retry_later(times=2), teemopay.paid()]),
+        Scenario("T-DECLINED", t, "payment failed at TeemoPay", "FAILED/PROVIDER_DECLINED", script=[teemopay.failed()]),
+        Scenario("T-FRACTION", t, "received 1000.50 won: no such amount", "REVIEW/AMOUNT_MISMATCH",
+                 script=[teemopay.paid(amount="1000.50")]),
+        Scenario("T-OVERPAID", t, "received 1500 for a 1000 order", "REVIEW/AMOUNT_MISMATCH",
+                 script=[teemopay.paid(amount="1500.00")]),
+        Scenario("T-UNKNOWN", t, "TeemoPay never heard of it; expires in 5 minutes", "FAILED/EXPIRED",
+                 script=[teemopay.not_found()], expires_in=timedelta(minutes=5)),
+        Scenario("T-GARBLED", t, "answers HTML forever; expires in 5 minutes", "REVIEW/UNKNOWN_PROVIDER_STATE",
+                 script=[teemopay.non_json()], expires_in=timedelta(minutes=5)),
+    ]
+
+
+BROKEN = Scenario("K-BROKEN", "kicc-wechatpay", "written by a buggy writer: negative amount, no pgCno",
+                  "REVIEW/INVALID_ORDER")
+
+
+def register(stack: LocalStack, scenario: Scenario, n: int) -> None:
+    expires = stack.now() + scenario.expires_in if scenario.expires_in else None
+    if scenario.provider == "kicc-wechatpay":
+        pg_cno = f"PG{n:06d}"
+        minor = int(Decimal(scenario.amount).scaleb(2 if scenario.currency == "USD" else 0))
+        stack.kicc.add_payment(pg_cno, scenario.order_id, minor, scenario.currency, script=scenario.script,
+                               **({"cancel_script": scenario.cancel_script} if scenario.cancel_script else {}))
+    else:
+        pg_cno = None
+        stack.teemopay.add_order(scenario.order_id, scenario.amount, script=scenario.script)
+    stack.register(scenario.order_id, scenario.provider, scenario.amount, scenario.currency, pg_cno=pg_cno,
+                   expires_at=expires)
+
+
+def register_broken(stack: LocalStack) -> None:
+    """A raw write that skips the helper, as a buggy writer would: it must end in REVIEW, not vanish."""
+    now = stack.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    stack.emulator.client("dynamodb").put_item(TableName=stack.table, Item=to_item({
+        "orderId": BROKEN.order_id, "provider": BROKEN.provider, "status": "PENDING", "amount": Decimal("-5"),
+        "currency": "KRW", "createdAt": now, "sweepKey": f"{BROKEN.provider}#0", "nextCheckAt": now}))
+
+
+class Table:
+    """Prints outcomes as they arrive, one aligned row each."""
+
+    COLUMNS = [("tick", 4), ("provider", 14), ("order", 17), ("outcome", 9), ("reason", 22), ("requested", 12),
+               ("reported", 12), ("topic ok", 8), ("expected", 3)]
+
+    def header(self) -> None:
+        print("\n" + "  ".join(name.ljust(width) for name, width in self.COLUMNS))
+        print("  ".join("-" * width for _, width in self.COLUMNS))
+
+    def row(self, tick: int, delivered: Delivered, expected: str | None) -> bool:
+        m = delivered.message
+        got = m["outcome"] + (f"/{m['reason']}" if m["reason"] else "")
+        money = lambda v: f"{v['amount']} {v['currency']}" if v else "-"  # noqa: E731
+        ok = expected in (None, got)
+        cells = [str(tick), m["provider"], m["orderId"], m["outcome"], m["reason"] or "-", money(m["requested"]),
+                 money(m["reported"]), "yes" if delivered.topic == m["outcome"] else "NO", "ok" if ok else "NO"]
+        print("  ".join(cell.ljust(width) for cell, (_, width) in zip(cells, self.COLUMNS)), flush=True)
+        return ok
+
+
+def tick_line(tick: int, results: dict[str, Any]) -> str:
+    parts = []
+    for provider, result in results.items():
+        if result.error:
+            parts.append(f"{provider}: ERROR {result.error['type']}: {result.error['message']}")
+            continue
+        summary = result.result
+        outcomes = sum(summary["outcomes"].values())
+        parts.append(f"{provider}: checked {summary['checked']}, decided {outcomes}, {summary['durationMs']} ms")
+    return f"  tick {tick:>2} (+{tick} min)  " + " | ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    print("paysweep local run: AWS emulator (moto), provider simulators, the real handlers\n")
+    started = time.monotonic()
+    with LocalStack() as stack:
+        assert stack.deployed is not None
+        print(f"deployed template.yaml into the emulator in {time.monotonic() - started:.1f} s: "
+              f"{len(stack.deployed.resource_types)} resources")
+        print(stack.deployed.explicit_report())
+        scenarios = kicc_scenarios() + teemopay_scenarios() + [BROKEN]
+        for n, scenario in enumerate(scenarios[:-1]):
+            register(stack, scenario, n)
+        register_broken(stack)
+        expected = {s.order_id: s.expected for s in scenarios}
+        print(f"\nregistered {len(scenarios)} orders ({len(kicc_scenarios()) + 1} KICC, {len(teemopay_scenarios())} TeemoPay):")
+        for s in scenarios:
+            print(f"  {s.order_id:<18} {s.story:<48} -> expect {s.expected}")
+        return sweep_until_resolved(stack, args, expected)
+
+
+def sweep_until_resolved(stack: LocalStack, args: argparse.Namespace, expected: dict[str, str]) -> int:
+    table, seen, wrong, tick = Table(), Counter(), [], 0
+    table.header()
+    extra = 0
+    try:
+        while tick < args.max_ticks or args.keep_running:
+            futures: dict[str, Future[Any]] = {p: stack.sweep_async(p) for p in stack.functions}
+            results = {p: f.result() for p, f in futures.items()}
+            print(tick_line(tick, results), flush=True)
+            assert stack.outcomes is not None
+            for delivered in stack.outcomes.drain():
+                seen[(delivered.message["provider"], delivered.message["outcome"])] += 1
+                if not table.row(tick, delivered, expected.pop(delivered.message["orderId"], None)):
+                    wrong.append(delivered.message["orderId"])
+            if not expected and not args.keep_running:
+                break
+            if args.keep_running:
+                extra += add_live_orders(stack, extra)
+            stack.advance(TICK.total_seconds())
+            tick += 1
+            time.sleep(args.tick_seconds)
+    except KeyboardInterrupt:
+        print("\nstopped.")
+    return summary(seen, expected, wrong)
+
+
+def add_live_orders(stack: LocalStack, count: int) -> int:
+    """With --keep-running: a couple of new orders per tick, so there is always something to do."""
+    for i in range(2):
+        n = 1000 + count + i
+        if random.random() < 0.5:  # noqa: S311 - demo traffic, not security
+            scenario = Scenario(f"K-LIVE-{n}", "kicc-wechatpay", "live", "", script=[kicc.pending(), kicc.approved()])
+        else:
+            scenario = Scenario(f"T-LIVE-{n}", "teemopay", "live", "", script=[teemopay.pending(), teemopay.paid()])
+        register(stack, scenario, n)
+    return 2
+
+
+def summary(seen: Counter[tuple[str, str]], unresolved: dict[str, str], wrong: list[str]) -> int:
+    print("\nsummary")
+    for provider in sorted({p for p, _ in seen}):
+        counts = ", ".join(f"{o} {n}" for (p, o), n in sorted(seen.items()) if p == provider)
+        print(f"  {provider:<16} {counts}")
+    if unresolved:
+        print(f"  NOT RESOLVED: {', '.join(sorted(unresolved))}")
+    if wrong:
+        print(f"  UNEXPECTED OUTCOME: {', '.join(wrong)}")
+    ok = not unresolved and not wrong
+    print("  every order resolved as its scenario expects" if ok else "  some orders did not resolve as expected")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep-running", action="store_true", help="keep sweeping (and adding orders) until Ctrl-C")
+    parser.add_argument("--tick-seconds", type=float, default=0.3, help="real seconds between schedule ticks")
+    parser.add_argument("--max-ticks", type=int, default=30, help="give up after this many ticks")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""The whole system, locally: emulator, simulators, the deployed template, the real handlers.
+
+`LocalStack` is what `make run`, the integration tests and the benchmark share:
+- the AWS emulator (moto server) with the real `template.yaml` deployed into it;
+- the provider secrets in the emulator's Secrets Manager;
+- both provider simulators, wired in through the template's base-URL parameters;
+- one local Lambda container per function, running its real `lambda_handler` with the
+  environment the template gave the deployed function;
+- an SQS queue subscribed to the four outcome topics, to read what subscribers would see.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from paysweep.store import from_item
+from paysweep.writer import register_order
+from paysweep_local.deploy import DeployedStack, create_secret, deploy_stack
+from paysweep_local.emulator import Emulator
+from paysweep_local.functions import InvocationResult, LocalFunction, schedule_event
+from paysweep_local.keys import (
+    kicc_secret,
+    kicc_simulator_kwargs,
+    merchant_keys,
+    teemopay_secret,
+    teemopay_simulator_kwargs,
+)
+from paysweep_local.simulators import KiccSimulator, TeemoPaySimulator
+
+REPO = Path(__file__).resolve().parents[2]
+PROVIDER_FOLDERS = {"kicc-wechatpay": "kicc_wechatpay", "teemopay": "teemopay"}
+OUTCOME_OUTPUTS = {"APPROVED": "ApprovedTopicArn", "FAILED": "FailedTopicArn",
+                   "CANCELLED": "CancelledTopicArn", "REVIEW": "ReviewTopicArn"}
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One outcome message as a subscriber receives it (through SNS, into SQS)."""
+
+    topic: str
+    """APPROVED, FAILED, CANCELLED or REVIEW: which topic carried it."""
+    body: str
+    message: dict[str, Any]
+    attributes: dict[str, str]
+
+
+class OutcomeFeed:
+    """An SQS queue subscribed to every outcome topic, as a subscriber would set one up."""
+
+    def __init__(self, emulator: Emulator, topics: dict[str, str], name: str = "paysweep-local-outcomes") -> None:
+        self._sqs = emulator.client("sqs")
+        self._url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self._topic_names = {topic_arn: outcome for outcome, topic_arn in topics.items()}
+        sns = emulator.client("sns")
+        for topic_arn in topics.values():
+            sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+
+    def drain(self) -> list[Delivered]:
+        """Everything delivered so far (and removed from the queue)."""
+        delivered: list[Delivered] = []
+        while True:
+            batch = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = batch.get("Messages", [])
+            if not messages:
+                return delivered
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+                delivered.append(Delivered(self._topic_names.get(envelope["TopicArn"], "?"), envelope["Message"],
+                                           json.loads(envelope["Message"]), attributes))
+            self._sqs.delete_message_batch(
+                QueueUrl=self._url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+
+    def purge(self) -> None:
+        self.drain()
+
+
+class LocalStack:
+    """Start with `LocalStack().start()` (or as a context manager); `stop()` ends everything."""
+
+    def __init__(
+        self,
+        *,
+        parameters: dict[str, str] | None = None,
+        function_env: dict[str, str] | None = None,
+        teemopay_check_timestamp: bool = True,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.parameter_overrides = dict(parameters or {})
+        self.function_env = dict(function_env or {})
+        self.teemopay_check_timestamp = teemopay_check_timestamp
+        self.log_dir = log_dir
+        self.clock_offset_seconds = 0.0
+        """Simulated time: handlers and the KICC simulator run this far ahead of the wall clock.
+        (TeemoPay's simulator keeps real time: it checks the request timestamp, which the
+        product signs with the real clock.)"""
+        self.emulator = Emulator()
+        self.kicc = KiccSimulator(**kicc_simulator_kwargs(kicc_secret()), clock=self.now)
+        self.teemopay = TeemoPaySimulator(
+            **teemopay_simulator_kwargs(merchant_keys()), check_timestamp=teemopay_check_timestamp
+        )
+        self.deployed: DeployedStack | None = None
+        self.functions: dict[str, LocalFunction] = {}
+        self.outcomes: OutcomeFeed | None = None
+
+    # -- simulated time ---------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.clock_offset_seconds += seconds
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        self.emulator.start()
+        self.kicc.start()
+        self.teemopay.start()
+        parameters = {
+            "KiccBaseUrl": self.kicc.base_url,
+            "KiccSecretArn": create_secret(self.emulator, "paysweep/kicc-wechatpay", kicc_secret()),
+            "TeemoPayBaseUrl": self.teemopay.base_url,
+            "TeemoPaySecretArn": create_secret(self.emulator, "paysweep/teemopay", teemopay_secret(merchant_keys())),
+            "AllowInsecureHttp": "true",
+            "TableDeletionProtection": "false",
+            **self.parameter_overrides,
+        }
+        self.deployed = deploy_stack(self.emulator, template_path=REPO / "template.yaml", parameters=parameters)
+        for provider, folder in PROVIDER_FOLDERS.items():
+            info = self.deployed.function(folder)
+            self.functions[provider] = LocalFunction(info, self.emulator, log_dir=self.log_dir, extra_env=self.function_env)
+        self.outcomes = OutcomeFeed(self.emulator, {o: self.output(k) for o, k in OUTCOME_OUTPUTS.items()})
+        return self
+
+    def stop(self) -> None:
+        for function in self.functions.values():
+            function.stop()
+        self.kicc.stop()
+        self.teemopay.stop()
+        self.emulator.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the stack -------------------------------------------------------------------------
+
+    def output(self, name: str) -> str:
+        assert self.deployed is not None, "start() the stack first"
+        return self.deployed.outputs[name]
+
+    @property
+    def table(self) -> str:
+        return self.output("OrdersTableName")
+
+    @property
+    def shards(self) -> int:
+        return int(self.output("SweepShards"))
+
+    def register(
+        self,
+        order_id: str,
+        provider: str,
+        amount: Decimal | int | str,
+        currency: str = "KRW",
+        *,
+        pg_cno: str | None = None,
+        created_at: datetime | None = None,
+        expires_at: datetime | None = None,
+        first_check_after: timedelta = timedelta(0),
+    ) -> dict[str, Any]:
+        """Write a pending order with the writer helper, due `first_check_after` after creation."""
+        return register_order(
+            table_name=self.table,
+            shards=self.shards,
+            order_id=order_id,
+            provider=provider,
+            amount=amount,
+            currency=currency,
+            pg_cno=pg_cno,
+            created_at=created_at or self.now(),
+            expires_at=expires_at,
+            first_check_after=first_check_after,
+            client=self.emulator.client("dynamodb"),
+        )
+
+    def schedule_event(self, provider: str, shards: list[int] | None = None) -> dict[str, Any]:
+        """The event the provider's deployed schedule delivers, at the simulated time."""
+        assert self.deployed is not None
+        arn = self.functions[provider].info.arn
+        schedule = next((s for s in self.deployed.schedules if s.target_arn == arn), None)
+        if schedule is None:
+            raise KeyError(f"no schedule targets the {provider} function")
+        event = schedule_event(schedule, clock_offset_seconds=self.clock_offset_seconds)
+        if shards is not None:
+            event["shards"] = shards
+        return event
+
+    def sweep(
+        self, provider: str, *, shards: list[int] | None = None, timeout_seconds: float | None = None
+    ) -> InvocationResult:
+        """One schedule tick at the simulated time: the provider's real handler and its schedule's event."""
+        return self.sweep_async(provider, shards=shards, timeout_seconds=timeout_seconds).result()
+
+    def sweep_async(
+        self, provider: str, *, shards: list[int] | None = None, timeout_seconds: float | None = None
+    ) -> Future[InvocationResult]:
+        """A tick that overlaps others: each concurrent sweep runs in its own container."""
+        return self.functions[provider].invoke_async(
+            self.schedule_event(provider, shards), timeout_seconds, self.clock_offset_seconds
+        )
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        item = self.emulator.client("dynamodb").get_item(
+            TableName=self.table, Key={"orderId": {"S": order_id}}, ConsistentRead=True
+        ).get("Item")
+        return from_item(item) if item else None
+
+    def orders(self) -> list[dict[str, Any]]:
+        """Every item of the orders table (a Scan: tests and the demo only)."""
+        client, items, start = self.emulator.client("dynamodb"), [], None
+        while True:
+            page = client.scan(TableName=self.table, **({"ExclusiveStartKey": start} if start else {}))
+            items.extend(from_item(i) for i in page.get("Items", []))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    def clear(self) -> None:
+        """Empty both tables and the outcome queue and drop every fault: a clean slate per test."""
+        client = self.emulator.client("dynamodb")
+        self.emulator.clear_faults()
+        for output in ("OrdersTableName", "CompensationsTableName"):
+            table = self.output(output)
+            for page in client.get_paginator("scan").paginate(TableName=table, ProjectionExpression="orderId"):
+                for item in page.get("Items", []):
+                    client.delete_item(TableName=table, Key={"orderId": item["orderId"]})
+        assert self.outcomes is not None
+        self.outcomes.purge()
+        self.kicc.reset_requests()
+        self.teemopay.reset_requests()
