@@ -1,0 +1,38 @@
+"""The integration suites run the real handlers over real HTTP: the AWS emulator with the
+real template deployed into it, and the provider simulators.
+
+One LocalStack for the session (starting it takes seconds); every test starts from empty
+tables, an empty outcome queue, no faults and simulated time at zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from paysweep_local.stack import LocalStack
+from support.outcomes import Published
+
+# Provider timeouts of 3 s (instead of the documented 30 s) keep timeout tests quick.
+INTEGRATION_PARAMETERS = {"HttpTimeoutSeconds": "3"}
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[LocalStack]:
+    with LocalStack(parameters=INTEGRATION_PARAMETERS) as stack:
+        yield stack
+
+
+@pytest.fixture
+def stack(local_stack: LocalStack) -> Iterator[LocalStack]:
+    local_stack.clock_offset_seconds = 0
+    local_stack.clear()
+    yield local_stack
+    local_stack.emulator.clear_faults()
+
+
+@pytest.fixture
+def published(stack: LocalStack) -> Published:
+    """Outcomes as subscribers receive them; every message is checked against the schema."""
+    return Published(stack)
