@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from paysweep_local.simulators import kicc
 from paysweep_local.stack import LocalStack
 from support.invariants import check_all
 from support.outcomes import Published
+from support.scenarios import KICC, add_kicc, kicc_finds
 
-KICC = "kicc-wechatpay"
-
-
-def add(stack: LocalStack, order_id: str, script: list, amount: int = 1000, currency: str = "KRW", *,
-        expires_at=None, **simulator) -> str:
-    """A KICC payment of `amount` minor units, and its pending order registered with the writer helper."""
-    pg_cno = f"PG-{order_id}"
-    stack.kicc.add_payment(pg_cno, order_id, amount, currency, script=script, **simulator)
-    major = str(Decimal(amount).scaleb(-2)) if currency == "USD" else str(amount)
-    stack.register(order_id, KICC, major, currency, pg_cno=pg_cno, expires_at=expires_at)
-    return pg_cno
-
-
-def finds(stack: LocalStack, pg_cno: str) -> list:
-    return [r for r in stack.kicc.requests_for(kicc.FIND_PATH) if r.body and r.body.get("pgCno") == pg_cno]
+add = add_kicc
+finds = kicc_finds
 
 
 def test_an_approval_is_recorded_published_and_leaves_the_index(stack: LocalStack, published: Published) -> None:

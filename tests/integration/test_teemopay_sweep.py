@@ -13,23 +13,9 @@ from paysweep_local.simulators import teemopay
 from paysweep_local.stack import LocalStack
 from support.invariants import check_all
 from support.outcomes import Published
+from support.scenarios import TEEMO, add_teemopay, emf
 
-TEEMO = "teemopay"
-
-
-def add(stack: LocalStack, order_id: str, script: list, amount: str = "1000", expires_at=None) -> None:
-    stack.teemopay.add_order(order_id, amount, script=script)
-    stack.register(order_id, TEEMO, amount, "KRW", expires_at=expires_at)
-
-
-def emf(run, metric: str) -> list[float]:
-    """Values of one metric in the Embedded Metric Format blobs the handler printed."""
-    values = []
-    for record in run.logs:
-        if isinstance(record, dict) and "_aws" in record and metric in record:
-            value = record[metric]
-            values.extend(value if isinstance(value, list) else [value])
-    return values
+add = add_teemopay
 
 
 def test_success_and_the_signed_request(stack: LocalStack, published: Published) -> None:

@@ -105,6 +105,8 @@ class CancelIntent:
     deadline: str
     reference: str | None = None
     sends: int = 0
+    confirms: int = 0
+    """Confirmation queries so far: with `sends`, it paces the cancel's own backoff."""
     reported_amount: str | None = None
     """What the provider reported as paid when the cancel was decided (for the message)."""
     reported_currency: str | None = None
@@ -122,6 +124,7 @@ class CancelIntent:
             "requestedAt": self.requested_at,
             "deadline": self.deadline,
             "sends": self.sends,
+            "confirms": self.confirms,
         }
         if self.reference:
             item["reference"] = self.reference
@@ -140,6 +143,7 @@ class CancelIntent:
             deadline=str(item["deadline"]),
             reference=str(item["reference"]) if item.get("reference") else None,
             sends=int(item.get("sends", 0)),  # type: ignore[call-overload]
+            confirms=int(item.get("confirms", 0)),  # type: ignore[call-overload]
             reported_amount=str(item["reportedAmount"]) if item.get("reportedAmount") is not None else None,
             reported_currency=str(item["reportedCurrency"]) if item.get("reportedCurrency") else None,
         )

@@ -102,7 +102,7 @@ class SweepConfig:
             backoff=env.seconds_list("BACKOFF_SCHEDULE_SECONDS", DEFAULT_BACKOFF),
             expiry_window=env.optional_duration("EXPIRY_WINDOW_SECONDS"),
             expiry_grace=env.duration("EXPIRY_GRACE_SECONDS", 300),
-            cancel_window=env.duration("CANCEL_CONFIRM_WINDOW_SECONDS", 6 * 3600),
+            cancel_window=env.duration("CANCEL_CONFIRM_WINDOW_SECONDS", 3600),
             lease_margin=env.duration("LEASE_MARGIN_SECONDS", 30),
             deadline_margin=env.duration("DEADLINE_MARGIN_SECONDS", 10),
             outbox_grace=env.duration("OUTBOX_GRACE_SECONDS", 120),

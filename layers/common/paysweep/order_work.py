@@ -225,7 +225,7 @@ class OrderWork:
             if self._write(order, OrderStatus.CANCELLING, self._entry(now, "cancel_confirm", answer), now, self._lease_changes(now), what="lease renewal"):
                 self._send_cancel(order, intent)
             return
-        intent = replace(intent, reference=answer.reference or intent.reference)
+        intent = replace(intent, reference=answer.reference or intent.reference, confirms=intent.confirms + 1)
         self._after_cancel(order, intent, answer, "cancel_confirm")
 
     def _after_cancel(self, order: Order, intent: CancelIntent, answer: CancelAnswer, kind: str) -> None:
@@ -235,7 +235,14 @@ class OrderWork:
         logger.info("cancel answered", extra={"answer": _answer_log(answer), "decision": _decision_log(decision)})
         entry = self._entry(now, kind, answer)
         if decision.action is Action.POLL:
-            self._reschedule(order, entry, now, final_check=parse_iso(intent.deadline), extra={"cancel": intent.to_item()})
+            self._reschedule(
+                order,
+                entry,
+                now,
+                final_check=parse_iso(intent.deadline),
+                extra={"cancel": intent.to_item()},
+                checks_done=intent.sends + intent.confirms,
+            )
             return
         assert decision.outcome is not None
         refs = {"pgCno": order.pg_cno or "", "cancelPgCno": intent.reference or ""}
@@ -470,10 +477,20 @@ class OrderWork:
         return True
 
     def _reschedule(
-        self, order: Order, entry: dict[str, Any], now: datetime, *, final_check: datetime, extra: dict[str, Any] | None = None
+        self,
+        order: Order,
+        entry: dict[str, Any],
+        now: datetime,
+        *,
+        final_check: datetime,
+        extra: dict[str, Any] | None = None,
+        checks_done: int | None = None,
     ) -> None:
+        """Release the order until its next check. A cancellation keeps its own pace (calls
+        since the cancel was decided), so it is confirmed quickly even on an old order."""
+        checks = checks_done if checks_done is not None else order.attempts + self.calls
         base = min(self.ctx.started_at, now)
-        next_at = next_check_at(order.attempts + self.calls, base, final_check, self.config.backoff)
+        next_at = next_check_at(checks, base, final_check, self.config.backoff)
         changes = {"nextCheckAt": to_iso(next_at), **(extra or {})}
         if self._write(order, order.status, entry, now, changes, what="reschedule", remove=list(LEASE_FIELDS)):
             self.ctx.summary.count("rescheduled")
