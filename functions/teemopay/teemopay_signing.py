@@ -59,5 +59,5 @@ def load_private_key(text: str) -> rsa.RSAPrivateKey:
 
 
 def sign(body: Mapping[str, Any], nonce: str, private_key: rsa.RSAPrivateKey) -> str:
-    signature = private_key.sign(string_to_sign(body, nonce).encode("utf-8"), padding.PKCS1v15(), hashes.SHA1())
+    signature = private_key.sign(string_to_sign(body, nonce).encode("utf-8"), padding.PKCS1v15(), hashes.SHA1())  # nosec B303  # TeemoPay mandates SHA1withRSA request signatures
     return base64.b64encode(signature).decode("ascii")

@@ -27,6 +27,7 @@ import os
 import re
 import subprocess
 import sys
+import random
 import tempfile
 import threading
 import time
@@ -340,11 +341,15 @@ class FaultRule:
     seconds: float = 0.0
     after: bool = False
     """For "delay": serve first, then sleep (the call took effect but its answer is late)."""
+    probability: float = 1.0
+    """Each matching request fires the rule with this probability (chaos tests)."""
+    seed: int = 0
     fired: int = 0
+    rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     @classmethod
     def from_spec(cls, rule_id: int, spec: dict[str, Any]) -> FaultRule:
-        unknown = set(spec) - {"service", "operation", "match", "times", "error", "seconds", "after"}
+        unknown = set(spec) - {"service", "operation", "match", "times", "error", "seconds", "after", "probability", "seed"}
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
         rule = cls(
@@ -356,7 +361,10 @@ class FaultRule:
             match=spec.get("match") or None,
             seconds=float(spec.get("seconds", 0.0)),
             after=bool(spec.get("after", False)),
+            probability=float(spec.get("probability", 1.0)),
+            seed=int(spec.get("seed", 0)),
         )
+        rule.rng = random.Random(rule.seed)  # noqa: S311 - fault injection, not security
         rule.validate()
         return rule
 
@@ -369,6 +377,8 @@ class FaultRule:
             raise ValueError("times must be a positive count or -1 (until cleared)")
         if self.error in WAIT_KINDS and self.seconds <= 0:
             raise ValueError(f"{self.error!r} needs seconds > 0")
+        if not 0 < self.probability <= 1:
+            raise ValueError("probability must be within (0, 1]")
 
     @property
     def exhausted(self) -> bool:
@@ -379,7 +389,9 @@ class FaultRule:
             return False
         if self.operation not in (None, "*", call.operation):
             return False
-        return self.match is None or self.match in call.body_text()
+        if self.match is not None and self.match not in call.body_text():
+            return False
+        return self.probability >= 1 or self.rng.random() < self.probability
 
 
 class FaultBook:
@@ -412,7 +424,10 @@ class FaultBook:
 
     def report(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [{**asdict(rule), "exhausted": rule.exhausted} for rule in self._rules]
+            return [
+                {**{k: v for k, v in asdict(rule).items() if k != "rng"}, "exhausted": rule.exhausted}
+                for rule in self._rules
+            ]
 
 
 @dataclass
@@ -826,8 +841,11 @@ class Emulator:
         match: str | None = None,
         seconds: float = 0.0,
         after: bool = False,
+        probability: float = 1.0,
+        seed: int = 0,
     ) -> int:
-        """Make the next `times` matching requests fail (or wait); returns the rule id."""
+        """Make the next `times` matching requests fail (or wait), each with `probability`;
+        returns the rule id."""
         spec = {
             "service": service,
             "operation": operation,
@@ -836,6 +854,8 @@ class Emulator:
             "match": match,
             "seconds": seconds,
             "after": after,
+            "probability": probability,
+            "seed": seed,
         }
         return int(self._request("POST", "faults", spec)["id"])
 

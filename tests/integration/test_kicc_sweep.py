@@ -74,7 +74,7 @@ def test_an_error_code_is_retried_not_decided_and_its_message_is_decoded(stack: 
     run = stack.sweep(KICC)
     assert run.result["rescheduled"] == 1 and run.result["providerErrors"] == {"provider_error": 1}
     assert published.for_order("KI-ERR") == []
-    assert "사용자 결제 취소" in stack.order("KI-ERR")["lastCheck"]["detail"]
+    assert "사용자 결제 취소" in stack.order("KI-ERR")["history"][-1]["detail"]
     logged = [r for r in run.log_records("order checked") if r.get("orderId") == "KI-ERR"]
     assert logged and "사용자 결제 취소" in logged[0]["answer"]["detail"] and logged[0]["provider"] == KICC
     stack.advance(60)
@@ -86,10 +86,14 @@ def test_unpaid_until_expiry_fails_and_unknown_until_expiry_goes_to_review(stack
     expires = stack.now() + timedelta(minutes=2)
     add(stack, "KI-UNPAID", [kicc.pending()], expires_at=expires)
     add(stack, "KI-BROKEN-API", [kicc.error(res_cd="S999")], expires_at=expires)
-    for minute in range(8):  # expiry (+2 min) plus the 5-minute settling grace
+    for minute in range(23):  # expiry (+2 min), the settling grace (5), the final retries (15)
         assert stack.sweep(KICC).ok
         if minute < 7:
             assert published.for_order("KI-UNPAID") == [], f"decided too early, at +{minute} min"
+        if minute == 7:
+            assert published.only("KI-UNPAID")["reason"] == "EXPIRED"
+        if minute < 22:
+            assert published.for_order("KI-BROKEN-API") == [], f"gave up too early, at +{minute} min"
         stack.advance(60)
     assert (published.only("KI-UNPAID")["outcome"], published.only("KI-UNPAID")["reason"]) == ("FAILED", "EXPIRED")
     assert (published.only("KI-BROKEN-API")["outcome"], published.only("KI-BROKEN-API")["reason"]) == (

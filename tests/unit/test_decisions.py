@@ -16,8 +16,9 @@ from paysweep.decisions import (
     Decision,
     decide_cancel,
     decide_payment,
+    Phase,
     integrity_failure,
-    is_final_check,
+    phase_of,
 )
 from paysweep.outcomes import Outcome, Reason
 from support.factories import T0, approved, order
@@ -29,24 +30,32 @@ def final(outcome, reason=None):
     return Decision(Action.FINALISE, outcome, reason)
 
 
+EXPIRED = final(Outcome.FAILED, Reason.EXPIRED)
+UNKNOWN = final(Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE)
+DECLINED = final(Outcome.FAILED, Reason.PROVIDER_DECLINED)
+PROVIDER_CANCELLED = final(Outcome.CANCELLED, Reason.PROVIDER_CANCELLED)
+PARTIAL = final(Outcome.REVIEW, Reason.PARTIAL_CANCEL)
+
+
 @pytest.mark.parametrize(
-    "state, before, after",
+    "state, open_, final_check, overdue",
     [
-        (PaymentState.IN_PROGRESS, POLL, final(Outcome.FAILED, Reason.EXPIRED)),
-        (PaymentState.NOT_FOUND, POLL, final(Outcome.FAILED, Reason.EXPIRED)),
-        (PaymentState.DECLINED, final(Outcome.FAILED, Reason.PROVIDER_DECLINED), final(Outcome.FAILED, Reason.PROVIDER_DECLINED)),
-        (PaymentState.CANCELLED, final(Outcome.CANCELLED, Reason.PROVIDER_CANCELLED), final(Outcome.CANCELLED, Reason.PROVIDER_CANCELLED)),
-        (PaymentState.PARTIALLY_CANCELLED, final(Outcome.REVIEW, Reason.PARTIAL_CANCEL), final(Outcome.REVIEW, Reason.PARTIAL_CANCEL)),
-        (PaymentState.RETRY_LATER, POLL, final(Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE)),
-        (PaymentState.UNRECOGNISED, POLL, final(Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE)),
-        (PaymentState.MISCONFIGURED, POLL, POLL),
+        (PaymentState.IN_PROGRESS, POLL, EXPIRED, EXPIRED),
+        (PaymentState.NOT_FOUND, POLL, EXPIRED, EXPIRED),
+        (PaymentState.DECLINED, DECLINED, DECLINED, DECLINED),
+        (PaymentState.CANCELLED, PROVIDER_CANCELLED, PROVIDER_CANCELLED, PROVIDER_CANCELLED),
+        (PaymentState.PARTIALLY_CANCELLED, PARTIAL, PARTIAL, PARTIAL),
+        (PaymentState.RETRY_LATER, POLL, POLL, UNKNOWN),
+        (PaymentState.UNRECOGNISED, POLL, POLL, UNKNOWN),
+        (PaymentState.MISCONFIGURED, POLL, POLL, POLL),
     ],
 )
-def test_non_approval_rows(state, before, after):
+def test_non_approval_rows(state, open_, final_check, overdue):
     answer = PaymentAnswer(state)
     for can_cancel in (True, False):
-        assert decide_payment(order(), answer, final_check_due=False, can_cancel=can_cancel) == before
-        assert decide_payment(order(), answer, final_check_due=True, can_cancel=can_cancel) == after
+        assert decide_payment(order(), answer, phase=Phase.OPEN, can_cancel=can_cancel) == open_
+        assert decide_payment(order(), answer, phase=Phase.FINAL, can_cancel=can_cancel) == final_check
+        assert decide_payment(order(), answer, phase=Phase.OVERDUE, can_cancel=can_cancel) == overdue
 
 
 def test_the_table_covers_every_state_but_approval():
@@ -87,17 +96,17 @@ def test_usd_cents_are_compared_exactly():
     assert integrity_failure(usd, approved("1203", currency="USD")) is Reason.AMOUNT_MISMATCH
 
 
-def test_matching_approval_is_approved_even_at_the_final_check():
-    for final_check in (False, True):
-        assert decide_payment(order(), approved("1000"), final_check_due=final_check, can_cancel=True) == final(Outcome.APPROVED)
+def test_matching_approval_is_approved_in_every_phase():
+    for phase in Phase:
+        assert decide_payment(order(), approved("1000"), phase=phase, can_cancel=True) == final(Outcome.APPROVED)
 
 
 def test_mismatch_is_cancelled_where_the_provider_can_cancel_and_reviewed_where_it_cannot():
     mismatch = approved("999")
-    assert decide_payment(order(), mismatch, final_check_due=False, can_cancel=True) == Decision(
+    assert decide_payment(order(), mismatch, phase=Phase.OPEN, can_cancel=True) == Decision(
         Action.CANCEL, Outcome.CANCELLED, Reason.AMOUNT_MISMATCH
     )
-    assert decide_payment(order(), mismatch, final_check_due=False, can_cancel=False) == final(Outcome.REVIEW, Reason.AMOUNT_MISMATCH)
+    assert decide_payment(order(), mismatch, phase=Phase.OPEN, can_cancel=False) == final(Outcome.REVIEW, Reason.AMOUNT_MISMATCH)
 
 
 def intent(reason="AMOUNT_MISMATCH"):
@@ -131,11 +140,13 @@ def test_a_confirmed_cancel_carries_the_reason_it_was_requested_for(reason):
         )
 
 
-def test_final_check_is_expiry_plus_grace():
+def test_phases_follow_expiry_grace_and_final_retry():
     o = order(window=timedelta(hours=2))
-    grace = timedelta(minutes=5)
-    assert not is_final_check(o, T0 + timedelta(hours=2, minutes=4, seconds=59), grace)
-    assert is_final_check(o, T0 + timedelta(hours=2, minutes=5), grace)
+    phase = lambda at: phase_of(o, T0 + at, grace=timedelta(minutes=5), final_retry=timedelta(minutes=15))  # noqa: E731
+    assert phase(timedelta(hours=2, minutes=4, seconds=59)) is Phase.OPEN
+    assert phase(timedelta(hours=2, minutes=5)) is Phase.FINAL
+    assert phase(timedelta(hours=2, minutes=19, seconds=59)) is Phase.FINAL
+    assert phase(timedelta(hours=2, minutes=20)) is Phase.OVERDUE
 
 
 # -- properties -------------------------------------------------------------------------
@@ -149,12 +160,12 @@ maybe_amount = st.one_of(st.none(), st.builds(ReportedAmount, st.one_of(st.none(
 @settings(max_examples=500, deadline=None)
 @given(order_amount=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("100000000"), places=2),
        order_currency=st.sampled_from(["KRW", "USD"]), state=states, paid=maybe_amount, expected=maybe_amount,
-       final_check=st.booleans(), can_cancel=st.booleans())
+       phase=st.sampled_from(list(Phase)), can_cancel=st.booleans())
 def test_never_approved_unless_amount_and_currency_match_exactly(order_amount, order_currency, state, paid, expected,
-                                                                 final_check, can_cancel):
+                                                                 phase, can_cancel):
     o = order(amount=str(order_amount), currency=order_currency)
     answer = PaymentAnswer(state, paid=paid, expected=expected)
-    decision = decide_payment(o, answer, final_check_due=final_check, can_cancel=can_cancel)
+    decision = decide_payment(o, answer, phase=phase, can_cancel=can_cancel)
     if decision.outcome is Outcome.APPROVED and decision.action is Action.FINALISE:
         assert state is PaymentState.APPROVED
         assert paid is not None and paid.amount == o.amount and paid.currency == o.currency
@@ -162,12 +173,12 @@ def test_never_approved_unless_amount_and_currency_match_exactly(order_amount, o
 
 
 @settings(max_examples=500, deadline=None)
-@given(paid=maybe_amount, expected=maybe_amount, can_cancel=st.booleans(), final_check=st.booleans())
-def test_every_mismatch_yields_a_cancel_intent_or_review(paid, expected, can_cancel, final_check):
+@given(paid=maybe_amount, expected=maybe_amount, can_cancel=st.booleans(), phase=st.sampled_from(list(Phase)))
+def test_every_mismatch_yields_a_cancel_intent_or_review(paid, expected, can_cancel, phase):
     o = order()
     answer = PaymentAnswer(PaymentState.APPROVED, paid=paid, expected=expected)
     reason = integrity_failure(o, answer)
-    decision = decide_payment(o, answer, final_check_due=final_check, can_cancel=can_cancel)
+    decision = decide_payment(o, answer, phase=phase, can_cancel=can_cancel)
     if reason is None:
         assert decision == final(Outcome.APPROVED)
     elif can_cancel:

@@ -27,3 +27,10 @@ def test_next_check_is_truncated_to_a_whole_second_so_one_period_means_the_next_
     next_at = next_check_at(1, sweep_started, sweep_started + timedelta(hours=1), (60,))
     next_tick = T0 + timedelta(seconds=60, milliseconds=300)
     assert next_at == T0 + timedelta(seconds=60) and next_at <= next_tick
+
+
+def test_a_doubt_at_the_final_check_is_asked_again_soon_until_the_give_up_time():
+    final = T0 - timedelta(minutes=1)
+    give_up = T0 + timedelta(minutes=10)
+    assert next_check_at(9, T0, final, DEFAULT_BACKOFF, give_up) == T0 + timedelta(seconds=60)
+    assert next_check_at(9, give_up - timedelta(seconds=30), final, DEFAULT_BACKOFF, give_up) == give_up

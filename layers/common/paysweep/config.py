@@ -45,6 +45,8 @@ class SweepConfig:
     expiry_window: timedelta | None
     """Overrides the provider's default polling window when orders carry no `expiresAt`."""
     expiry_grace: timedelta
+    final_retry: timedelta
+    """After the final check, how long a doubtful answer is asked again before REVIEW."""
     cancel_window: timedelta
     lease_margin: timedelta
     deadline_margin: timedelta
@@ -98,10 +100,11 @@ class SweepConfig:
             connect_timeout=env.integer("HTTP_CONNECT_TIMEOUT_SECONDS", 5, low=1, high=60),
             connect_retries=env.integer("HTTP_CONNECT_RETRIES", 2, low=0, high=5),
             concurrency=env.integer("SWEEP_CONCURRENCY", 32, low=1, high=256),
-            page_size=env.integer("SWEEP_PAGE_SIZE", 100, low=1, high=1000),
+            page_size=env.integer("SWEEP_PAGE_SIZE", 250, low=1, high=1000),
             backoff=env.seconds_list("BACKOFF_SCHEDULE_SECONDS", DEFAULT_BACKOFF),
             expiry_window=env.optional_duration("EXPIRY_WINDOW_SECONDS"),
             expiry_grace=env.duration("EXPIRY_GRACE_SECONDS", 300),
+            final_retry=env.duration("FINAL_RETRY_SECONDS", 900),
             cancel_window=env.duration("CANCEL_CONFIRM_WINDOW_SECONDS", 3600),
             lease_margin=env.duration("LEASE_MARGIN_SECONDS", 30),
             deadline_margin=env.duration("DEADLINE_MARGIN_SECONDS", 10),

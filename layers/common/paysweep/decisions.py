@@ -43,18 +43,34 @@ def _final(outcome: Outcome, reason: Reason | None = None) -> Decision:
     return Decision(Action.FINALISE, outcome, reason)
 
 
-# Answers other than an approval: (before the final check, at or after it).
-PAYMENT_TABLE: dict[PaymentState, tuple[Decision, Decision]] = {
-    PaymentState.IN_PROGRESS: (POLL, _final(Outcome.FAILED, Reason.EXPIRED)),
-    PaymentState.NOT_FOUND: (POLL, _final(Outcome.FAILED, Reason.EXPIRED)),
-    PaymentState.DECLINED: (_final(Outcome.FAILED, Reason.PROVIDER_DECLINED),) * 2,
-    PaymentState.CANCELLED: (_final(Outcome.CANCELLED, Reason.PROVIDER_CANCELLED),) * 2,
-    PaymentState.PARTIALLY_CANCELLED: (_final(Outcome.REVIEW, Reason.PARTIAL_CANCEL),) * 2,
-    PaymentState.RETRY_LATER: (POLL, _final(Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE)),
-    PaymentState.UNRECOGNISED: (POLL, _final(Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE)),
+class Phase(StrEnum):
+    """Where an order stands against its expiry."""
+
+    OPEN = "OPEN"
+    """Before the final check (`expiresAt` + EXPIRY_GRACE_SECONDS): keep polling."""
+    FINAL = "FINAL"
+    """The final check is due: definite answers decide; a doubtful answer is asked again."""
+    OVERDUE = "OVERDUE"
+    """FINAL_RETRY_SECONDS after the final check: a doubt still left goes to a person."""
+
+
+_EXPIRED = _final(Outcome.FAILED, Reason.EXPIRED)
+_UNKNOWN = _final(Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE)
+
+# Answers other than an approval, by phase: (OPEN, FINAL, OVERDUE).
+PAYMENT_TABLE: dict[PaymentState, tuple[Decision, Decision, Decision]] = {
+    PaymentState.IN_PROGRESS: (POLL, _EXPIRED, _EXPIRED),
+    PaymentState.NOT_FOUND: (POLL, _EXPIRED, _EXPIRED),
+    PaymentState.DECLINED: (_final(Outcome.FAILED, Reason.PROVIDER_DECLINED),) * 3,
+    PaymentState.CANCELLED: (_final(Outcome.CANCELLED, Reason.PROVIDER_CANCELLED),) * 3,
+    PaymentState.PARTIALLY_CANCELLED: (_final(Outcome.REVIEW, Reason.PARTIAL_CANCEL),) * 3,
+    # One timeout at the final check is no reason to page a person: ask again for a while.
+    PaymentState.RETRY_LATER: (POLL, POLL, _UNKNOWN),
+    PaymentState.UNRECOGNISED: (POLL, POLL, _UNKNOWN),
     # Our configuration is wrong, not the payment: never terminal, an operator must act.
-    PaymentState.MISCONFIGURED: (POLL, POLL),
+    PaymentState.MISCONFIGURED: (POLL, POLL, POLL),
 }
+_PHASE_COLUMN = {Phase.OPEN: 0, Phase.FINAL: 1, Phase.OVERDUE: 2}
 
 # Answers about a cancellation we requested: (before the cancel deadline, at or after it).
 # CONFIRMED is absent: it finalises CANCELLED with the reason the cancel was requested for.
@@ -89,7 +105,7 @@ def integrity_failure(order: Order, answer: PaymentAnswer) -> Reason | None:
     return reason
 
 
-def decide_payment(order: Order, answer: PaymentAnswer, *, final_check_due: bool, can_cancel: bool) -> Decision:
+def decide_payment(order: Order, answer: PaymentAnswer, *, phase: Phase, can_cancel: bool) -> Decision:
     """What to do with a pending order after one status query."""
     if answer.state is PaymentState.APPROVED:
         reason = integrity_failure(order, answer)
@@ -98,20 +114,21 @@ def decide_payment(order: Order, answer: PaymentAnswer, *, final_check_due: bool
         if can_cancel:
             return Decision(Action.CANCEL, Outcome.CANCELLED, reason)
         return _final(Outcome.REVIEW, reason)
-    before, after = PAYMENT_TABLE[answer.state]
-    return after if final_check_due else before
+    return PAYMENT_TABLE[answer.state][_PHASE_COLUMN[phase]]
 
 
 def decide_cancel(order: Order, answer: CancelAnswer, *, deadline_passed: bool) -> Decision:
     """What to do with a cancelling order after a cancel request or confirmation."""
     if answer.state is CancelState.CONFIRMED:
-        assert order.cancel is not None, "a cancel answer needs a recorded cancel intent"
+        assert order.cancel is not None, "a cancel answer needs a recorded cancel intent"  # nosec B101  # type-narrowing invariant; Lambda never runs python -O
         return _final(Outcome.CANCELLED, Reason(order.cancel.reason))
     before, after = CANCEL_TABLE[answer.state]
     return after if deadline_passed else before
 
 
-def is_final_check(order: Order, now: datetime, grace: timedelta) -> bool:
-    """True at or after the order's final check (`expiresAt` plus the settling grace)."""
-    return now >= order.expires_at + grace
+def phase_of(order: Order, now: datetime, *, grace: timedelta, final_retry: timedelta) -> Phase:
+    final_check = order.expires_at + grace
+    if now < final_check:
+        return Phase.OPEN
+    return Phase.FINAL if now < final_check + final_retry else Phase.OVERDUE
 

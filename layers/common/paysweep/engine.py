@@ -14,6 +14,7 @@ The engine knows no provider by name: it talks to a `ProviderAdapter`.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
@@ -113,6 +114,7 @@ class _Sweep:
         self.summary = SweepSummary(provider=engine.provider_id, shards=self.shards)
         self.outbox = OutboxBuffer(engine.publisher, engine.store, self.summary)
         self._remaining_ms = remaining_ms
+        self._oldest_due: str | None = None
         self._reserve_ms = int(self.config.claim_reserve.total_seconds() * 1000)
         self.context = SweepContext(
             engine=engine,
@@ -167,24 +169,42 @@ class _Sweep:
     # -- the due orders ------------------------------------------------------------------
 
     def _process_due(self) -> None:
+        """Shard after shard, each oldest first, starting at a random shard.
+
+        Overlapping sweeps of one provider (an overrun schedule, a duplicate delivery) then
+        mostly work on different shards; when one finds another already working a shard
+        (claims keep failing), it cedes the shard and moves on instead of doubling the writes.
+        """
         now = to_iso(self.engine.clock())
         workers = self.config.concurrency
         in_flight = threading.BoundedSemaphore(workers * 2)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
-            try:
-                for due in self.engine.store.due_orders(self.sweep_keys, now, self.config.page_size):
-                    if self.out_of_time():
-                        self.summary.complete = False
-                        break
-                    in_flight.acquire()
-                    future = pool.submit(self._check_one, due)
-                    future.add_done_callback(lambda _: in_flight.release())
-            except StoreUnavailable as error:
-                self.summary.complete = False
-                self.summary.count_error("due_query")
-                logger.error("cannot read the due index; unread orders stay due", extra={"error": error.code})
+            for shard in _rotated(self.sweep_keys):
+                progress = _ShardProgress(shard)
+                try:
+                    for due in self.engine.store.due_in_shard(shard, now, self.config.page_size):
+                        self._note_due(due)
+                        if self.out_of_time():
+                            self.summary.complete = False
+                            return
+                        if progress.ceded:
+                            self.summary.count("shards_ceded")
+                            break
+                        in_flight.acquire()
+                        future = pool.submit(self._check_one, due, progress)
+                        future.add_done_callback(lambda _: in_flight.release())
+                except StoreUnavailable as error:
+                    self.summary.complete = False
+                    self.summary.count_error("due_query")
+                    logger.error("cannot read the due index; this shard's orders stay due",
+                                 extra={"shard": shard, "error": error.code})
 
-    def _check_one(self, due: DueOrder) -> None:
+    def _note_due(self, due: DueOrder) -> None:
+        """Remember the oldest due order seen: its age is the backlog metric, at no extra read."""
+        if self._oldest_due is None or due.next_check_at < self._oldest_due:
+            self._oldest_due = due.next_check_at
+
+    def _check_one(self, due: DueOrder, progress: _ShardProgress) -> None:
         if self.out_of_time():
             self.summary.complete = False
             return
@@ -195,11 +215,13 @@ class _Sweep:
             claimed = engine.store.claim(due, now=to_iso(now), lease_until=to_iso(now + self.config.lease), token=token)
         except ConditionFailed:
             self.summary.count("claim_conflicts")
+            progress.conflict()
             return
         except StoreUnavailable as error:
             self.summary.count_error("claim")
             logger.warning("claim failed; the order stays due", extra={"orderId": due.order_id, "error": error.code})
             return
+        progress.claimed()
         with order_log_context(due.order_id, engine.provider_id):
             try:
                 OrderWork(self.context, claimed, token).run()
@@ -210,15 +232,40 @@ class _Sweep:
     # -- after the sweep -----------------------------------------------------------------
 
     def _measure_backlog(self) -> None:
-        now = self.engine.clock()
+        """Age of the oldest due order when the sweep began, and, only when the sweep could
+        not finish, how many orders it left due (a count query: it costs a read)."""
+        self.summary.oldest_due_age_seconds = _age_seconds(self._oldest_due, self.context.started_at)
+        if self.summary.complete:
+            return
         try:
-            oldest = self.engine.store.oldest_due(self.sweep_keys, to_iso(now))
-            self.summary.oldest_due_age_seconds = _age_seconds(oldest, now)
-            if not self.summary.complete:
-                self.summary.left_due = self.engine.store.count_due(self.sweep_keys, to_iso(now))
+            self.summary.left_due = self.engine.store.count_due(self.sweep_keys, to_iso(self.engine.clock()))
         except StoreUnavailable as error:
             self.summary.count_error("backlog_query")
-            logger.warning("cannot measure the due backlog", extra={"error": error.code})
+            logger.warning("cannot count the orders left due", extra={"error": error.code})
+
+
+class _ShardProgress:
+    """Claim results in one shard: a run of failed claims means another sweep works it."""
+
+    CEDE_AFTER = 5
+
+    def __init__(self, shard: str) -> None:
+        self.shard = shard
+        self._failed_in_a_row = 0
+        self.ceded = False
+
+    def conflict(self) -> None:
+        self._failed_in_a_row += 1
+        if self._failed_in_a_row >= self.CEDE_AFTER:
+            self.ceded = True
+
+    def claimed(self) -> None:
+        self._failed_in_a_row = 0
+
+
+def _rotated(shards: list[str]) -> list[str]:
+    start = random.randrange(len(shards)) if shards else 0  # noqa: S311 # nosec B311 - spreads load, not a secret
+    return shards[start:] + shards[:start]
 
 
 def _age_seconds(timestamp: str | None, now: datetime) -> int | None:

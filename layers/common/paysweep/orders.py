@@ -176,7 +176,7 @@ def parse_order(item: dict[str, Any], default_window: timedelta | None = None) -
     attempts, generation = _sweeper_counter(item, "attempts", problems), _sweeper_counter(item, "generation", problems)
     if problems:
         raise InvalidOrder(order_id, problems)
-    assert profile is not None and created_at is not None
+    assert profile is not None and created_at is not None  # nosec B101  # type-narrowing invariant; Lambda never runs python -O
     window = default_window or profile.default_window
     cancel = item.get("cancel")
     return Order(

@@ -19,15 +19,20 @@ def backoff_delay(checks_done: int, backoff: Sequence[int]) -> timedelta:
     return timedelta(seconds=backoff[index])
 
 
-def next_check_at(checks_done: int, now: datetime, final_check: datetime, backoff: Sequence[int]) -> datetime:
+def next_check_at(
+    checks_done: int, now: datetime, final_check: datetime, backoff: Sequence[int], give_up: datetime | None = None
+) -> datetime:
     """When to check again: after the backoff, but never later than the final check.
 
-    Past the final check (an order kept due because of a configuration error), the
-    backoff alone applies.
+    Between the final check and `give_up` (a doubtful answer at the final check), ask again
+    at the schedule's first, shortest step. After that (an order kept due by a
+    configuration error), the backoff alone applies.
     """
     candidate = now + backoff_delay(checks_done, backoff)
     if now < final_check:
         candidate = min(candidate, final_check)
+    elif give_up is not None and now < give_up:
+        candidate = min(now + backoff_delay(1, backoff), give_up)
     # Whole seconds, rounded down: a one-minute wait that starts a fraction of a second
     # after a tick must be due at the next tick, not the one after.
     return candidate.replace(microsecond=0)

@@ -7,6 +7,7 @@ leave this module except to the adapter that signs requests with them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,10 +24,14 @@ class SecretUnavailable(Exception):
 def secret_source(secret_arn: str, max_age: int, provider: parameters.SecretsProvider | None = None) -> CredentialSource:
     """A callable returning the secret's JSON object, cached for `max_age` seconds."""
     secrets = provider or parameters.SecretsProvider()
+    # One fetch at a time: otherwise every worker thread of a cold container misses the cache
+    # at once and asks Secrets Manager in parallel.
+    lock = threading.Lock()
 
     def load() -> Mapping[str, Any]:
         try:
-            value = secrets.get(secret_arn, transform="json", max_age=max_age)
+            with lock:
+                value = secrets.get(secret_arn, transform="json", max_age=max_age)
         except (GetParameterError, TransformParameterError) as error:
             # The error text can quote the secret's body when JSON parsing fails: keep it out.
             raise SecretUnavailable(f"cannot read provider secret {secret_arn}: {type(error).__name__}") from None

@@ -7,13 +7,12 @@ expiry: other sweeps stop seeing the order as due, and if this sweep dies, the o
 becomes due again by itself when the lease runs out.
 
 Attributes the sweeper owns (documented in docs/CONTRACT.md): `leaseOwner`, `leaseUntil`,
-`attempts`, `generation`, `lastCheck`, `history`, `outcome`, `cancel`, `outbox`,
+`attempts`, `generation`, `history`, `outcome`, `cancel`, `outbox`,
 `outboxKey`, `outboxSince`, `updatedAt`.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from paysweep.orders import OrderStatus
 
-HISTORY_LIMIT = 20
+HISTORY_LIMIT = 6
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -142,7 +141,8 @@ class OrderStore:
             if not start:
                 return
 
-    def _due_in_shard(self, sweep_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
+    def due_in_shard(self, sweep_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
+        """Due orders of one shard, oldest first, fetched one page at a time."""
         for page in self._query_pages(
             IndexName=self._due_index,
             KeyConditionExpression="sweepKey = :k AND nextCheckAt <= :now",
@@ -152,13 +152,6 @@ class OrderStore:
         ):
             for item in page:
                 yield DueOrder(str(item["nextCheckAt"]), str(item["orderId"]), str(item["sweepKey"]))
-
-    def due_orders(self, sweep_keys: Iterable[str], now: str, page_size: int) -> Iterator[DueOrder]:
-        """Due orders of the given shards, oldest first across shards, fetched page by page.
-
-        Holds one page per shard at a time, whatever the backlog.
-        """
-        return heapq.merge(*(self._due_in_shard(key, now, page_size) for key in sweep_keys))
 
     def count_due(self, sweep_keys: Iterable[str], now: str) -> int:
         """How many orders of these shards are due now (keys-only index: cheap to count)."""
@@ -181,24 +174,6 @@ class OrderStore:
                 if not start:
                     break
         return total
-
-    def oldest_due(self, sweep_keys: Iterable[str], now: str) -> str | None:
-        """`nextCheckAt` of the oldest due order of these shards: one item read per shard."""
-        oldest: str | None = None
-        for key in sweep_keys:
-            response = self._call(
-                "query",
-                TableName=self._table,
-                IndexName=self._due_index,
-                KeyConditionExpression="sweepKey = :k AND nextCheckAt <= :now",
-                ExpressionAttributeValues={":k": {"S": key}, ":now": {"S": now}},
-                ScanIndexForward=True,
-                Limit=1,
-            )
-            for item in response.get("Items", []):
-                candidate = item["nextCheckAt"]["S"]
-                oldest = candidate if oldest is None or candidate < oldest else oldest
-        return oldest
 
     def unpublished(self, sweep_keys: Iterable[str], older_than: str, page_size: int) -> Iterator[dict[str, Any]]:
         """Orders whose outcome was recorded but not yet confirmed published (the outbox)."""
@@ -254,7 +229,7 @@ class OrderStore:
             values[":expected"] = _serializer.serialize(str(transition.expected_status))
             condition += " AND #status = :expected"
         if transition.free_lease_ok_at:
-            assert transition.expected_status is not None
+            assert transition.expected_status is not None  # nosec B101  # type-narrowing invariant; Lambda never runs python -O
             names["#until"] = "leaseUntil"
             values[":now"] = _serializer.serialize(transition.free_lease_ok_at)
             condition = (

@@ -24,6 +24,8 @@ class SweepSummary:
     cancels_requested: int = 0
     republished: int = 0
     claim_conflicts: int = 0
+    shards_ceded: int = 0
+    """Shards left to an overlapping sweep that was already working them."""
     invalid_orders: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     """Failures of our own steps (claim, record, publish, ...), by step."""
@@ -70,6 +72,7 @@ class SweepSummary:
             "cancelsRequested": self.cancels_requested,
             "republished": self.republished,
             "claimConflicts": self.claim_conflicts,
+            "shardsCeded": self.shards_ceded,
             "invalidOrders": self.invalid_orders,
             "errors": dict(sorted(self.errors.items())),
             "providerErrors": dict(sorted(self.provider_errors.items())),

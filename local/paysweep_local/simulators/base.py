@@ -23,10 +23,11 @@ design: it delays the answer the provider would otherwise give (and so does proc
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
 import traceback
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -338,6 +339,8 @@ class SimulatorBase:
         self._log_lock = threading.Lock()
         self._slots: list[_Slot] = []
         self._overrides: dict[str, deque[_Override]] = {}
+        self._chaos: dict[str, tuple[float, list[Step], random.Random]] = {}
+        self.chaos_fired: Counter[str] = Counter()
         self._in_flight = 0
         self._max_in_flight = 0
         self._stopping = threading.Event()
@@ -426,10 +429,35 @@ class SimulatorBase:
         with self._lock:
             self._overrides.setdefault(path, deque()).append(_Override(step, count))
 
+    def chaos(self, path: str, probability: float, steps: list[Step], *, seed: int = 0) -> None:
+        """Answer each request on `path`, with `probability`, with one of `steps` (chosen at random)
+        instead of processing it: random provider faults for soak tests. `probability=0` ends it.
+        `chaos_fired` counts the steps used, by step class name."""
+        if path not in self.paths:
+            raise ValueError(f"unknown path {path!r}; known: {sorted(self.paths)}")
+        if not 0 <= probability <= 1 or (probability and not steps):
+            raise ValueError("probability must be within [0, 1], with at least one step")
+        with self._lock:
+            if probability:
+                self._chaos[path] = (probability, list(steps), random.Random(seed))  # noqa: S311 - test faults
+            else:
+                self._chaos.pop(path, None)
+
+    def _take_chaos(self, path: str) -> Step | None:
+        chaos = self._chaos.get(path)
+        if chaos is None:
+            return None
+        probability, steps, rng = chaos
+        if rng.random() >= probability:
+            return None
+        step = rng.choice(steps)
+        self.chaos_fired[type(step).__name__] += 1
+        return step
+
     def _take_override(self, path: str) -> Step | None:
         queue = self._overrides.get(path)
         if not queue:
-            return None
+            return self._take_chaos(path)
         head = queue[0]
         head.remaining -= 1
         if head.remaining <= 0:
