@@ -102,9 +102,8 @@ def run(
             timeout=timeout,
             check=False,
         )
-    except subprocess.TimeoutExpired as error:
+    except subprocess.TimeoutExpired:
         pytest.fail(f"{' '.join(map(str, command))} did not finish in {timeout:.0f} s", pytrace=False)
-        raise AssertionError from error  # unreachable: pytest.fail raises
 
 
 def describe(result: subprocess.CompletedProcess[str], limit: int = 6000) -> str:
@@ -150,7 +149,9 @@ def sam_translate(template: Mapping[str, Any]) -> dict[str, Any]:
         raise AssertionError("the template names a managed policy by name: use its ARN")
 
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=REGION))
-    return translator.translate(document, parameter_values={}, get_managed_policy_map=no_managed_policy_lookup)
+    return translator.translate(
+        document, parameter_values={}, get_managed_policy_map=no_managed_policy_lookup
+    )
 
 
 def walk(node: Any) -> Iterator[Any]:

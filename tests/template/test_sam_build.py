@@ -28,7 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from template_support import REGION, REPO, TEMPLATE, load_template, python312, resources_of_type, sam_cli, tool_env
+from template_support import (
+    REGION,
+    REPO,
+    TEMPLATE,
+    load_template,
+    python312,
+    resources_of_type,
+    sam_cli,
+    tool_env,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -106,7 +115,16 @@ class Builds:
         for architecture, source in sources.items():
             build_dir = self._workdir / architecture / "build"
             log = self._workdir / f"sam-build-{architecture}.log"
-            command = [str(sam), "build", *source, "--build-dir", str(build_dir), "--cache-dir", str(cache), "--parallel"]
+            command = [
+                str(sam),
+                "build",
+                *source,
+                "--build-dir",
+                str(build_dir),
+                "--cache-dir",
+                str(cache),
+                "--parallel",
+            ]
             with log.open("w") as output:
                 process = subprocess.Popen(
                     command, cwd=REPO, env=tool_env(), stdout=output, stderr=subprocess.STDOUT, text=True
@@ -124,10 +142,15 @@ class Builds:
             output = log.read_text(encoding="utf-8", errors="replace")
             if code != 0 or "Build Succeeded" not in output:
                 status = "timed out" if code is None else f"exited {code}"
-                failures.append(f"sam build ({architecture}) {status}:\n{' '.join(process.args)}\n{output[-5000:]}")
+                failures.append(
+                    f"sam build ({architecture}) {status}:\n{' '.join(process.args)}\n{output[-5000:]}"
+                )
                 continue
             builds[architecture] = Build(
-                architecture, build_dir, load_template(build_dir / "template.yaml"), time.monotonic() - started
+                architecture,
+                build_dir,
+                load_template(build_dir / "template.yaml"),
+                time.monotonic() - started,
             )
         return "\n\n".join(failures) if failures else builds
 
@@ -205,9 +228,13 @@ def test_template_and_x86_64_copy_both_build(builds: Builds) -> None:
 def test_layer_holds_the_engine_and_exactly_the_pinned_runtime_dependencies(builds: Builds) -> None:
     layer_python = builds["arm64"].layer_python()
     (layer_id,) = resources_of_type(source_template(), LAYER)
-    assert layer_python.is_dir(), f"the layer has no python/ folder: {sorted(os.listdir(layer_python.parent))}"
+    assert layer_python.is_dir(), (
+        f"the layer has no python/ folder: {sorted(os.listdir(layer_python.parent))}"
+    )
 
-    missing_packages = [name for name in LAYER_PACKAGES if not (layer_python / name / "__init__.py").is_file()]
+    missing_packages = [
+        name for name in LAYER_PACKAGES if not (layer_python / name / "__init__.py").is_file()
+    ]
     assert not missing_packages, f"packages missing from {layer_python}: {missing_packages}"
     engine_sources = python_files(source_dir(layer_id) / "paysweep")
     assert {"engine.py", "store.py", "runtime.py"} <= engine_sources
@@ -232,7 +259,9 @@ def test_each_function_holds_its_code_and_only_its_own_dependencies(builds: Buil
 
     requirements = source / "requirements.txt"
     expected = pins(requirements) if requirements.is_file() else {}
-    assert installed(built) == expected, f"{function_id}: built distributions {installed(built)} != pins {expected}"
+    assert installed(built) == expected, (
+        f"{function_id}: built distributions {installed(built)} != pins {expected}"
+    )
     doubled = set(installed(built)) & set(installed(build.layer_python()))
     assert not doubled, f"{function_id} ships again what the layer has: {sorted(doubled)}"
 
@@ -243,8 +272,12 @@ def test_cryptography_ships_with_teemopay_only(builds: Builds) -> None:
         "TeemoPayFunction needs cryptography for its SHA1withRSA signatures"
     )
     kicc = build.code_dir("KiccWechatPayFunction")
-    assert not (kicc / "cryptography").exists(), "KiccWechatPayFunction must not carry cryptography (cold start)"
-    assert not (build.layer_python() / "cryptography").exists(), "the shared layer must not carry cryptography"
+    assert not (kicc / "cryptography").exists(), (
+        "KiccWechatPayFunction must not carry cryptography (cold start)"
+    )
+    assert not (build.layer_python() / "cryptography").exists(), (
+        "the shared layer must not carry cryptography"
+    )
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
@@ -253,7 +286,9 @@ def test_native_libraries_are_built_for_the_target_architecture(builds: Builds, 
     machines = {path: elf_machine(path) for path in shared_objects(build.root)}
     machines = {path: machine for path, machine in machines.items() if machine is not None}
     assert machines, f"no native library in the {architecture} build (cryptography and cffi have some)"
-    wrong = sorted(str(p.relative_to(build.root)) for p, m in machines.items() if m != ELF_MACHINES[architecture])
+    wrong = sorted(
+        str(p.relative_to(build.root)) for p, m in machines.items() if m != ELF_MACHINES[architecture]
+    )
     assert not wrong, f"native libraries not built for {architecture}: {wrong[:20]}"
 
 
@@ -280,6 +315,10 @@ def test_each_handler_imports_from_the_built_artifacts_alone(builds: Builds, fun
         timeout=120,
         check=False,
     )
-    assert result.returncode == 0, f"{function_id}: the handler does not import from its artifacts:\n{result.stderr[-4000:]}"
+    assert result.returncode == 0, (
+        f"{function_id}: the handler does not import from its artifacts:\n{result.stderr[-4000:]}"
+    )
     loaded_from = Path(result.stdout.strip().splitlines()[-1])
-    assert loaded_from.is_relative_to(layer_python), f"{function_id}: paysweep came from {loaded_from}, not the layer"
+    assert loaded_from.is_relative_to(layer_python), (
+        f"{function_id}: paysweep came from {loaded_from}, not the layer"
+    )

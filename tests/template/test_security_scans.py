@@ -51,7 +51,10 @@ class Nosec(NamedTuple):
 
 def lambda_sources() -> list[Path]:
     return sorted(
-        path for folder in LAMBDA_CODE for path in (REPO / folder).rglob("*.py") if "__pycache__" not in path.parts
+        path
+        for folder in LAMBDA_CODE
+        for path in (REPO / folder).rglob("*.py")
+        if "__pycache__" not in path.parts
     )
 
 
@@ -65,7 +68,7 @@ def nosec_comments() -> list[Nosec]:
                 continue
             match = NOSEC.search(token.string)
             if match:
-                # `# nosec B101  # reason` (bandit stops reading ids at the second #) or `# nosec B311 - reason`
+                # `# nosec B101  # reason` (bandit reads ids up to the second #) or `# nosec B311 - reason`
                 ids = tuple(re.findall(r"B\d{3}", match.group("ids")))
                 reason = match.group("rest").strip().lstrip("#-:\u2014 ").strip()
                 found.append(Nosec(path.relative_to(REPO).as_posix(), token.start[0], ids, reason))
@@ -94,12 +97,16 @@ def checkov_inline_skips() -> list[str]:
 def cfn_lint_skips(template: dict[str, Any]) -> list[str]:
     """Checks cfn-lint is told to ignore: template/resource Metadata and any .cfnlintrc."""
     found: list[str] = []
-    metadata = [template.get("Metadata") or {}] + [body.get("Metadata") or {} for body in template["Resources"].values()]
+    metadata = [template.get("Metadata") or {}] + [
+        body.get("Metadata") or {} for body in template["Resources"].values()
+    ]
     for block in metadata:
         found += ((block.get("cfn-lint") or {}).get("config") or {}).get("ignore_checks") or []
     for name in (".cfnlintrc", ".cfnlintrc.yaml", ".cfnlintrc.yml", ".cfnlintrc.json"):
         if (REPO / name).is_file():
-            found += (yaml.safe_load((REPO / name).read_text(encoding="utf-8")) or {}).get("ignore_checks") or []
+            found += (yaml.safe_load((REPO / name).read_text(encoding="utf-8")) or {}).get(
+                "ignore_checks"
+            ) or []
     return found
 
 
@@ -145,7 +152,8 @@ def test_bandit_finds_nothing_in_the_lambda_code() -> None:
     unscanned = [str(p.relative_to(REPO)) for p in lambda_sources() if p.resolve() not in scanned]
     assert not unscanned, f"bandit skipped Lambda code (exclude_dirs in pyproject.toml?): {unscanned}"
     findings = [
-        f"{r['filename']}:{r['line_number']} {r['test_id']} ({r['issue_severity']}) {r['issue_text']}\n    {r['code'].strip()[:300]}"
+        f"{r['filename']}:{r['line_number']} {r['test_id']} ({r['issue_severity']}) {r['issue_text']}"
+        f"\n    {r['code'].strip()[:300]}"
         for r in report.get("results", [])
     ]
     assert not findings, (
@@ -156,11 +164,7 @@ def test_bandit_finds_nothing_in_the_lambda_code() -> None:
 
 
 def test_every_nosec_names_its_checks_and_gives_a_reason() -> None:
-    bad = [
-        f"{n.path}:{n.line}"
-        for n in nosec_comments()
-        if not n.ids or words(n.reason) < MIN_REASON_WORDS
-    ]
+    bad = [f"{n.path}:{n.line}" for n in nosec_comments() if not n.ids or words(n.reason) < MIN_REASON_WORDS]
     assert not bad, (
         "each # nosec must name its bandit test ids, then give its reason, "
         f"like `# nosec B303  # TeemoPay mandates SHA1withRSA signatures`: {bad}"
@@ -171,11 +175,17 @@ def test_assert_based_exceptions_hold_because_lambda_keeps_asserts(template: dic
     """B101 (assert) is only excepted because Lambda runs Python without -O: keep it that way."""
     if "B101" not in {i for n in nosec_comments() for i in n.ids} | set(bandit_config_skips()):
         return
-    environments = {"Globals": ((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}}
+    environments = {
+        "Globals": ((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}
+    }
     for name, body in resources_of_type(template, "AWS::Serverless::Function").items():
         environments[name] = (body.get("Properties") or {}).get("Environment") or {}
-    optimised = [name for name, env in environments.items() if "PYTHONOPTIMIZE" in (env.get("Variables") or {})]
-    assert not optimised, f"PYTHONOPTIMIZE would strip the asserts bandit's B101 exceptions rely on: {optimised}"
+    optimised = [
+        name for name, env in environments.items() if "PYTHONOPTIMIZE" in (env.get("Variables") or {})
+    ]
+    assert not optimised, (
+        f"PYTHONOPTIMIZE would strip the asserts bandit's B101 exceptions rely on: {optimised}"
+    )
 
 
 # -- checkov ----------------------------------------------------------------------------------
@@ -188,7 +198,9 @@ def checkov_report(result: Any) -> dict[str, Any]:
         pytest.fail(f"checkov gave no JSON report:\n{describe(result)}", pytrace=False)
     reports = report if isinstance(report, list) else [report]
     cloudformation = [r for r in reports if r.get("check_type") == "cloudformation"]
-    assert len(cloudformation) == 1, f"expected one cloudformation report, got {[r.get('check_type') for r in reports]}"
+    assert len(cloudformation) == 1, (
+        f"expected one cloudformation report, got {[r.get('check_type') for r in reports]}"
+    )
     return cloudformation[0]
 
 
@@ -201,8 +213,12 @@ def translated_file(translated: dict[str, Any], tmp_path: Path) -> Path:
 
 def test_checkov_config_is_offline_and_gives_a_reason_for_every_skip() -> None:
     config = checkov_config()
-    assert config.get("skip-download") is True, ".checkov.yaml must set skip-download: true (no platform calls)"
-    assert config.get("framework") in (["cloudformation"], "cloudformation"), "checkov must scan as cloudformation"
+    assert config.get("skip-download") is True, (
+        ".checkov.yaml must set skip-download: true (no platform calls)"
+    )
+    assert config.get("framework") in (["cloudformation"], "cloudformation"), (
+        "checkov must scan as cloudformation"
+    )
     lines = CHECKOV_CONFIG.read_text(encoding="utf-8").splitlines()
     unexplained = []
     for check in checkov_config_skips():
@@ -219,11 +235,15 @@ def test_checkov_passes_the_template_and_its_sam_translation(translated_file: Pa
         timeout=300,
     )
     report = checkov_report(result)
-    assert "prismacloud" not in result.stderr.lower(), f"checkov tried to reach its platform:\n{result.stderr[-2000:]}"
+    assert "prismacloud" not in result.stderr.lower(), (
+        f"checkov tried to reach its platform:\n{result.stderr[-2000:]}"
+    )
     summary = report["summary"]
     assert summary["parsing_errors"] == 0, f"checkov could not parse a template: {summary}"
     checked_files = {Path(c["file_abs_path"]).name for c in report["results"]["passed_checks"]}
-    assert {TEMPLATE.name, translated_file.name} <= checked_files, f"checkov did not check both files: {checked_files}"
+    assert {TEMPLATE.name, translated_file.name} <= checked_files, (
+        f"checkov did not check both files: {checked_files}"
+    )
     roles = set(resources_of_type(json.loads(translated_file.read_text(encoding="utf-8")), "AWS::IAM::Role"))
     evaluated = Counter(
         c["resource"].removeprefix("AWS::IAM::Role.")
@@ -242,7 +262,8 @@ def test_checkov_passes_the_template_and_its_sam_translation(translated_file: Pa
     ]
     assert not failed, (
         f"checkov failed checks ({summary['passed']} passed): fix template.yaml, or skip a justified "
-        "exception in .checkov.yaml with its reason and list it in docs/SECURITY-SCANS.md:\n" + "\n".join(failed)
+        "exception in .checkov.yaml with its reason and list it in docs/SECURITY-SCANS.md:\n"
+        + "\n".join(failed)
     )
     assert result.returncode == 0, describe(result)
 
@@ -254,14 +275,27 @@ def test_every_checkov_skip_still_has_something_to_skip(translated_file: Path, t
     bare_config = tmp_path / "checkov-without-skips.yaml"
     bare_config.write_text("framework:\n  - cloudformation\nskip-download: true\n", encoding="utf-8")
     result = run(
-        [checkov_cli(), "--config-file", bare_config, "--check", ",".join(skips),
-         "-f", TEMPLATE, "-f", translated_file, "-o", "json"],
+        [
+            checkov_cli(),
+            "--config-file",
+            bare_config,
+            "--check",
+            ",".join(skips),
+            "-f",
+            TEMPLATE,
+            "-f",
+            translated_file,
+            "-o",
+            "json",
+        ],
         timeout=300,
         cwd=tmp_path,
     )
     still_failing = {c["check_id"] for c in checkov_report(result)["results"]["failed_checks"]}
     stale = sorted(set(skips) - still_failing)
-    assert not stale, f"skipped checks that now pass everywhere: remove them from .checkov.yaml and the docs: {stale}"
+    assert not stale, (
+        f"skipped checks that now pass everywhere: remove them from .checkov.yaml and the docs: {stale}"
+    )
 
 
 # -- the documentation of skips -------------------------------------------------------------
@@ -269,8 +303,12 @@ def test_every_checkov_skip_still_has_something_to_skip(translated_file: Path, t
 
 def test_docs_rows_name_a_known_tool_and_give_a_reason() -> None:
     rows = docs_rows()
-    bad = [row for row in rows if row.tool not in TOOLS or not row.check or words(row.reason) < MIN_REASON_WORDS]
-    assert not bad, f"rows of docs/SECURITY-SCANS.md need tool (one of {sorted(TOOLS)}), check and reason: {bad}"
+    bad = [
+        row for row in rows if row.tool not in TOOLS or not row.check or words(row.reason) < MIN_REASON_WORDS
+    ]
+    assert not bad, (
+        f"rows of docs/SECURITY-SCANS.md need tool (one of {sorted(TOOLS)}), check and reason: {bad}"
+    )
 
 
 def test_docs_list_exactly_the_checkov_skips() -> None:
@@ -313,4 +351,6 @@ def test_template_carries_no_unlisted_suppressions(template: dict[str, Any]) -> 
         for name, body in template["Resources"].items()
         if any(isinstance(node, dict) and "checkov" in node for node in walk(body.get("Metadata") or {}))
     ]
-    assert not hidden, f"resources with checkov Metadata skips (use .checkov.yaml with a reason instead): {hidden}"
+    assert not hidden, (
+        f"resources with checkov Metadata skips (use .checkov.yaml with a reason instead): {hidden}"
+    )

@@ -22,7 +22,12 @@ FUNCTION = "AWS::Serverless::Function"
 ALARM = "AWS::CloudWatch::Alarm"
 PROVIDER_TIMEOUT_SECONDS = 30
 """Both providers' documentation requires a 30 s read timeout on status queries."""
-OUTCOME_TOPIC_VARIABLES = ("APPROVED_TOPIC_ARN", "FAILED_TOPIC_ARN", "CANCELLED_TOPIC_ARN", "REVIEW_TOPIC_ARN")
+OUTCOME_TOPIC_VARIABLES = (
+    "APPROVED_TOPIC_ARN",
+    "FAILED_TOPIC_ARN",
+    "CANCELLED_TOPIC_ARN",
+    "REVIEW_TOPIC_ARN",
+)
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
 # What the engine calls (paysweep.store / paysweep.journal): the functions must be allowed at
@@ -61,7 +66,10 @@ def effective(template: Mapping[str, Any], function: Mapping[str, Any], name: st
 
 def environment(template: Mapping[str, Any], function: Mapping[str, Any]) -> dict[str, Any]:
     """Globals variables overlaid with the function's own (SAM merges the two maps)."""
-    merged = dict((((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}).get("Variables") or {})
+    merged = dict(
+        (((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}).get("Variables")
+        or {}
+    )
     merged.update((((function.get("Properties") or {}).get("Environment") or {}).get("Variables")) or {})
     return merged
 
@@ -90,7 +98,9 @@ def statements(function_name: str, function: Mapping[str, Any]) -> list[dict[str
     """The inline IAM statements of a function (SAM `Policies`)."""
     found: list[dict[str, Any]] = []
     for policy in branches(as_list((function.get("Properties") or {}).get("Policies") or [])):
-        assert isinstance(policy, Mapping) and "Statement" in policy and set(policy) <= {"Statement", "Version"}, (
+        assert (
+            isinstance(policy, Mapping) and "Statement" in policy and set(policy) <= {"Statement", "Version"}
+        ), (
             f"{function_name}: only inline policy statements are allowed in Policies (reviewable here), "
             f"not managed policies or SAM policy templates: {policy!r}"
         )
@@ -100,7 +110,9 @@ def statements(function_name: str, function: Mapping[str, Any]) -> list[dict[str
 
 
 def provider_folders() -> list[Path]:
-    return sorted(p for p in (REPO / "functions").iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    return sorted(
+        p for p in (REPO / "functions").iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
+    )
 
 
 def folder_of(code_uri: Any) -> str:
@@ -112,7 +124,9 @@ def folder_of(code_uri: Any) -> str:
 
 
 def test_one_function_per_provider_folder(template: dict[str, Any]) -> None:
-    code_folders = {name: folder_of(effective(template, body, "CodeUri")) for name, body in functions(template).items()}
+    code_folders = {
+        name: folder_of(effective(template, body, "CodeUri")) for name, body in functions(template).items()
+    }
     shared = [folder for folder, count in Counter(code_folders.values()).items() if count > 1]
     assert not shared, f"several functions share a code folder: {shared}"
     expected = {f"functions/{folder.name}" for folder in provider_folders()}
@@ -128,7 +142,9 @@ def defines(module: Path, name: str) -> bool:
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
             return True
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
             return True
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
             return True
@@ -149,16 +165,22 @@ def test_every_code_folder_exists_with_its_handler(template: dict[str, Any]) -> 
 def test_every_function_runs_python312_with_the_common_layer(template: dict[str, Any]) -> None:
     globals_function = template["Globals"]["Function"]
     assert globals_function.get("Runtime") == "python3.12", "Globals.Function.Runtime must be python3.12"
-    assert {"Ref": "CommonLayer"} in as_list(globals_function.get("Layers") or []), "Globals must add CommonLayer"
+    assert {"Ref": "CommonLayer"} in as_list(globals_function.get("Layers") or []), (
+        "Globals must add CommonLayer"
+    )
     for name, body in functions(template).items():
         assert effective(template, body, "Runtime") == "python3.12", f"{name} does not run python3.12"
         layers = as_list(effective(template, body, "Layers") or [])
         assert {"Ref": "CommonLayer"} in layers, f"{name} does not use CommonLayer (its Layers: {layers})"
 
     layer = template["Resources"].get("CommonLayer") or {}
-    assert layer.get("Type") == "AWS::Serverless::LayerVersion", "CommonLayer must be an AWS::Serverless::LayerVersion"
+    assert layer.get("Type") == "AWS::Serverless::LayerVersion", (
+        "CommonLayer must be an AWS::Serverless::LayerVersion"
+    )
     assert "python3.12" in layer["Properties"]["CompatibleRuntimes"]
-    assert layer.get("Metadata", {}).get("BuildMethod") == "python3.12", "sam build must build the layer for python3.12"
+    assert layer.get("Metadata", {}).get("BuildMethod") == "python3.12", (
+        "sam build must build the layer for python3.12"
+    )
     assert (REPO / folder_of(layer["Properties"]["ContentUri"]) / "paysweep" / "engine.py").is_file()
 
 
@@ -168,9 +190,15 @@ def test_functions_and_layer_are_built_for_the_same_architecture(template: dict[
     build_architecture = layer.get("Metadata", {}).get("BuildArchitecture")
     for name, body in functions(template).items():
         architectures = effective(template, body, "Architectures")
-        assert architectures == ["arm64"], f"{name}: Architectures is {architectures}; the README promises arm64"
-        assert architectures[0] in layer["Properties"]["CompatibleArchitectures"], f"CommonLayer does not support {name}"
-    assert build_architecture == "arm64", f"CommonLayer is built for {build_architecture}, the functions run on arm64"
+        assert architectures == ["arm64"], (
+            f"{name}: Architectures is {architectures}; the README promises arm64"
+        )
+        assert architectures[0] in layer["Properties"]["CompatibleArchitectures"], (
+            f"CommonLayer does not support {name}"
+        )
+    assert build_architecture == "arm64", (
+        f"CommonLayer is built for {build_architecture}, the functions run on arm64"
+    )
 
 
 # -- timeouts and schedule -------------------------------------------------------------------
@@ -181,15 +209,20 @@ def test_function_timeout_leaves_room_beyond_the_provider_timeout(template: dict
         "the function timeout must come from the FunctionTimeoutSeconds parameter"
     )
     for name, body in functions(template).items():
-        assert effective(template, body, "Timeout") == {"Ref": "FunctionTimeoutSeconds"}, f"{name} overrides Timeout"
+        assert effective(template, body, "Timeout") == {"Ref": "FunctionTimeoutSeconds"}, (
+            f"{name} overrides Timeout"
+        )
     timeout = int(default(template, "FunctionTimeoutSeconds"))
     assert timeout > 2 * PROVIDER_TIMEOUT_SECONDS, (
-        f"FunctionTimeoutSeconds defaults to {timeout} s: a sweep needs more than two {PROVIDER_TIMEOUT_SECONDS} s "
+        f"FunctionTimeoutSeconds defaults to {timeout} s: a sweep needs more than two "
+        f"{PROVIDER_TIMEOUT_SECONDS} s "
         "provider calls (a status query, then a cancel) plus a margin"
     )
 
 
-def test_function_timeout_default_lets_the_engine_sweep_past_its_claim_reserve(template: dict[str, Any]) -> None:
+def test_function_timeout_default_lets_the_engine_sweep_past_its_claim_reserve(
+    template: dict[str, Any],
+) -> None:
     """The engine stops claiming one call budget + margin before the deadline: some time must remain."""
     from paysweep.config import SweepConfig
 
@@ -197,7 +230,10 @@ def test_function_timeout_default_lets_the_engine_sweep_past_its_claim_reserve(t
         {
             "ORDERS_TABLE": "orders",
             "COMPENSATIONS_TABLE": "compensations",
-            **{variable: f"arn:aws:sns:us-east-1:123456789012:{variable}" for variable in OUTCOME_TOPIC_VARIABLES},
+            **{
+                variable: f"arn:aws:sns:us-east-1:123456789012:{variable}"
+                for variable in OUTCOME_TOPIC_VARIABLES
+            },
             "PROVIDER_BASE_URL": "https://provider.example",
             "PROVIDER_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
             "HTTP_TIMEOUT_SECONDS": str(default(template, "HttpTimeoutSeconds")),
@@ -206,8 +242,9 @@ def test_function_timeout_default_lets_the_engine_sweep_past_its_claim_reserve(t
     timeout = int(default(template, "FunctionTimeoutSeconds"))
     needed = (config.claim_reserve + config.call_budget).total_seconds()
     assert timeout >= needed, (
-        f"FunctionTimeoutSeconds defaults to {timeout} s, but the engine reserves {config.claim_reserve.total_seconds():.0f} s "
-        f"and one provider call takes up to {config.call_budget.total_seconds():.0f} s: raise the default to >= {needed:.0f}"
+        f"FunctionTimeoutSeconds defaults to {timeout} s, but the engine reserves "
+        f"{config.claim_reserve.total_seconds():.0f} s and one provider call takes up to "
+        f"{config.call_budget.total_seconds():.0f} s: raise the default to >= {needed:.0f}"
     )
 
 
@@ -228,7 +265,9 @@ def test_every_function_is_swept_every_minute_by_default(template: dict[str, Any
             for event in events.values()
             if event.get("Type") in ("ScheduleV2", "Schedule")
         ]
-        assert expressions == [{"Ref": "ScheduleRate"}], f"{name}: expected one schedule on ScheduleRate, got {expressions}"
+        assert expressions == [{"Ref": "ScheduleRate"}], (
+            f"{name}: expected one schedule on ScheduleRate, got {expressions}"
+        )
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -253,7 +292,9 @@ def test_orders_table_is_on_demand_recoverable_encrypted_with_the_due_index(temp
     attribute_types = {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]}
     assert attribute_types.get("sweepKey") == "S" and attribute_types.get("nextCheckAt") == "S"
     for name, body in functions(template).items():
-        assert environment(template, body).get("DUE_INDEX_NAME") == "due-index", f"{name} reads another due index"
+        assert environment(template, body).get("DUE_INDEX_NAME") == "due-index", (
+            f"{name} reads another due index"
+        )
 
 
 # -- IAM: least privilege per function ------------------------------------------------------
@@ -266,21 +307,27 @@ def allowed_dynamodb_resources(template: Mapping[str, Any]) -> dict[str, Any]:
         "CompensationsTable": {"Fn::GetAtt": ["CompensationsTable", "Arn"]},
     }
     for index in template["Resources"]["OrdersTable"]["Properties"].get("GlobalSecondaryIndexes", []):
-        allowed[f"OrdersTable/{index['IndexName']}"] = {"Fn::Sub": f"${{OrdersTable.Arn}}/index/{index['IndexName']}"}
+        allowed[f"OrdersTable/{index['IndexName']}"] = {
+            "Fn::Sub": f"${{OrdersTable.Arn}}/index/{index['IndexName']}"
+        }
     return allowed
 
 
 def outcome_topics(template: Mapping[str, Any], function: Mapping[str, Any]) -> list[Any]:
     variables = environment(template, function)
     topics = [variables.get(name) for name in OUTCOME_TOPIC_VARIABLES]
-    assert all(isinstance(t, Mapping) and set(t) == {"Ref"} for t in topics), f"outcome topic variables: {topics}"
+    assert all(isinstance(t, Mapping) and set(t) == {"Ref"} for t in topics), (
+        f"outcome topic variables: {topics}"
+    )
     assert len({t["Ref"] for t in topics}) == 4, f"the four outcome topics must be distinct: {topics}"
     return topics
 
 
 def own_secret(name: str, template: Mapping[str, Any], function: Mapping[str, Any]) -> dict[str, str]:
     secret = environment(template, function).get("PROVIDER_SECRET_ARN")
-    assert isinstance(secret, Mapping) and set(secret) == {"Ref"}, f"{name}: PROVIDER_SECRET_ARN must !Ref a parameter"
+    assert isinstance(secret, Mapping) and set(secret) == {"Ref"}, (
+        f"{name}: PROVIDER_SECRET_ARN must !Ref a parameter"
+    )
     assert secret["Ref"] in template["Parameters"], f"{name}: PROVIDER_SECRET_ARN refers to {secret['Ref']}"
     return dict(secret)
 
@@ -292,10 +339,14 @@ def test_each_function_reads_only_its_own_provider_secret(template: dict[str, An
         granted = [
             resource
             for statement in statements(name, body)
-            if any(str(action).startswith("secretsmanager:") for action in as_list(statement.get("Action", [])))
+            if any(
+                str(action).startswith("secretsmanager:") for action in as_list(statement.get("Action", []))
+            )
             for resource in branches(as_list(statement.get("Resource", [])))
         ]
-        assert granted == [{"Ref": secrets[name]}], f"{name} may read secrets {granted}, only its own {secrets[name]}"
+        assert granted == [{"Ref": secrets[name]}], (
+            f"{name} may read secrets {granted}, only its own {secrets[name]}"
+        )
 
 
 def test_iam_statements_are_scoped_to_the_stacks_own_resources(template: dict[str, Any]) -> None:
@@ -313,7 +364,9 @@ def test_iam_statements_are_scoped_to_the_stacks_own_resources(template: dict[st
                 continue
             actions = [str(a) for a in branches(as_list(statement.get("Action", [])))]
             resources = list(branches(as_list(statement.get("Resource", []))))
-            wildcards = [s for s in (*actions, *[str(r) for r in resources]) if "*" in s and s not in TOPIC_KEY_ACTIONS]
+            wildcards = [
+                s for s in (*actions, *[str(r) for r in resources]) if "*" in s and s not in TOPIC_KEY_ACTIONS
+            ]
             if wildcards or not resources:
                 problems.append(f"{sid}: wildcard or missing resource/action: {wildcards or 'no Resource'}")
                 continue
@@ -326,14 +379,22 @@ def test_iam_statements_are_scoped_to_the_stacks_own_resources(template: dict[st
                 extra_actions = set(actions) - DYNAMODB_ITEM_ACTIONS
                 extra = [r for r in resources if r not in dynamodb.values()]
                 if extra_actions or extra:
-                    problems.append(f"{sid}: dynamodb beyond item access to the two tables: {sorted(extra_actions)} {extra}")
+                    problems.append(
+                        f"{sid}: dynamodb beyond item access to the two tables: "
+                        f"{sorted(extra_actions)} {extra}"
+                    )
             elif service == "sns":
                 extra = [r for r in resources if r not in topics]
                 if set(actions) != {"sns:Publish"} or extra:
-                    problems.append(f"{sid}: sns beyond Publish to the four outcome topics: {actions} {extra}")
+                    problems.append(
+                        f"{sid}: sns beyond Publish to the four outcome topics: {actions} {extra}"
+                    )
             elif service == "secretsmanager":
                 if set(actions) != {"secretsmanager:GetSecretValue"} or resources != [secret]:
-                    problems.append(f"{sid}: secretsmanager beyond GetSecretValue on {secret['Ref']}: {actions} {resources}")
+                    problems.append(
+                        f"{sid}: secretsmanager beyond GetSecretValue on {secret['Ref']}: "
+                        f"{actions} {resources}"
+                    )
             elif service == "kms":
                 if not set(actions) <= TOPIC_KEY_ACTIONS or resources != [{"Ref": "TopicKmsKeyArn"}]:
                     problems.append(f"{sid}: kms beyond the outcome topics' key: {actions} {resources}")
@@ -349,7 +410,9 @@ def granted(template: Mapping[str, Any], name: str, body: Mapping[str, Any]) -> 
         if statement.get("Effect") != "Allow":
             continue
         for resource in branches(as_list(statement.get("Resource", []))):
-            grants.setdefault(repr(resource), set()).update(str(a) for a in as_list(statement.get("Action", [])))
+            grants.setdefault(repr(resource), set()).update(
+                str(a) for a in as_list(statement.get("Action", []))
+            )
     return grants
 
 
@@ -367,7 +430,9 @@ def test_each_function_may_do_what_the_engine_does(template: dict[str, Any]) -> 
         for topic in outcome_topics(template, body):
             needed[repr(topic)] = {"sns:Publish"}  # PublishBatch is authorised by sns:Publish
         needed[repr(own_secret(name, template, body))] = {"secretsmanager:GetSecretValue"}
-        missing = {resource: sorted(actions - grants.get(resource, set())) for resource, actions in needed.items()}
+        missing = {
+            resource: sorted(actions - grants.get(resource, set())) for resource, actions in needed.items()
+        }
         missing = {resource: actions for resource, actions in missing.items() if actions}
         assert not missing, f"{name} lacks grants the sweep uses: {missing}"
 
@@ -386,10 +451,11 @@ def test_functions_may_use_the_customer_managed_topic_key_when_one_is_set(templa
     for name, body in functions(template).items():
         actions = granted(template, name, body).get(repr({"Ref": "TopicKmsKeyArn"}), set())
         assert {"kms:Decrypt"} <= actions and actions & {"kms:GenerateDataKey", "kms:GenerateDataKey*"}, (
-            f"{name} publishes to {uses_parameter}, encrypted with TopicKmsKeyArn when it is set, but may not use "
-            "that key: add to its Policies the item `!If [HasTopicKey, {Statement: [{Sid: OutcomeTopicsKey, "
-            "Effect: Allow, Action: [kms:GenerateDataKey*, kms:Decrypt], Resource: !Ref TopicKmsKeyArn}]}, "
-            "!Ref AWS::NoValue]` (a Policies-level !If: checkov cannot evaluate a role whose statements hold one)"
+            f"{name} publishes to {uses_parameter}, encrypted with TopicKmsKeyArn when it is set, "
+            "but may not use that key: add to its Policies the item `!If [HasTopicKey, {Statement: "
+            "[{Sid: OutcomeTopicsKey, Effect: Allow, Action: [kms:GenerateDataKey*, kms:Decrypt], "
+            "Resource: !Ref TopicKmsKeyArn}]}, !Ref AWS::NoValue]` (a Policies-level !If: checkov "
+            "cannot evaluate a role whose statement list holds one)"
         )
 
 
@@ -411,7 +477,11 @@ def test_outputs_give_writers_and_subscribers_what_they_need(template: dict[str,
         "CancelledTopicArn": {"Ref": "CancelledTopic"},
         "ReviewTopicArn": {"Ref": "ReviewTopic"},
     }
-    wrong = {name: (outputs.get(name) or {}).get("Value") for name, value in expected.items() if (outputs.get(name) or {}).get("Value") != value}
+    wrong = {
+        name: (outputs.get(name) or {}).get("Value")
+        for name, value in expected.items()
+        if (outputs.get(name) or {}).get("Value") != value
+    }
     assert not wrong, f"outputs missing or pointing elsewhere (name: current value): {wrong}"
 
 
@@ -447,13 +517,15 @@ def test_every_alarm_description_names_a_runbook_section(template: dict[str, Any
 
 
 def test_every_alarm_points_at_a_runbook_section_of_the_readme(template: dict[str, Any], readme: str) -> None:
-    headings = [m.group(1) for m in re.finditer(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", readme, flags=re.M)]
+    headings = [m.group(1) for m in re.finditer(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", readme, flags=re.MULTILINE)]
     missing = sorted(
         {
             section
             for section in runbook_names(template).values()
             if section is not None
-            and not any(re.search(rf"(?<![\w-]){re.escape(section)}(?![\w-])", heading) for heading in headings)
+            and not any(
+                re.search(rf"(?<![\w-]){re.escape(section)}(?![\w-])", heading) for heading in headings
+            )
         }
     )
     assert not missing, f"alarm runbook sections with no README heading: {missing}"

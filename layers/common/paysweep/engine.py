@@ -115,6 +115,7 @@ class _Sweep:
         self.outbox = OutboxBuffer(engine.publisher, engine.store, self.summary)
         self._remaining_ms = remaining_ms
         self._oldest_due: str | None = None
+        self.table_trouble = FailureStreak(limit=3)
         self._reserve_ms = int(self.config.claim_reserve.total_seconds() * 1000)
         self.context = SweepContext(
             engine=engine,
@@ -125,8 +126,10 @@ class _Sweep:
         )
 
     def out_of_time(self) -> bool:
-        """True once too little invocation time is left to finish one more provider call."""
-        return self._remaining_ms() < self._reserve_ms
+        """True once too little invocation time is left to finish one more provider call, or
+        once DynamoDB has refused several requests in a row (the rest of the sweep would only
+        spend its time in SDK retries; everything unreached stays due)."""
+        return self._remaining_ms() < self._reserve_ms or self.table_trouble.tripped
 
     def run(self) -> SweepSummary:
         started = time.monotonic()
@@ -152,6 +155,7 @@ class _Sweep:
                     if self.out_of_time():
                         return
         except StoreUnavailable as error:
+            self.table_trouble.failed()
             self.summary.count_error("outbox_query")
             logger.error("cannot read the outbox backlog", extra={"error": error.code})
         if batch:
@@ -180,6 +184,9 @@ class _Sweep:
         in_flight = threading.BoundedSemaphore(workers * 2)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
             for shard in _rotated(self.sweep_keys):
+                if self.out_of_time():
+                    self.summary.complete = False
+                    return
                 progress = _ShardProgress(shard)
                 try:
                     for due in self.engine.store.due_in_shard(shard, now, self.config.page_size):
@@ -194,6 +201,7 @@ class _Sweep:
                         future = pool.submit(self._check_one, due, progress)
                         future.add_done_callback(lambda _: in_flight.release())
                 except StoreUnavailable as error:
+                    self.table_trouble.failed()
                     self.summary.complete = False
                     self.summary.count_error("due_query")
                     logger.error("cannot read the due index; this shard's orders stay due",
@@ -214,13 +222,16 @@ class _Sweep:
         try:
             claimed = engine.store.claim(due, now=to_iso(now), lease_until=to_iso(now + self.config.lease), token=token)
         except ConditionFailed:
+            self.table_trouble.succeeded()
             self.summary.count("claim_conflicts")
             progress.conflict()
             return
         except StoreUnavailable as error:
+            self.table_trouble.failed()
             self.summary.count_error("claim")
             logger.warning("claim failed; the order stays due", extra={"orderId": due.order_id, "error": error.code})
             return
+        self.table_trouble.succeeded()
         progress.claimed()
         with order_log_context(due.order_id, engine.provider_id):
             try:
@@ -242,6 +253,27 @@ class _Sweep:
         except StoreUnavailable as error:
             self.summary.count_error("backlog_query")
             logger.warning("cannot count the orders left due", extra={"error": error.code})
+
+
+class FailureStreak:
+    """Consecutive failures of one dependency, shared by the sweep's threads."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._streak = 0
+        self._lock = threading.Lock()
+        self.tripped = False
+
+    def failed(self) -> None:
+        with self._lock:
+            self._streak += 1
+            if self._streak >= self._limit and not self.tripped:
+                self.tripped = True
+                logger.error("DynamoDB keeps refusing requests: ending this sweep early; unreached orders stay due")
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._streak = 0
 
 
 class _ShardProgress:

@@ -29,9 +29,10 @@ from paysweep.summary import SweepSummary
 
 
 def aws_client_config(concurrency: int) -> Config:
-    """The SDK's standard retry mode (throttling and 5xx retried with backoff), bounded."""
+    """The SDK's standard retry mode: throttling and 5xx retried with jittered backoff, three
+    attempts in all (a few seconds at most), so a struggling table cannot eat the sweep's time."""
     return Config(
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=3,
         read_timeout=10,
         max_pool_connections=concurrency + 4,
