@@ -967,6 +967,7 @@ def deploy_stack(
     packager.package(sam_template)
     template = translate(sam_template, values, emulator)
     stack_template, explicit = split_template(template, emulator.cloudformation_types())
+    choose_policy_branches(Resolver(emulator, template, dict(values), {}), stack_template)
     stack = create_stack(emulator, stack_name, stack_template, values, packager.bucket)
     ids, types = stack_physical_ids(emulator, stack_name)
     resolver = Resolver(emulator, template, {**pseudo_parameters(stack), **values}, ids)
@@ -978,6 +979,29 @@ def deploy_stack(
     )
     deployed.completed_properties = completed
     return deployed
+
+
+def choose_policy_branches(resolver: Resolver, stack_template: dict[str, Any]) -> None:
+    """Resolve `Fn::If` entries of IAM roles' policy lists before the emulator sees them.
+
+    moto's CloudFormation expects every entry of `Policies` to be a policy and fails on a
+    conditional one (the template grants the topics' customer key only when one is given);
+    conditions depend on parameters alone, so the branch is chosen here as AWS would.
+    """
+    for resource in stack_template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::IAM::Role":
+            continue
+        properties = resource.get("Properties", {})
+        chosen = []
+        for policy in properties.get("Policies", []):
+            if isinstance(policy, dict) and "Fn::If" in policy:
+                name, when_true, when_false = policy["Fn::If"]
+                policy = when_true if resolver.condition(name) else when_false
+                if policy == {"Ref": "AWS::NoValue"}:
+                    continue
+            chosen.append(policy)
+        if "Policies" in properties:
+            properties["Policies"] = chosen
 
 
 def pseudo_parameters(stack: dict[str, Any]) -> dict[str, Any]:

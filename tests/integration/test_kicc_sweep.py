@@ -74,7 +74,7 @@ def test_an_error_code_is_retried_not_decided_and_its_message_is_decoded(stack: 
     run = stack.sweep(KICC)
     assert run.result["rescheduled"] == 1 and run.result["providerErrors"] == {"provider_error": 1}
     assert published.for_order("KI-ERR") == []
-    assert "사용자 결제 취소" in stack.order("KI-ERR")["history"][-1]["detail"]
+    assert "사용자 결제 취소" in stack.order("KI-ERR")["lastCheck"]["detail"]
     logged = [r for r in run.log_records("order checked") if r.get("orderId") == "KI-ERR"]
     assert logged and "사용자 결제 취소" in logged[0]["answer"]["detail"] and logged[0]["provider"] == KICC
     stack.advance(60)

@@ -95,8 +95,8 @@ def test_a_refused_signature_never_ends_an_order_and_says_what_is_wrong(stack: L
     assert all(run.ok for run in runs)
     assert published.for_order("TI-SIGNED") == []
     item = stack.order("TI-SIGNED")
-    assert item["status"] == "PENDING" and item["sweepKey"] and item["history"][-1]["state"] == "MISCONFIGURED"
-    assert "sign" in item["history"][-1]["detail"]
+    assert item["status"] == "PENDING" and item["sweepKey"] and item["lastCheck"]["state"] == "MISCONFIGURED"
+    assert "sign" in item["lastCheck"]["detail"]
     assert runs[0].result["misconfigured"] == 1 and emf(runs[0], "ProviderMisconfigured") in ([1], [1.0])
     errors = [r for r in runs[0].log_records() if r.get("level") == "ERROR" and "configuration" in r["message"]]
     assert errors and errors[0]["orderId"] == "TI-SIGNED"

@@ -99,7 +99,7 @@ class OrderWork:
         self.abandoned_lease = claimed.abandoned_lease
         self.token = token
         self.calls = 0
-        self.history: list[dict[str, Any]] = list(self.item.get("history") or [])
+        self.history: list[str] = list(self.item.get("history") or [])
         self.order_id = str(self.item.get("orderId"))
 
     # -- entry point ---------------------------------------------------------------------
@@ -453,6 +453,7 @@ class OrderWork:
         history = history_with(self.history, entry)
         values = {
             **changes,
+            "lastCheck": entry,
             "history": history,
             "updatedAt": to_iso(now),
         }
@@ -563,6 +564,7 @@ class OrderWork:
             "outboxKey": outbox_key,
             "outboxSince": to_iso(now),
             "attempts": attempts,
+            "lastCheck": entry,
             "history": history,
             "updatedAt": to_iso(now),
             **(extra or {}),

@@ -63,7 +63,7 @@ class Order:
     attempts: int = 0
     generation: int = 0
     cancel: CancelIntent | None = None
-    history: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+    history: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def pg_cno(self) -> str | None:

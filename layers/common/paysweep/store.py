@@ -7,7 +7,7 @@ expiry: other sweeps stop seeing the order as due, and if this sweep dies, the o
 becomes due again by itself when the lease runs out.
 
 Attributes the sweeper owns (documented in docs/CONTRACT.md): `leaseOwner`, `leaseUntil`,
-`attempts`, `generation`, `history`, `outcome`, `cancel`, `outbox`,
+`attempts`, `generation`, `lastCheck`, `history`, `outcome`, `cancel`, `outbox`,
 `outboxKey`, `outboxSince`, `updatedAt`.
 """
 
@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from paysweep.orders import OrderStatus
 
-HISTORY_LIMIT = 6
+HISTORY_LIMIT = 8
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -294,7 +294,13 @@ def call_dynamodb(client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
         raise StoreUnavailable(f"DynamoDB {operation} failed: {type(error).__name__}", type(error).__name__) from error
 
 
-def history_with(history: Iterable[Mapping[str, Any]], entry: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The order's bounded history with one more entry: the last HISTORY_LIMIT events."""
-    items = [dict(e) for e in history] + [dict(entry)]
-    return items[-HISTORY_LIMIT:]
+def history_with(history: Iterable[Any], entry: Mapping[str, Any]) -> list[str]:
+    """The order's bounded history with one more event, as compact lines (oldest first).
+
+    One short string per event (`2026-11-22T03:14:15Z status APPROVED TS01`) rather than a map:
+    the item stays small, so a write costs one DynamoDB write unit. The full answer of the last
+    check is `lastCheck`; every answer is in the logs.
+    """
+    line = " ".join(str(entry[k]) for k in ("at", "kind", "state", "providerStatus") if entry.get(k))
+    lines = [str(e) for e in history if isinstance(e, str)] + [line]
+    return lines[-HISTORY_LIMIT:]

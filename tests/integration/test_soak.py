@@ -1,0 +1,250 @@
+"""The chaos soak: about 2,000 orders, random faults at about 10 % of steps, two sweepers at once.
+
+Every kind of fault of the fault suite, at random: provider 5xx, timeouts and answers that break
+the docs; DynamoDB throttling and errors on queries and writes; SNS publish failures; crashed
+Lambda containers. Two sweeps of each provider run at once every simulated minute until nothing
+is due; then every invariant of ARCHITECTURE.md is checked over the whole run, and the figures
+are printed (`make soak` shows them; the README's Reliability section quotes one run).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from paysweep_local.simulators import kicc, teemopay
+from paysweep_local.stack import LocalStack
+from support.invariants import check_all
+from support.outcomes import Published
+from support.scenarios import KICC, TEEMO
+from support.settle import PROVIDERS, unsettled
+
+ORDERS = int(os.environ.get("PAYSWEEP_SOAK_ORDERS", "2000"))
+FAULT_RATE = 0.10
+SEED = int(os.environ.get("PAYSWEEP_SOAK_SEED", "20261122"))
+ROUND = 60  # simulated seconds between schedule ticks
+MAX_ROUNDS = 30
+
+# Short windows so expiring orders resolve in a few simulated minutes.
+SOAK_ENV = {"SWEEP_CONCURRENCY": os.environ.get("PAYSWEEP_SOAK_CONCURRENCY", "8"), "EXPIRY_GRACE_SECONDS": "60", "FINAL_RETRY_SECONDS": "180", "OUTBOX_GRACE_SECONDS": "60"}
+
+APPROVED = {("APPROVED", None)}
+KICC_PAID = APPROVED | {("CANCELLED", "DB_UPDATE_FAILED"), ("REVIEW", "CANCEL_REFUSED")}
+TEEMO_PAID = APPROVED | {("REVIEW", "DB_UPDATE_FAILED")}
+EXPIRED = {("FAILED", "EXPIRED"), ("REVIEW", "UNKNOWN_PROVIDER_STATE")}
+
+
+@dataclass(frozen=True)
+class Kind:
+    provider: str
+    name: str
+    weight: int
+    acceptable: frozenset[tuple[str, str | None]]
+    expiring: bool = False
+
+
+KINDS = [
+    Kind(KICC, "paid", 50, frozenset(KICC_PAID)),
+    Kind(KICC, "late", 20, frozenset(KICC_PAID)),
+    Kind(KICC, "mismatch", 8, frozenset({("CANCELLED", "AMOUNT_MISMATCH"), ("REVIEW", "CANCEL_REFUSED")})),
+    Kind(KICC, "provider-cancelled", 6, frozenset({("CANCELLED", "PROVIDER_CANCELLED")})),
+    Kind(KICC, "partial", 3, frozenset({("REVIEW", "PARTIAL_CANCEL")})),
+    Kind(KICC, "unpaid", 8, frozenset(EXPIRED), expiring=True),
+    Kind(KICC, "error-then-paid", 5, frozenset(KICC_PAID)),
+    Kind(TEEMO, "paid", 50, frozenset(TEEMO_PAID)),
+    Kind(TEEMO, "late", 20, frozenset(TEEMO_PAID)),
+    Kind(TEEMO, "declined", 8, frozenset({("FAILED", "PROVIDER_DECLINED")})),
+    Kind(TEEMO, "overpaid", 6, frozenset({("REVIEW", "AMOUNT_MISMATCH")})),
+    Kind(TEEMO, "not-found", 8, frozenset(EXPIRED), expiring=True),
+    Kind(TEEMO, "busy-then-paid", 8, frozenset(TEEMO_PAID)),
+]
+
+
+def kicc_script(kind: str) -> list[Any]:
+    return {
+        "paid": [kicc.approved()],
+        "late": [kicc.pending(times=2), kicc.approved()],
+        "mismatch": [kicc.approved(amount=999)],
+        "provider-cancelled": [kicc.cancelled("TS02")],
+        "partial": [kicc.partial_cancel()],
+        "unpaid": [kicc.pending()],
+        "error-then-paid": [kicc.error(res_cd="W001"), kicc.approved()],
+    }[kind]
+
+
+def teemopay_script(kind: str) -> list[Any]:
+    return {
+        "paid": [teemopay.paid()],
+        "late": [teemopay.pending(times=2), teemopay.paid()],
+        "declined": [teemopay.failed()],
+        "overpaid": [teemopay.paid(amount="1500.00")],
+        "not-found": [teemopay.not_found()],
+        "busy-then-paid": [teemopay.retry_later(), teemopay.paid()],
+    }[kind]
+
+
+@pytest.fixture(scope="module")
+def soak_stack() -> Iterator[LocalStack]:
+    with LocalStack(parameters={"HttpTimeoutSeconds": "3"}, function_env=SOAK_ENV) as stack:
+        yield stack
+
+
+def register(stack: LocalStack, rng: random.Random) -> dict[str, Kind]:
+    kinds: dict[str, Kind] = {}
+    for n in range(ORDERS):
+        kind = rng.choices(KINDS, weights=[k.weight for k in KINDS])[0]
+        kinds[f"S{n:05d}-{kind.name}"[:32]] = kind
+
+    def write(order_id: str) -> None:
+        kind = kinds[order_id]
+        expires = stack.now() + timedelta(minutes=3) if kind.expiring else None
+        if kind.provider == KICC:
+            stack.kicc.add_payment(f"PG{order_id}", order_id, 1000, script=kicc_script(kind.name))
+            stack.register(order_id, KICC, 1000, pg_cno=f"PG{order_id}", expires_at=expires)
+        else:
+            stack.teemopay.add_order(order_id, "1000", script=teemopay_script(kind.name))
+            stack.register(order_id, TEEMO, 1000, expires_at=expires)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, kinds))
+    return kinds
+
+
+def inject_faults(stack: LocalStack) -> None:
+    provider_faults = [kicc.http_error(502), kicc.slow(4), kicc.non_json(), kicc.raw({"resCd": 0})]
+    stack.kicc.chaos(kicc.FIND_PATH, FAULT_RATE, provider_faults, seed=SEED)
+    stack.kicc.chaos(kicc.REVISE_PATH, FAULT_RATE, provider_faults, seed=SEED + 1)
+    teemo_faults = [teemopay.http_error(503), teemopay.slow(4), teemopay.non_json(), teemopay.raw({"code": "200"})]
+    stack.teemopay.chaos(teemopay.QUERY_PATH, FAULT_RATE, teemo_faults, seed=SEED + 2)
+    emulator = stack.emulator
+    emulator.add_fault("dynamodb", "Query", error="throttle", times=-1, probability=FAULT_RATE / 2, seed=SEED + 3)
+    emulator.add_fault("dynamodb", "Query", error="internal", times=-1, probability=FAULT_RATE / 2, seed=SEED + 4)
+    emulator.add_fault("dynamodb", "UpdateItem", error="throttle", times=-1, probability=FAULT_RATE / 2, seed=SEED + 5)
+    emulator.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, probability=FAULT_RATE / 2, seed=SEED + 6)
+    emulator.add_fault("sns", "PublishBatch", error="internal", times=-1, probability=FAULT_RATE, seed=SEED + 7)
+
+
+class Crasher:
+    """Kills a provider's containers mid-sweep, at random, in about FAULT_RATE of the rounds."""
+
+    def __init__(self, stack: LocalStack, rng: random.Random) -> None:
+        self.stack, self.rng, self.crashes = stack, rng, 0
+
+    def maybe_crash(self) -> threading.Thread | None:
+        if self.rng.random() >= FAULT_RATE:
+            return None
+        provider, delay = self.rng.choice(PROVIDERS), self.rng.uniform(0.05, 1.0)
+        self.crashes += 1
+        thread = threading.Thread(target=lambda: (time.sleep(delay), self.stack.functions[provider].kill()))
+        thread.start()
+        return thread
+
+
+def one_round(stack: LocalStack, crasher: Crasher) -> list[Any]:
+    """Two sweeps of each provider at once, as an overrun schedule would produce."""
+    crash = crasher.maybe_crash()
+    runs = [stack.sweep_async(p) for p in PROVIDERS for _ in range(2)]
+    results = [r.result() for r in runs]
+    if crash:
+        crash.join()
+    for result in results:
+        assert result.ok or result.error["type"] == "Runtime.ExitError", result.error  # only crashes, never a bug
+    return results
+
+
+def queries_per_order(requests: list[Any], key: str) -> Counter[str]:
+    return Counter(r.body.get(key) for r in requests if r.body and "cancelPgCno" not in r.body)
+
+
+def test_chaos_soak(soak_stack: LocalStack) -> None:
+    stack, rng = soak_stack, random.Random(SEED)  # noqa: S311 - reproducible test randomness
+    stack.clear()
+    published = Published(stack)
+    started = time.monotonic()
+    kinds = register(stack, rng)
+    inject_faults(stack)
+    crasher = Crasher(stack, rng)
+    sweeps, overlap_violations, rounds = 0, [], 0
+    for rounds in range(1, MAX_ROUNDS + 1):
+        kicc_before, teemo_before = len(stack.kicc.requests), len(stack.teemopay.requests)
+        sweeps += len(one_round(stack, crasher))
+        published.collect()
+        overlap_violations += same_round_duplicates(stack, kicc_before, teemo_before)
+        if not unsettled(stack):
+            break
+        stack.advance(ROUND)
+    faults = fault_figures(stack, crasher)
+    stack.emulator.clear_faults()
+    items = stack.orders()
+    messages = [d.message for d in published.all]
+    report(kinds, items, messages, faults, sweeps, rounds, time.monotonic() - started)
+
+    check_all(items, messages)
+    assert not overlap_violations, f"orders queried twice in one round: {overlap_violations[:5]}"
+    wrong = wrong_outcomes(kinds, items)
+    assert not wrong, f"wrong outcomes: {wrong[:10]}"
+    second_cancels = [p for p in kinds if kinds[p].provider == KICC and len(stack.kicc.payment(f"PG{p}").revise_keys) > 1]
+    assert not second_cancels, f"a second cancel under another key: {second_cancels}"
+    assert sum(faults.values()) >= 0.05 * ORDERS, "the soak injected too few faults to mean anything"
+
+
+def same_round_duplicates(stack: LocalStack, kicc_from: int, teemo_from: int) -> list[str]:
+    """Orders whose status was asked more than once in one round: two sweeps on one order."""
+    kicc_finds = [r for r in stack.kicc.requests[kicc_from:] if r.path == kicc.FIND_PATH]
+    teemo_queries = stack.teemopay.requests[teemo_from:]
+    counts = queries_per_order(kicc_finds, "pgCno") + queries_per_order(teemo_queries, "merchantOrderNo")
+    # A cancelling order's confirmation may be followed by a re-sent cancel in the same work:
+    # that is one find; two finds of one payment in one round is two sweeps on one order.
+    return [order for order, n in counts.items() if order and n > 1]
+
+
+def fault_figures(stack: LocalStack, crasher: Crasher) -> Counter[str]:
+    faults: Counter[str] = Counter()
+    for name, count in (stack.kicc.chaos_fired + stack.teemopay.chaos_fired).items():
+        faults[f"provider {name}"] += count
+    for rule in stack.emulator.fault_report():
+        faults[f"{rule['service']} {rule['operation']} {rule['error']}"] += rule["fired"]
+    faults["Lambda container crash"] = crasher.crashes
+    return faults
+
+
+def wrong_outcomes(kinds: dict[str, Kind], items: list[dict[str, Any]]) -> list[str]:
+    wrong = []
+    for item in items:
+        got = (item.get("status"), (item.get("outcome") or {}).get("reason"))
+        if got not in kinds[item["orderId"]].acceptable:
+            wrong.append(f"{item['orderId']}: {got}")
+    return wrong
+
+
+def report(kinds: dict[str, Kind], items: list[dict[str, Any]], messages: list[dict[str, Any]],
+           faults: Counter[str], sweeps: int, rounds: int, seconds: float) -> None:
+    events = Counter(m["eventId"] for m in messages)
+    lost = [i["orderId"] for i in items if i.get("status") not in ("APPROVED", "FAILED", "CANCELLED", "REVIEW")]
+    outcomes = Counter(f"{m['outcome']}" + (f"/{m['reason']}" if m["reason"] else "") for m in messages)
+    lines = [
+        "",
+        f"chaos soak: {len(kinds)} orders ({sum(k.provider == KICC for k in kinds.values())} KICC, "
+        f"{sum(k.provider == TEEMO for k in kinds.values())} TeemoPay), seed {SEED}, fault rate {FAULT_RATE:.0%}",
+        f"  sweeps: {sweeps} in {rounds} rounds of two concurrent sweepers per provider "
+        f"({rounds} simulated minutes, {seconds:.0f} s wall time)",
+        f"  faults injected: {sum(faults.values())}",
+        *[f"    {name}: {count}" for name, count in sorted(faults.items())],
+        f"  messages published: {len(messages)} ({len(events)} distinct eventIds)",
+        f"  duplicates by eventId: {sum(n - 1 for n in events.values())}",
+        f"  outcomes: {', '.join(f'{k} {v}' for k, v in sorted(Counter(m['eventId'].split(':')[1] for m in messages).items()))}",
+        f"  by reason: {', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))}",
+        f"  orders lost: {len(lost)}",
+        f"  wrong outcomes: {len(wrong_outcomes(kinds, items))}",
+    ]
+    print("\n".join(lines))
