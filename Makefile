@@ -11,11 +11,12 @@ SAM     := $(TOOLS)/sam/bin/sam
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 ARGS    ?=
 
-.PHONY: help setup run test bench build validate lint clean
+.PHONY: help setup run test soak bench build validate lint clean
 
 help:
 	@echo "make run     run paysweep locally: emulator, simulators, both sweepers, live outcomes (ARGS=--keep-running)"
 	@echo "make test    install everything and run every test"
+	@echo "make soak    the chaos soak alone, with its figures (ORDERS=2000 for the full-size run)"
 	@echo "make bench   the performance benchmark (after make test's set-up)"
 	@echo "make build   sam build (the deployable artifacts, in .aws-sam/)"
 
@@ -39,6 +40,9 @@ run: $(VENV)/.installed
 
 test: setup
 	PAYSWEEP_SAM=$(abspath $(SAM)) PAYSWEEP_CHECKOV=$(abspath $(CHECKOV)) $(PY) -m pytest $(ARGS)
+
+soak: $(VENV)/.installed
+	PAYSWEEP_SOAK_ORDERS=$(or $(ORDERS),$${PAYSWEEP_SOAK_ORDERS:-}) $(PY) -m pytest tests/integration/test_soak.py -s -q $(ARGS)
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py $(ARGS)

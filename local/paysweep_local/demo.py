@@ -7,26 +7,35 @@ every outcome as it arrives on its SNS topic. Ends when every order is resolved 
 exit 1 if any outcome differs from what its scenario should produce).
 
     python -m paysweep_local.demo [--keep-running] [--tick-seconds 0.3] [--max-ticks 30]
+
+While it runs, `.paysweep-local/env` holds the variables that point the `paysweep` command
+at this stack (`source .paysweep-local/env; .venv/bin/paysweep review`); it is removed at exit.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import shlex
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from paysweep.store import to_item
 from paysweep_local.simulators import kicc, teemopay
-from paysweep_local.stack import Delivered, LocalStack
+from paysweep_local.stack import REPO, Delivered, LocalStack
 
 TICK = timedelta(minutes=1)
+ENV_FILE = REPO / ".paysweep-local" / "env"
+"""Where a running demo tells the `paysweep` command how to reach it (the port is random)."""
 
 
 @dataclass
@@ -147,14 +156,32 @@ def tick_line(tick: int, results: dict[str, Any]) -> str:
     return f"  tick {tick:>2} (+{tick} min)  " + " | ".join(parts)
 
 
+@contextmanager
+def operator_env_file(stack: LocalStack, path: Path = ENV_FILE) -> Iterator[Path]:
+    """Write the `paysweep` command's environment for this stack, as `export` lines, and remove
+    the file at exit (unless another run has replaced it), so it never points at a dead emulator."""
+    lines = ["# written by `make run` while it runs: source it, then use .venv/bin/paysweep"]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in stack.operator_env().items()]
+    text = "\n".join(lines) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    try:
+        yield path
+    finally:
+        if path.exists() and path.read_text() == text:
+            path.unlink()
+
+
 def run(args: argparse.Namespace) -> int:
     print("paysweep local run: AWS emulator (moto), provider simulators, the real handlers\n")
     started = time.monotonic()
-    with LocalStack() as stack:
+    with LocalStack() as stack, operator_env_file(stack) as env_file:
         assert stack.deployed is not None
         print(f"deployed template.yaml into the emulator in {time.monotonic() - started:.1f} s: "
               f"{len(stack.deployed.resource_types)} resources")
         print(stack.deployed.explicit_report())
+        print(f"operator command against this stack, from another shell while it runs:\n"
+              f"  source {env_file.relative_to(REPO)} && .venv/bin/paysweep review")
         scenarios = kicc_scenarios() + teemopay_scenarios() + [BROKEN]
         for n, scenario in enumerate(scenarios[:-1]):
             register(stack, scenario, n)

@@ -612,10 +612,52 @@ def cloudformation_types() -> list[str]:
 # ----------------------------------------------------------------------------------------
 
 
+FAST_DYNAMODB_OPERATIONS = frozenset(
+    {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem"}
+)
+"""Item operations whose results moto already holds in wire form (`dynamo_to_dict`)."""
+
+
+def dynamodb_wire_body(result: dict[str, Any], output_members: Iterable[str]) -> bytes | None:
+    """The JSON body of an item operation's result, or None when it needs moto's serializer.
+
+    moto's generic serializer walks the botocore shape of every attribute value of every item:
+    under a sweep it is most of the emulator's time. Item operations' results are plain dicts
+    already in DynamoDB's wire form, so dumping them as JSON gives the same body (a test
+    checks it against moto's serializer for every operation here, every attribute type paysweep
+    writes). Anything else (bytes, dates, model objects) goes the slow, general way.
+    """
+    try:
+        members = set(output_members)  # moto's serializer drops what the output shape lacks
+        wire = {key: value for key, value in result.items() if key in members}
+        return json.dumps(wire, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError):
+        return None
+
+
+def install_fast_dynamodb_responses() -> None:
+    from moto.dynamodb.responses import DynamoResult
+
+    general = DynamoResult.execute_result
+    if getattr(general, "paysweep_fast", False):
+        return
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if context.operation_model.name in FAST_DYNAMODB_OPERATIONS and isinstance(self.result, dict):
+            body = dynamodb_wire_body(self.result, context.operation_model.output_shape.members)
+            if body is not None:
+                return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+        return general(self, context)
+
+    execute_result.paysweep_fast = True  # type: ignore[attr-defined]
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+
+
 def build_app() -> SerialisingFaultMiddleware:
     """moto's dispatcher app wrapped in our middleware."""
     from moto.server import DomainDispatcherApplication, create_backend_app
 
+    install_fast_dynamodb_responses()
     return SerialisingFaultMiddleware(DomainDispatcherApplication(create_backend_app))
 
 

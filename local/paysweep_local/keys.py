@@ -93,6 +93,28 @@ def teemopay_secret(
     }
 
 
+def public_key_b64(private_key: str) -> str:
+    """The bare Base64 X.509 public key of a PKCS#8 RSA private key given as PEM or bare Base64."""
+    text = private_key.strip()
+    if "-----BEGIN" in text:
+        key = serialization.load_pem_private_key(text.encode("ascii"), password=None)
+    else:
+        key = serialization.load_der_private_key(base64.b64decode("".join(text.split())), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("not an RSA private key")
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode("ascii")
+
+
+def teemopay_simulator_kwargs_for(secret: dict[str, str]) -> dict[str, Any]:
+    """`TeemoPaySimulator(**teemopay_simulator_kwargs_for(secret))` accepts the product using `secret`."""
+    return {
+        "app_code": secret["appCode"],
+        "merchant_public_key": public_key_b64(secret["privateKey"]),
+        "country": secret.get("country", DEFAULT_COUNTRY),
+    }
+
+
 def teemopay_simulator_kwargs(
     keys: RsaKeyPair | None = None, app_code: str = DEFAULT_APP_CODE, country: str = DEFAULT_COUNTRY
 ) -> dict[str, Any]:
@@ -108,6 +130,8 @@ __all__ = [
     "kicc_simulator_kwargs",
     "merchant_keys",
     "platform_keys",
+    "public_key_b64",
     "teemopay_secret",
     "teemopay_simulator_kwargs",
+    "teemopay_simulator_kwargs_for",
 ]

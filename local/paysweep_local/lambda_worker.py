@@ -14,6 +14,11 @@ Protocol (one JSON object per line):
 The protocol owns a private duplicate of the original stdout; file descriptor 1 (and so
 every ``print`` and Powertools log line) is pointed at stderr, the log stream the parent
 reads. ``clock_offset_seconds`` shifts ``paysweep.clock.utc_now`` for simulated-time tests.
+
+Lambda's advanced logging controls (``AWS_LAMBDA_LOG_LEVEL``, ``AWS_LAMBDA_LOG_FORMAT``) are
+honoured as the Python runtime honours them: a handler on the root logger at that level, so
+libraries' own loggers (botocore, urllib3, the X-Ray SDK) write to the log stream too. Without
+them the root logger keeps Python's default (WARNING), which is what Lambda does as well.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import os
 import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, TextIO
 
@@ -38,6 +44,13 @@ PLATFORM_PREFIXES = ("START RequestId:", "END RequestId:", "REPORT RequestId:", 
 
 clock_offset_seconds: float = 0.0
 """Read on every call of the shifted clock, so each invocation can move time."""
+
+current_request_id: str = ""
+"""The invocation being served, for the runtime's own log lines (its `aws_request_id`)."""
+
+RUNTIME_LOG_LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
+                      "WARN": logging.WARNING, "WARNING": logging.WARNING, "ERROR": logging.ERROR,
+                      "FATAL": logging.CRITICAL, "CRITICAL": logging.CRITICAL}
 
 Handler = Callable[[Any, Any], Any]
 
@@ -108,6 +121,53 @@ def install_clock(spec: str = CLOCK_FUNCTION) -> bool:
     return True
 
 
+class _RuntimeJsonFormatter(logging.Formatter):
+    """The runtime's JSON log line (AWS_LAMBDA_LOG_FORMAT=JSON)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+            "requestId": getattr(record, "aws_request_id", ""),
+        }
+        if record.exc_info:
+            line["stackTrace"] = traceback.format_exception(*record.exc_info)
+        return json.dumps(line, default=str)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = current_request_id
+        return True
+
+
+def install_runtime_logging(environ: Mapping[str, str] | None = None) -> bool:
+    """Set up the root logger as Lambda's Python runtime does under advanced logging controls.
+
+    Only when `AWS_LAMBDA_LOG_LEVEL` or `AWS_LAMBDA_LOG_FORMAT` is set: otherwise Python's
+    default (WARNING and above reach stderr) already matches the runtime's default.
+    """
+    env = os.environ if environ is None else environ
+    level, log_format = env.get("AWS_LAMBDA_LOG_LEVEL", "").upper(), env.get("AWS_LAMBDA_LOG_FORMAT", "").upper()
+    if not level and not log_format:
+        return False
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "JSON":
+        handler.setFormatter(_RuntimeJsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
+        ))
+    handler.addFilter(_RequestIdFilter())
+    root = logging.getLogger()
+    if level in RUNTIME_LOG_LEVELS:
+        root.setLevel(RUNTIME_LOG_LEVELS[level])
+    root.addHandler(handler)
+    return True
+
+
 def error_info(error: BaseException, error_type: str | None = None) -> dict[str, Any]:
     return {
         "type": error_type or type(error).__name__,
@@ -147,11 +207,12 @@ class InitError(Exception):
 
 def invoke(handler: Handler, request: dict[str, Any], function_arn: str) -> dict[str, Any]:
     """Run one invocation; the answer always serialises (an unserialisable result is an error)."""
-    global clock_offset_seconds
+    global clock_offset_seconds, current_request_id
     clock_offset_seconds = float(request.get("clock_offset_seconds", 0) or 0)
     context = LocalLambdaContext(
         function_arn, int(request.get("timeout_ms", 3000)), request.get("request_id")
     )
+    current_request_id = context.aws_request_id
     print(f"START RequestId: {context.aws_request_id} Version: {context.function_version}", file=sys.stderr)
     started = time.monotonic()
     result, error = None, None
@@ -210,6 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.parent_pid:
         watch_parent(args.parent_pid)
     requests, responses = take_protocol_streams()
+    install_runtime_logging()
     started = time.monotonic()
     set_import_path(args.code_dir, args.layer_dir)
     install_clock(args.clock)

@@ -29,7 +29,7 @@ from paysweep_local.keys import (
     kicc_simulator_kwargs,
     merchant_keys,
     teemopay_secret,
-    teemopay_simulator_kwargs,
+    teemopay_simulator_kwargs_for,
 )
 from paysweep_local.simulators import KiccSimulator, TeemoPaySimulator
 
@@ -94,7 +94,12 @@ class LocalStack:
         function_env: dict[str, str] | None = None,
         teemopay_check_timestamp: bool = True,
         log_dir: Path | None = None,
+        kicc_credentials: dict[str, str] | None = None,
+        teemopay_credentials: dict[str, str] | None = None,
     ) -> None:
+        """`kicc_credentials` / `teemopay_credentials`: the providers' secrets as the product reads
+        them from Secrets Manager (CONTRACT.md section 4); the simulators are set up to accept
+        exactly these. By default, the fixed local ones (`paysweep_local.keys`)."""
         self.parameter_overrides = dict(parameters or {})
         self.function_env = dict(function_env or {})
         self.teemopay_check_timestamp = teemopay_check_timestamp
@@ -103,10 +108,12 @@ class LocalStack:
         """Simulated time: handlers and the KICC simulator run this far ahead of the wall clock.
         (TeemoPay's simulator keeps real time: it checks the request timestamp, which the
         product signs with the real clock.)"""
+        self.kicc_credentials = dict(kicc_credentials or kicc_secret())
+        self.teemopay_credentials = dict(teemopay_credentials or teemopay_secret(merchant_keys()))
         self.emulator = Emulator()
-        self.kicc = KiccSimulator(**kicc_simulator_kwargs(kicc_secret()), clock=self.now)
+        self.kicc = KiccSimulator(**kicc_simulator_kwargs(self.kicc_credentials), clock=self.now)
         self.teemopay = TeemoPaySimulator(
-            **teemopay_simulator_kwargs(merchant_keys()), check_timestamp=teemopay_check_timestamp
+            **teemopay_simulator_kwargs_for(self.teemopay_credentials), check_timestamp=teemopay_check_timestamp
         )
         self.deployed: DeployedStack | None = None
         self.functions: dict[str, LocalFunction] = {}
@@ -128,9 +135,9 @@ class LocalStack:
         self.teemopay.start()
         parameters = {
             "KiccBaseUrl": self.kicc.base_url,
-            "KiccSecretArn": create_secret(self.emulator, "paysweep/kicc-wechatpay", kicc_secret()),
+            "KiccSecretArn": create_secret(self.emulator, "paysweep/kicc-wechatpay", self.kicc_credentials),
             "TeemoPayBaseUrl": self.teemopay.base_url,
-            "TeemoPaySecretArn": create_secret(self.emulator, "paysweep/teemopay", teemopay_secret(merchant_keys())),
+            "TeemoPaySecretArn": create_secret(self.emulator, "paysweep/teemopay", self.teemopay_credentials),
             "AllowInsecureHttp": "true",
             "TableDeletionProtection": "false",
             **self.parameter_overrides,
@@ -168,6 +175,16 @@ class LocalStack:
     @property
     def shards(self) -> int:
         return int(self.output("SweepShards"))
+
+    def operator_env(self) -> dict[str, str]:
+        """Environment variables that point the `paysweep` command at this stack: the emulator's
+        endpoint and test credentials, and the settings the functions get from the template."""
+        return {
+            **self.emulator.env(),
+            "ORDERS_TABLE": self.table,
+            "SWEEP_SHARDS": str(self.shards),
+            **{f"{outcome}_TOPIC_ARN": self.output(key) for outcome, key in OUTCOME_OUTPUTS.items()},
+        }
 
     def register(
         self,

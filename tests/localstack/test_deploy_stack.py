@@ -16,7 +16,7 @@ from paysweep_local.deploy import (
     deploy_stack,
     split_template,
 )
-from paysweep_local.emulator import Emulator
+from paysweep_local.emulator import REGION, Emulator
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -168,6 +168,22 @@ def test_alarms_resolve_functions_queues_and_metric_math(deployed: DeployedStack
     math = by_metric[(None, None)]["Metrics"]
     assert [m["Id"] for m in math] == ["errors", "checked", "rate"]
     assert math[2]["Expression"] == "IF(checked >= 5, errors / checked, 0)"
+
+
+def test_dashboard_shows_what_the_functions_emit(deployed: DeployedStack, emulator: Emulator) -> None:
+    name = deployed.outputs["DashboardName"]
+    body = json.loads(emulator.client("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"])
+    metrics = [m for w in body["widgets"] for m in w["properties"]["metrics"]]
+    ours = {(m[1], m[5]) for m in metrics if m[0] == "paysweep"}
+    for provider in ("kicc-wechatpay", "teemopay"):
+        for needed in ("OutcomeApproved", "OutcomeFailed", "OutcomeCancelled", "OutcomeReview", "OrdersLeftDue",
+                       "OldestDueAge", "ProviderLatency", "ProviderErrors", "SweepErrors"):
+            assert (needed, provider) in ours, f"dashboard lacks {needed} for {provider}"
+    stats = {m[-1].get("stat") for m in metrics if m[1] == "ProviderLatency"}
+    assert {"p50", "p99"} <= stats
+    functions = {m[3] for m in metrics if m[0] == "AWS/Lambda"}
+    assert functions == {deployed.function("kicc_wechatpay").name, deployed.function("teemopay").name}
+    assert all(w["properties"]["region"] == REGION for w in body["widgets"])
 
 
 # -- the report of what moto could not create -------------------------------------------------------

@@ -4,7 +4,7 @@ Both run offline: cfn-lint ships the resource specifications it checks against, 
 `sam validate --lint` runs the SAM CLI's own cfn-lint on the template instead of calling
 CloudFormation. Any cfn-lint finding (error, warning or informational) fails the test; a check
 that must be ignored is configured in template.yaml or .cfnlintrc and listed in
-docs/SECURITY-SCANS.md (test_security_scans checks that).
+the README's skipped-checks section (test_security_scans checks that).
 """
 
 from __future__ import annotations

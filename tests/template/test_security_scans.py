@@ -7,7 +7,7 @@
   Globals are merged) but does not run the SAM transform, so the IAM roles, dead-letter queues
   and schedules SAM generates would go unchecked: the SAM-translated template is scanned too.
   (`--framework serverless` is the Serverless Framework's serverless.yml, not SAM.)
-* docs/SECURITY-SCANS.md lists every skipped check of checkov, bandit and cfn-lint, one table
+* the README's skipped-checks section lists every skipped check of checkov, bandit and cfn-lint, one table
   row each, and nothing else; each .checkov.yaml skip carries its reason; a checkov skip whose
   check no longer fails anywhere is stale and must go.
 """
@@ -27,7 +27,8 @@ import pytest
 import yaml
 from template_support import REPO, TEMPLATE, checkov_cli, describe, resources_of_type, run, venv_tool, walk
 
-DOCS = REPO / "docs" / "SECURITY-SCANS.md"
+DOCS = REPO / "README.md"
+SKIPS_HEADING = "### Security scans: every skipped check"
 CHECKOV_CONFIG = REPO / ".checkov.yaml"
 PYPROJECT = REPO / "pyproject.toml"
 LAMBDA_CODE = ("layers", "functions")
@@ -118,10 +119,13 @@ class Row(NamedTuple):
 
 
 def docs_rows() -> list[Row]:
-    """The skip table of docs/SECURITY-SCANS.md: | Tool | Check | Where | Reason |."""
+    """The skip table of the README's skipped-checks section: | Tool | Check | Where | Reason |."""
     assert DOCS.is_file(), f"{DOCS} is missing"
+    text = DOCS.read_text(encoding="utf-8")
+    assert SKIPS_HEADING in text, f"README.md lacks the section {SKIPS_HEADING!r}"
+    section = re.split(r"\n#{1,3} ", text.split(SKIPS_HEADING, 1)[1], maxsplit=1)[0]
     rows: list[Row] = []
-    for line in DOCS.read_text(encoding="utf-8").splitlines():
+    for line in section.splitlines():
         if not line.lstrip().startswith("|"):
             continue
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
@@ -158,7 +162,7 @@ def test_bandit_finds_nothing_in_the_lambda_code() -> None:
     ]
     assert not findings, (
         "bandit findings: fix them, or where one is a justified exception annotate that line with "
-        "`# nosec Bxxx  # <reason>` and list it in docs/SECURITY-SCANS.md:\n" + "\n".join(findings)
+        "`# nosec Bxxx  # <reason>` and list it in the README's skipped-checks section:\n" + "\n".join(findings)
     )
     assert result.returncode == 0, describe(result)
 
@@ -262,7 +266,7 @@ def test_checkov_passes_the_template_and_its_sam_translation(translated_file: Pa
     ]
     assert not failed, (
         f"checkov failed checks ({summary['passed']} passed): fix template.yaml, or skip a justified "
-        "exception in .checkov.yaml with its reason and list it in docs/SECURITY-SCANS.md:\n"
+        "exception in .checkov.yaml with its reason and list it in the README's skipped-checks section:\n"
         + "\n".join(failed)
     )
     assert result.returncode == 0, describe(result)
@@ -307,7 +311,7 @@ def test_docs_rows_name_a_known_tool_and_give_a_reason() -> None:
         row for row in rows if row.tool not in TOOLS or not row.check or words(row.reason) < MIN_REASON_WORDS
     ]
     assert not bad, (
-        f"rows of docs/SECURITY-SCANS.md need tool (one of {sorted(TOOLS)}), check and reason: {bad}"
+        f"rows of the README's skipped-checks section need tool (one of {sorted(TOOLS)}), check and reason: {bad}"
     )
 
 
@@ -315,7 +319,7 @@ def test_docs_list_exactly_the_checkov_skips() -> None:
     skipped = set(checkov_config_skips()) | set(checkov_inline_skips())
     documented = {row.check for row in docs_rows() if row.tool == "checkov"}
     assert documented == skipped, (
-        f"checkov skips not in docs/SECURITY-SCANS.md: {sorted(skipped - documented)}; "
+        f"checkov skips not in the README's skipped-checks section: {sorted(skipped - documented)}; "
         f"documented but not skipped: {sorted(documented - skipped)}"
     )
 
@@ -330,7 +334,7 @@ def test_docs_list_exactly_the_bandit_exceptions() -> None:
             paths = re.findall(r"`([^`]+\.(?:py|toml))`", row.where) or [row.where]
             documented[(paths[0], row.check)] += 1
     assert documented == inline, (
-        f"bandit exceptions missing from docs/SECURITY-SCANS.md: {dict(inline - documented)}; "
+        f"bandit exceptions missing from the README's skipped-checks section: {dict(inline - documented)}; "
         f"documented but not in the code: {dict(documented - inline)}"
     )
 
@@ -339,7 +343,7 @@ def test_docs_list_exactly_the_cfn_lint_skips(template: dict[str, Any]) -> None:
     skipped = set(cfn_lint_skips(template))
     documented = {row.check for row in docs_rows() if row.tool == "cfn-lint"}
     assert documented == skipped, (
-        f"cfn-lint skips not in docs/SECURITY-SCANS.md: {sorted(skipped - documented)}; "
+        f"cfn-lint skips not in the README's skipped-checks section: {sorted(skipped - documented)}; "
         f"documented but not skipped: {sorted(documented - skipped)}"
     )
 

@@ -529,3 +529,23 @@ def test_every_alarm_points_at_a_runbook_section_of_the_readme(template: dict[st
         }
     )
     assert not missing, f"alarm runbook sections with no README heading: {missing}"
+
+
+def emitted_metric_names() -> set[str]:
+    """Metric names the product records (paysweep.runtime), read from its source."""
+    source = (REPO / "layers/common/paysweep/runtime.py").read_text()
+    names = set(re.findall(r'name="([A-Za-z]+)"', source))
+    names |= {f"Outcome{o.title()}" for o in ("APPROVED", "FAILED", "CANCELLED", "REVIEW")} if "Outcome{" in source else set()
+    return names
+
+
+def test_dashboard_charts_only_metrics_the_product_emits(template: dict[str, Any]) -> None:
+    dashboards = resources_of_type(template, "AWS::CloudWatch::Dashboard")
+    assert len(dashboards) == 1
+    body = next(iter(dashboards.values()))["Properties"]["DashboardBody"]["Fn::Sub"]
+    charted = set(re.findall(r'\["paysweep", "([A-Za-z]+)"', body))
+    assert charted, "the dashboard charts none of paysweep's metrics"
+    assert charted <= emitted_metric_names(), f"charted but never emitted: {charted - emitted_metric_names()}"
+    alarmed = {a["Properties"].get("MetricName") for a in alarms(template).values()} - {None}
+    ours = {m for m in alarmed if m in emitted_metric_names() or m.startswith("Outcome")}
+    assert ours <= charted, f"alarmed on but not on the dashboard: {ours - charted}"

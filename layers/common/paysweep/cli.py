@@ -1,31 +1,48 @@
 """`paysweep`: the command line for order writers and operators.
 
     paysweep register --order-id ORD-1 --provider kicc-wechatpay --amount 1000 --currency KRW --pg-cno PG1
+    paysweep show ORD-1 [--json]          the order, its checks, transitions and outcome
+    paysweep redrive ORD-1                make it due now; a decided order is checked again
+    paysweep review [--json]              orders waiting for a person (REVIEW)
+    paysweep republish ORD-1              publish its outcome again, same eventId
 
-The table and shard count come from --table/--shards, or from the deployed stack's outputs
-(--stack, default "paysweep"). AWS credentials, region and AWS_ENDPOINT_URL (for the local
-stack) are the standard AWS SDK ones.
+Stack settings, each from its flag, else the environment variable the functions use, else the
+deployed stack's outputs (--stack, default "paysweep"): the orders table (--table,
+ORDERS_TABLE), the shard count (--shards, SWEEP_SHARDS) and the outcome topics
+(--approved-topic-arn, APPROVED_TOPIC_ARN, ...). Credentials, region and AWS_ENDPOINT_URL are
+the standard AWS SDK ones: against the local stack, `source .paysweep-local/env` first.
+
+Exit codes: 0 done; 2 invalid input, or settings missing (no such stack, no credentials:
+nothing written); 3 refused by the order's state, or it changed while we looked (nothing
+written); 4 no such order; 5 DynamoDB or SNS failed the request after the SDK's retries.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import boto3
-
-from paysweep.clock import parse_iso
+from paysweep import aws, operations, views
+from paysweep.clock import parse_iso, to_iso, utc_now
 from paysweep.orders import InvalidOrder
+from paysweep.outcomes import Outcome
 from paysweep.providers import PROFILES
+from paysweep.publisher import OutcomePublisher
+from paysweep.store import OrderStore, StoreUnavailable
 from paysweep.writer import DuplicateOrder, register_order
 
 EXIT_INVALID = 2
 EXIT_CONFLICT = 3
+EXIT_NOT_FOUND = 4
+EXIT_UNAVAILABLE = 5
+TOPIC_OUTPUTS = {o: f"{o.value.title()}TopicArn" for o in Outcome}
+"""Stack output of each outcome's topic (CONTRACT.md section 3)."""
 
 
 @dataclass(frozen=True)
@@ -34,13 +51,60 @@ class StackSettings:
     shards: int
 
 
+class Settings:
+    """Stack settings from flags, else the functions' environment variables, else the stack's
+    outputs; the stack is asked only when something is missing, and at most once."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        environ: Mapping[str, str] | None = None,
+        outputs: Callable[[str], dict[str, str]] = aws.stack_outputs,
+    ) -> None:
+        self._args = args
+        self._environ = os.environ if environ is None else environ
+        self._load_outputs = outputs
+        self._outputs: dict[str, str] | None = None
+
+    def _value(self, flag: str, variable: str, output: str) -> str:
+        value = getattr(self._args, flag, None) or self._environ.get(variable, "").strip()
+        if value:
+            return str(value)
+        if self._outputs is None:
+            self._outputs = self._load_outputs(self._args.stack)
+        if output not in self._outputs:
+            option = "--" + flag.replace("_", "-")
+            raise ValueError(f"stack {self._args.stack!r} has no output {output}; pass {option}")
+        return self._outputs[output]
+
+    @property
+    def table(self) -> str:
+        return self._value("table", "ORDERS_TABLE", "OrdersTableName")
+
+    @property
+    def shards(self) -> int:
+        text = self._value("shards", "SWEEP_SHARDS", "SweepShards")
+        try:
+            shards = int(text)
+        except ValueError:
+            raise ValueError(f"the shard count must be a whole number, got {text!r}") from None
+        if shards < 1:
+            raise ValueError(f"the shard count must be at least 1, got {shards}")
+        return shards
+
+    def topic_arn(self, outcome: Outcome) -> str:
+        name = outcome.value
+        return self._value(f"{name.lower()}_topic_arn", f"{name}_TOPIC_ARN", TOPIC_OUTPUTS[outcome])
+
+    def store(self) -> OrderStore:
+        # The operator's reads and writes use neither index; the names are the template's.
+        return OrderStore(aws.client("dynamodb"), self.table, "due-index", "outbox-index")
+
+
 def stack_settings(args: argparse.Namespace) -> StackSettings:
-    """Table and shards from the flags, else from the stack's outputs."""
-    if args.table and args.shards:
-        return StackSettings(args.table, args.shards)
-    stack = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    return StackSettings(args.table or outputs["OrdersTableName"], args.shards or int(outputs["SweepShards"]))
+    """Table and shards, as `register` needs them."""
+    settings = Settings(args)
+    return StackSettings(settings.table, settings.shards)
 
 
 def _decimal(text: str) -> Decimal:
@@ -48,6 +112,16 @@ def _decimal(text: str) -> Decimal:
         return Decimal(text)
     except InvalidOperation:
         raise argparse.ArgumentTypeError(f"not a decimal amount: {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _print(value: Any) -> None:
@@ -70,11 +144,59 @@ def cmd_register(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
+def cmd_show(args: argparse.Namespace) -> int:
+    item = operations.read_order(Settings(args).store(), args.order_id)
+    if args.json:
+        _print(views.order_json(item))
+    else:
+        print(views.render_order(item, to_iso(utc_now())))
+    return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    settings = Settings(args)
+    result = operations.redrive(settings.store(), args.order_id, shards=settings.shards, now=utc_now())
+    print(views.render_redriven(result))
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    items = operations.in_review(Settings(args).store(), provider=args.provider, page_size=args.page_size)
+    rows = views.review_rows(items)
+    if args.json:
+        _print(rows)
+    else:
+        print(views.render_review(rows))
+        print(f"{len(rows)} order(s) in REVIEW", file=sys.stderr)
+    return 0
+
+
+def cmd_republish(args: argparse.Namespace) -> int:
+    settings = Settings(args)
+    store = settings.store()
+    recorded = operations.recorded_outcome(store, args.order_id)
+    message = recorded.message
+    publisher = OutcomePublisher(aws.client("sns"), {message.outcome: settings.topic_arn(message.outcome)})
+    operations.republish(store, publisher, recorded)
+    source = "rebuilt from the order's outcome record"
+    if recorded.in_outbox:
+        source = "from the outbox (marker cleared)"
+    print(f"{message.event_id}: published to the {message.outcome.value} topic, {source}")
+    return 0
+
+
+def _stack_flags() -> argparse.ArgumentParser:
     stack = argparse.ArgumentParser(add_help=False)
-    stack.add_argument("--stack", default="paysweep", help="CloudFormation stack to read the table and shards from")
-    stack.add_argument("--table", help="orders table name (default: the stack's OrdersTableName output)")
-    stack.add_argument("--shards", type=int, help="SweepShards of the stack (default: the stack's output)")
+    stack.add_argument("--stack", default="paysweep",
+                       help="CloudFormation stack whose outputs fill in missing settings")
+    stack.add_argument("--table", help="orders table (else ORDERS_TABLE, else the OrdersTableName output)")
+    stack.add_argument("--shards", type=int,
+                       help="SweepShards of the stack (else SWEEP_SHARDS, else the output)")
+    return stack
+
+
+def parser() -> argparse.ArgumentParser:
+    stack = _stack_flags()
     root = argparse.ArgumentParser(prog="paysweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = root.add_subparsers(dest="command", required=True)
 
@@ -86,6 +208,63 @@ def parser() -> argparse.ArgumentParser:
     register.add_argument("--pg-cno", help="KICC pgCno (required for kicc-wechatpay)")
     register.add_argument("--expires-at", help="ISO-8601 with offset; default: the provider's window")
     register.set_defaults(run=cmd_register)
+
+    show = commands.add_parser(
+        "show", parents=[stack], help="an order: status, lease, last check, outcome, history",
+        description="Show one order as the sweep sees it (a consistent read). Exit 4 if there is none.",
+    )
+    show.add_argument("order_id", metavar="ORDER_ID")
+    show.add_argument("--json", action="store_true", help="the whole item as JSON (amount: an exact string)")
+    show.set_defaults(run=cmd_show)
+
+    redrive = commands.add_parser(
+        "redrive", parents=[stack], help="make an order due now; a decided order is checked again",
+        description=(
+            "PENDING or CANCELLING: the order becomes due now (nextCheckAt; its cancel intent and key are "
+            "kept). APPROVED, FAILED, CANCELLED or REVIEW: the order goes back to PENDING as its next "
+            "generation, due now; the next sweep checks it once more and publishes the new decision as "
+            "{orderId}:{outcome}:{generation} (a new cancel gets a new key). An order past its expiry is "
+            "decided by that one check. Refused (exit 3, nothing written) while a sweep holds the order's "
+            "lease (it is being checked right now; a lease lasts one provider call plus a margin, about "
+            "80 s by default: try again then), while a decided order's outcome is not confirmed published "
+            "(run republish first), and when the order changed between our read and our write. There is "
+            "no --force: overriding a live lease would let two sweeps work on one order at once."
+        ),
+    )
+    redrive.add_argument("order_id", metavar="ORDER_ID")
+    redrive.set_defaults(run=cmd_redrive)
+
+    review = commands.add_parser(
+        "review", parents=[stack], help="list the orders in REVIEW",
+        description=(
+            "List the orders in REVIEW: orderId, provider, reason, occurredAt. The table has no index on "
+            "status, so this scans the whole table (eventually consistent, filtered server-side): it reads, "
+            "and is billed for, every item. Fine for an operator now and then; never script it in a loop."
+        ),
+    )
+    review.add_argument("--provider", choices=sorted(PROFILES),
+                        help="only this provider's orders (still a full scan)")
+    review.add_argument("--page-size", type=_positive, default=1000,
+                        help="items read per Scan request (default 1000)")
+    review.add_argument("--json", action="store_true", help="a JSON list, with eventId")
+    review.set_defaults(run=cmd_review)
+
+    republish = commands.add_parser(
+        "republish", parents=[stack], help="publish a decided order's outcome again, same eventId",
+        description=(
+            "Publish a terminal order's outcome again to its topic under the same eventId (subscribers "
+            "de-duplicate on it). A message still in the outbox is published as stored and its marker "
+            "cleared; otherwise the message is rebuilt by the product's message builder from the order's "
+            "outcome record, the same body as first published. Exit 3 if the order is not decided."
+        ),
+    )
+    republish.add_argument("order_id", metavar="ORDER_ID")
+    for outcome in Outcome:
+        republish.add_argument(
+            f"--{outcome.value.lower()}-topic-arn",
+            help=f"else {outcome.value}_TOPIC_ARN, else the {TOPIC_OUTPUTS[outcome]} output",
+        )
+    republish.set_defaults(run=cmd_republish)
     return root
 
 
@@ -94,14 +273,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except InvalidOrder as error:
-        print(f"paysweep: invalid order, nothing written: {'; '.join(error.problems)}", file=sys.stderr)
-        return EXIT_INVALID
-    except DuplicateOrder as error:
-        print(f"paysweep: {error}", file=sys.stderr)
-        return EXIT_CONFLICT
-    except ValueError as error:
-        print(f"paysweep: {error}", file=sys.stderr)
-        return EXIT_INVALID
+        return _fail(f"invalid order, nothing written: {'; '.join(error.problems)}", EXIT_INVALID)
+    except (DuplicateOrder, operations.Refused) as error:
+        return _fail(str(error), EXIT_CONFLICT)
+    except operations.OrderNotFound as error:
+        return _fail(str(error), EXIT_NOT_FOUND)
+    except (StoreUnavailable, operations.PublishFailed) as error:
+        return _fail(str(error), EXIT_UNAVAILABLE)
+    except (ValueError, aws.StackUnavailable) as error:
+        return _fail(str(error), EXIT_INVALID)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"paysweep: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ because orders are checked on worker threads.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +17,21 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 logger = Logger(utc=True)
 metrics = Metrics()
 tracer = Tracer()
+
+
+def keep_sdk_wire_logs_out() -> None:
+    """Never let botocore log below INFO, whatever the root logger's level.
+
+    At DEBUG botocore logs every AWS response body verbatim, the provider secret read from
+    Secrets Manager included (and each signed request's canonical form). Lambda's advanced
+    logging controls (`AWS_LAMBDA_LOG_LEVEL=DEBUG`) lower the root logger without a deploy.
+    Its level is only ever raised, to INFO at most: botocore keeps saying what it said, minus DEBUG.
+    """
+    botocore = logging.getLogger("botocore")
+    botocore.setLevel(max(logging.INFO, botocore.getEffectiveLevel()))
+
+
+keep_sdk_wire_logs_out()
 
 
 @contextmanager

@@ -38,7 +38,7 @@ from paysweep.money import fits_currency, format_amount
 from paysweep.observability import logger
 from paysweep.orders import InvalidOrder, Order, OrderStatus, parse_order
 from paysweep.outbox import OutboxBuffer
-from paysweep.outcomes import Outcome, OutcomeMessage, Reason, build_message
+from paysweep.outcomes import Outcome, OutcomeMessage, Reason, build_message, outcome_record
 from paysweep.schedule import next_check_at
 from paysweep.store import Claimed, ConditionFailed, StoreError, StoreUnavailable, Transition, history_with
 from paysweep.summary import SweepSummary
@@ -553,13 +553,15 @@ class OrderWork:
         extra: dict[str, Any] | None = None,
         free_lease_ok: bool = False,
     ) -> bool:
-        """The terminal transition and its outbox marker, in one conditional write."""
+        """The terminal transition and its outbox marker, in one conditional write.
+
+        The `outcome` record keeps the message's inputs (CONTRACT.md section 2), so the message
+        can be rebuilt exactly after the outbox marker is cleared (`paysweep republish`).
+        """
         history = history_with(self.history, entry)
-        outcome = {"outcome": message.outcome.value, "reason": message.reason.value if message.reason else None,
-                   "eventId": message.event_id, "occurredAt": to_iso(now)}
         values = {
             "status": message.outcome.value,
-            "outcome": outcome,
+            "outcome": outcome_record(message),
             "outbox": {**message.to_item(), "since": to_iso(now)},
             "outboxKey": outbox_key,
             "outboxSince": to_iso(now),

@@ -8,7 +8,9 @@ under the same `eventId`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from paysweep.answers import ReportedAmount
@@ -133,3 +135,81 @@ def build_message(
     }
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
     return OutcomeMessage(eid, order_id, provider, outcome, reason, body)
+
+
+# -- the order's record of its outcome ----------------------------------------------------
+
+RECORD_FIELDS = ("provider", "requested", "reported", "providerStatus", "providerRefs", "attempts")
+"""What the order keeps of its message beyond `outcome`, `reason`, `eventId`, `occurredAt`:
+once the outbox marker is cleared, these let `paysweep republish` rebuild the same body."""
+
+
+class IncompleteRecord(Exception):
+    """The order's outcome record cannot rebuild its message exactly (recorded before the
+    record kept every field, or altered by hand)."""
+
+
+def outcome_record(message: OutcomeMessage) -> dict[str, object]:
+    """The `outcome` attribute of a terminal order: the transition and the message's inputs.
+
+    Taken from the published body itself, so what is recorded is what subscribers received.
+    """
+    document = json.loads(message.body)
+    return {
+        "outcome": message.outcome.value,
+        "reason": message.reason.value if message.reason else None,
+        "eventId": message.event_id,
+        "occurredAt": document["occurredAt"],
+        **{name: document[name] for name in RECORD_FIELDS},
+    }
+
+
+def _recorded_amount(value: object, name: str) -> ReportedAmount | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not isinstance(value.get("amount"), str):
+        raise IncompleteRecord(f"{name} is not an amount record: {value!r}")
+    try:
+        amount = Decimal(value["amount"])
+    except InvalidOperation:
+        raise IncompleteRecord(f"{name} amount is not a decimal: {value['amount']!r}") from None
+    currency = value.get("currency")
+    return ReportedAmount(amount, str(currency) if currency is not None else None)
+
+
+def message_from_record(order_id: str, generation: int, record: Mapping[str, object]) -> OutcomeMessage:
+    """Rebuild a terminal order's message from its `outcome` record, with the same builder.
+
+    `format_amount` gives back the recorded text for the amounts it formatted, and the
+    builder is deterministic, so the body is the one that was published. Raises
+    `IncompleteRecord` when a field is missing or the rebuilt `eventId` differs.
+    """
+    missing = [name for name in (*RECORD_FIELDS, "outcome", "eventId", "occurredAt") if name not in record]
+    if missing:
+        raise IncompleteRecord(f"the outcome record lacks {', '.join(missing)}")
+    try:
+        outcome = Outcome(str(record["outcome"]))
+        reason = Reason(str(record["reason"])) if record.get("reason") else None
+        refs = record["providerRefs"]
+        status = record["providerStatus"]
+        if not isinstance(refs, Mapping):
+            raise IncompleteRecord(f"providerRefs is not a map: {refs!r}")
+        message = build_message(
+            order_id=order_id,
+            provider=str(record["provider"]),
+            outcome=outcome,
+            reason=reason,
+            requested=_recorded_amount(record["requested"], "requested"),
+            reported=_recorded_amount(record["reported"], "reported"),
+            provider_status=str(status) if status is not None else None,
+            provider_refs={str(k): str(v) for k, v in refs.items()},
+            occurred_at=str(record["occurredAt"]),
+            attempts=int(record["attempts"]),  # type: ignore[call-overload]
+            generation=generation,
+        )
+    except (ValueError, TypeError) as error:
+        raise IncompleteRecord(f"the outcome record is not usable: {error}") from None
+    if message.event_id != record["eventId"]:
+        recorded = record["eventId"]
+        raise IncompleteRecord(f"rebuilt eventId {message.event_id} differs from the recorded {recorded}")
+    return message

@@ -192,6 +192,41 @@ class OrderStore:
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def in_status(
+        self, status: str, *, provider: str | None = None, page_size: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        """Every order in one status (and of one provider, if given), a page at a time.
+
+        The table has no index on `status` (the sweep never needs one), so this is a Scan
+        with a filter: it reads, and is billed for, the whole table however few orders
+        match. For operators' occasional use (`paysweep review`), never for the sweep.
+        Only the attributes a listing needs are returned.
+        """
+        names = {"#status": "status", "#provider": "provider", "#outcome": "outcome"}
+        values = {":status": _serializer.serialize(status)}
+        condition = "#status = :status"
+        if provider is not None:
+            values[":provider"] = _serializer.serialize(provider)
+            condition += " AND #provider = :provider"
+        start: dict[str, Any] | None = None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "FilterExpression": condition,
+                "ProjectionExpression": "orderId, #status, #provider, #outcome",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "Limit": page_size,
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
+            response = self._call("scan", **request)
+            yield from (from_item(item) for item in response.get("Items", []))
+            # A page can hold no match and still not be the last: only the key says when to stop.
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
+
     # -- writes --------------------------------------------------------------------------
 
     def claim(self, due: DueOrder, *, now: str, lease_until: str, token: str) -> Claimed:
@@ -255,6 +290,42 @@ class OrderStore:
             ExpressionAttributeValues={":e": _serializer.serialize(event_id)},
         )
 
+    def update_unchanged(
+        self,
+        order_id: str,
+        *,
+        expected: Mapping[str, Any],
+        now: str,
+        set_values: Mapping[str, Any],
+        remove: Iterable[str] = (),
+    ) -> None:
+        """An operator's write: applied only if the order is still as the operator read it.
+
+        Every `expected` attribute must still hold the value read (None: still absent), and
+        no sweep may hold a live lease: a sweep that claimed or decided the order since it
+        was read is never overwritten. Raises `ConditionFailed` with the current item.
+        """
+        expression, names, values = _update_expression(set_values, remove)
+        conditions: list[str] = []
+        for i, (name, value) in enumerate(expected.items()):
+            names[f"#e{i}"] = name
+            if value is None:
+                conditions.append(f"attribute_not_exists(#e{i})")
+            else:
+                values[f":e{i}"] = _serializer.serialize(value)
+                conditions.append(f"#e{i} = :e{i}")
+        names["#until"] = "leaseUntil"
+        values[":now"] = _serializer.serialize(now)
+        conditions.append("(attribute_not_exists(#until) OR #until <= :now)")
+        self._conditional(
+            "update_item",
+            Key=to_item({"orderId": order_id}),
+            UpdateExpression=expression,
+            ConditionExpression=" AND ".join(conditions),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
     def put_new(self, item: Mapping[str, Any]) -> None:
         """Insert a new order; refuses to overwrite an existing order id."""
         self._conditional(
@@ -301,6 +372,6 @@ def history_with(history: Iterable[Any], entry: Mapping[str, Any]) -> list[str]:
     the item stays small, so a write costs one DynamoDB write unit. The full answer of the last
     check is `lastCheck`; every answer is in the logs.
     """
-    line = " ".join(str(entry[k]) for k in ("at", "kind", "state", "providerStatus") if entry.get(k))
+    line = " ".join(str(entry[k]) for k in ("at", "kind", "state", "providerStatus", "note") if entry.get(k))
     lines = [str(e) for e in history if isinstance(e, str)] + [line]
     return lines[-HISTORY_LIMIT:]

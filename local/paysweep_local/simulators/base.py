@@ -26,6 +26,7 @@ import json
 import random
 import socket
 import threading
+import time
 import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -104,6 +105,10 @@ class RecordedRequest:
     response_status: int = 0
     response_body: bytes = b""
     method: str = "POST"
+    received_s: float = 0.0
+    """time.monotonic() when the request arrived (wall time, for overlap checks)."""
+    answered_s: float = 0.0
+    """time.monotonic() when its answer was ready; 0 while still being prepared."""
 
     def response_json(self) -> Any:
         """The answer parsed as JSON (raises if it was not JSON)."""
@@ -470,7 +475,7 @@ class SimulatorBase:
         arrived = self._clock()
         path = urlsplit(handler.path).path
         headers = {name.lower(): value for name, value in handler.headers.items()}
-        slot = _Slot(RecordedRequest(path, headers, None, b"", arrived, method=handler.command))
+        slot = _Slot(RecordedRequest(path, headers, None, b"", arrived, method=handler.command, received_s=time.monotonic()))
         with self._log_lock:
             self._slots.append(slot)
             self._in_flight += 1
@@ -487,7 +492,9 @@ class SimulatorBase:
             # Done before the answer leaves, so a client that has its answer sees it
             # recorded and no longer counted as in flight.
             with self._log_lock:
-                slot.record = replace(slot.record, response_status=reply.status, response_body=reply.body)
+                slot.record = replace(
+                    slot.record, response_status=reply.status, response_body=reply.body, answered_s=time.monotonic()
+                )
                 self._in_flight -= 1
                 served = True
             self._send(handler, reply)

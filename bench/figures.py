@@ -1,0 +1,631 @@
+"""The figures of issue 6, one function each, in the order `make bench` prints them.
+
+Every figure measures in this run; nothing is a constant. Where the local emulator, not
+the product, limits a figure, the figure says so next to the emulator's own measured
+capacity (see `Calibration`), so the reader can tell the product's overhead from the
+emulator's.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import cost, importtime
+from bench.harness import KICC, MAIN_MIX, Bench, Calibration, SweepRun, later_order_item, terminal_order_item
+from bench.report import Report, seconds
+from paysweep.clock import to_iso
+
+LAMBDA_FULL_VCPU_MB = 1769
+"""Lambda gives a function CPU in proportion to its memory: 1,769 MB is one vCPU (AWS docs)."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each figure is; `--quick` uses the second value."""
+
+    sweep_orders: int = 2000
+    concurrency: int = 64
+    latency_s: float = 0.5
+    baseline_orders: int = 50
+    throughput_levels: tuple[int, ...] = (1, 8, 32, 64, 128)
+    throughput_rounds: int = 8
+    calls_orders: int = 200
+    rss_orders: int = 10_000
+    index_total: int = 50_000
+    index_due: int = 1000
+    index_later: int = 4000
+    shards_orders: int = 256
+    shards_concurrency: int = 8
+    rate_limit: int = 20
+    rate_orders: int = 200
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(sweep_orders=500, baseline_orders=20, throughput_rounds=4, calls_orders=100, rss_orders=2000,
+                   index_total=10_000, index_due=200, index_later=800, shards_orders=128, rate_orders=100)
+
+
+@dataclass
+class Context:
+    """What the figures share: the report, the stage (started on first use), measured runs."""
+
+    report: Report
+    sizes: Sizes
+    work_dir: Path
+    results_dir: Path
+    _bench: Bench | None = None
+    calibration: Calibration | None = None
+    runs: dict[str, SweepRun] = field(default_factory=dict)
+    item_sizes: cost.ItemSizes | None = None
+
+    def bench(self) -> Bench:
+        """The local stack, started and calibrated on first use."""
+        if self._bench is None:
+            report = self.report
+            report.heading("emulator", "Emulator capacity (calibration)")
+            started = time.monotonic()
+            self._bench = Bench(self.work_dir).start()
+            report.say(f"  local stack up in {seconds(time.monotonic() - started)}: the real template.yaml in the moto "
+                       "emulator, the KICC simulator, the real handler in a Lambda-like worker")
+            cal = self._bench.calibrate()
+            self.calibration = cal
+            report.say(f"  {cal.calls:,} conditional UpdateItem calls (a claim's shape) from {cal.threads} client threads: "
+                       f"{cal.calls_per_second:,.0f} calls/s")
+            report.say(f"  emulator CPU while calibrating: {cal.emulator_cpu_share:.0%} of one core (it serialises "
+                       f"every request under one lock); client: {cal.client_cpu_share:.0%}")
+            report.say("  every 'emulator-bound' figure below is a sweep's AWS calls divided by this rate")
+            report.record("emulator", asdict(cal) | {"callsPerSecond": cal.calls_per_second})
+        return self._bench
+
+    def recalibrate(self) -> None:
+        """The emulator's capacity again at the end: on a shared machine it drifts."""
+        assert self.calibration is not None
+        again = self.bench().calibrate()
+        first = self.calibration
+        self.report.heading("emulator", "Emulator capacity at the end of the run")
+        self.report.say(f"  {again.calls_per_second:,.0f} calls/s now against {first.calls_per_second:,.0f} calls/s at the "
+                        f"start (the figures above use the start's rate); emulator CPU {again.emulator_cpu_share:.0%}")
+        self.report.data["emulator"]["callsPerSecondAtEnd"] = again.calls_per_second
+
+    def close(self) -> None:
+        """Stop the local stack, if it was started."""
+        if self._bench is not None:
+            self._bench.stop()
+            self._bench = None
+
+    def cal(self) -> Calibration:
+        self.bench()
+        assert self.calibration is not None
+        return self.calibration
+
+
+Figure = Callable[[Context], None]
+
+
+# ----------------------------------------------------------------------------------------
+# Shared pieces
+# ----------------------------------------------------------------------------------------
+
+
+def describe_run(ctx: Context, run: SweepRun) -> None:
+    """The lines every sweep figure prints about where the time went."""
+    report, cal = ctx.report, ctx.cal()
+    emulator_s = run.emulator_bound_s(cal)
+    report.say(f"  AWS calls: {run.aws_calls:,} ({run.dynamodb_reads:,} DynamoDB reads, {run.dynamodb_writes:,} writes, "
+               f"{run.publish_batches:,} SNS PublishBatch); at the emulator's {cal.calls_per_second:,.0f} calls/s "
+               f"they alone take {seconds(emulator_s)}")
+    report.say(f"  CPU during the sweep: emulator {run.cpu_share('emulator'):.0%} of a core, sweeper "
+               f"{run.cpu_share('sweeper'):.0%}, simulator (bench process) {run.cpu_share('bench'):.0%}; "
+               f"sweeper CPU {1000 * run.cpu['sweeper'] / max(1, run.checked):.1f} ms per order")
+    for problem in run.problems():
+        report.say(f"  WARNING: {problem}")
+
+
+def measured_or(ctx: Context, key: str, make: Callable[[], SweepRun]) -> SweepRun:
+    if key not in ctx.runs:
+        ctx.runs[key] = make()
+    return ctx.runs[key]
+
+
+def main_sweep(ctx: Context) -> SweepRun:
+    s = ctx.sizes
+    return measured_or(ctx, "sweep", lambda: ctx.bench().measure(
+        label="sweep", kinds=MAIN_MIX.kinds(s.sweep_orders), concurrency=s.concurrency, latency_s=s.latency_s))
+
+
+def baseline_sweep(ctx: Context) -> SweepRun:
+    s = ctx.sizes
+    return measured_or(ctx, "baseline", lambda: ctx.bench().measure(
+        label="baseline", kinds=MAIN_MIX.kinds(s.baseline_orders), concurrency=1, latency_s=s.latency_s))
+
+
+# ----------------------------------------------------------------------------------------
+# The figures
+# ----------------------------------------------------------------------------------------
+
+
+def fig_imports(ctx: Context) -> None:
+    report = ctx.report
+    report.heading("imports", "Cold import of each handler module")
+    runs = 5
+    baseline, handlers = importtime.measure(runs)
+    report.say(f"  python -X importtime, median of {runs} fresh interpreters each (interleaved), Lambda layout and "
+               "environment (Tracer enabled, as deployed), bytecode caches warm; interpreter start-up excluded")
+    report.say(f"  baseline `{baseline.statement}`: {baseline.median_ms:.0f} ms")
+    base_packages = baseline.package_medians()
+    rows, record = [], {"baselineMs": baseline.median_ms, "runs": runs, "handlers": {}}
+    for name, result in handlers.items():
+        packages = result.package_medians()
+        extra = {p: v - base_packages.get(p, 0.0) for p, v in packages.items() if p not in importtime.OWN_PACKAGES}
+        own = sum(v for p, v in packages.items() if p in importtime.OWN_PACKAGES)
+        tracing = tracing_packages(result, extra)
+        tracing_ms = sum(extra[p] for p in tracing)
+        others = sorted(((v, p) for p, v in extra.items() if p not in tracing and v >= 1.0), reverse=True)
+        rows.append([name, f"{result.median_ms:.0f} ms", f"{result.median_ms / baseline.median_ms:.2f}",
+                     f"{own:.0f} ms", f"{tracing_ms:.0f} ms",
+                     ", ".join(f"{p} {v:.0f} ({result.via(p)})" for v, p in others[:4])])
+        record["handlers"][name] = {
+            "medianMs": result.median_ms, "ratio": result.median_ms / baseline.median_ms, "ownModulesMs": own,
+            "xrayTracingMs": tracing_ms, "tracingPackages": sorted(tracing),
+            "otherExtraMs": {p: {"ms": round(v, 1), "via": result.via(p)} for v, p in others},
+        }
+    report.table(["handler", "import", "ratio", "our modules", "X-Ray tracing",
+                  "other imports beyond the baseline, ms (imported by)"], rows)
+    report.say("  X-Ray tracing: aws_xray_sdk and what it pulls in (wrapt, asyncio, ...), imported by the Tracer "
+               "that paysweep.observability creates at import")
+    for name, result in handlers.items():
+        data = record["handlers"][name]
+        report.check(f"{name} handler import / baseline", f"{data['ratio']:.2f}", "<= 1.15", data["ratio"] <= 1.15,
+                     f"our modules alone add {data['ownModulesMs'] / baseline.median_ms:.0%}, "
+                     f"X-Ray tracing {data['xrayTracingMs'] / baseline.median_ms:.0%}")
+    report.record("imports", record)
+
+
+def tracing_packages(result: importtime.ImportResult, extra: dict[str, float]) -> set[str]:
+    """aws_xray_sdk and every package imported, directly or not, only because of it."""
+    found = {"aws_xray_sdk"} & set(extra)
+    grew = True
+    while grew:
+        more = {p for p in extra if p not in found and result.via(p) in found}
+        grew = bool(more)
+        found |= more
+    return found
+
+
+def fig_sweep(ctx: Context) -> None:
+    report, s = ctx.report, ctx.sizes
+    report.heading("sweep", f"Sweep of {s.sweep_orders:,} due orders, provider latency {s.latency_s * 1000:.0f} ms, "
+                            f"concurrency {s.concurrency}")
+    run = main_sweep(ctx)
+    cal = ctx.cal()
+    report.say(f"  answers: {MAIN_MIX.describe()}; outcomes {dict(run.outcomes)}, rescheduled {run.total('rescheduled')}")
+    report.say(f"  wall time {seconds(run.duration_s)} (the handler's invocation), {run.throughput:,.1f} orders/s")
+    limit = run.provider_bound_s
+    report.say(f"  provider-bound limit ceil({s.sweep_orders} / {s.concurrency}) x {s.latency_s} s = {seconds(limit)}")
+    describe_run(ctx, run)
+    adjusted = run.adjusted_limit_s(cal)
+    report.say(f"  emulator-adjusted limit max({seconds(limit)}, {seconds(run.emulator_bound_s(cal))}) = "
+               f"{seconds(adjusted)}; ratio to it {run.duration_s / adjusted:.2f}")
+    cpu_floor = run.cpu["sweeper"] / (ctx.bench().memory_mb / LAMBDA_FULL_VCPU_MB)
+    report.say(f"  sweeper CPU {run.cpu['sweeper']:.1f} s on this machine; on a {ctx.bench().memory_mb} MB Lambda "
+               f"(~{ctx.bench().memory_mb / LAMBDA_FULL_VCPU_MB:.2f} vCPU) that CPU alone would take about "
+               f"{seconds(cpu_floor)} (different CPU: an order of magnitude, not a measurement)")
+    ratio = run.duration_s / limit
+    note = "the emulator is the bottleneck" if run.emulator_bound_s(cal) > limit else ""
+    report.check("wall time / provider-bound limit", f"{ratio:.2f}", "<= 1.25", ratio <= 1.25 and not run.problems(), note)
+    report.record("sweep", run.to_json(cal) | {"adjustedLimitSeconds": adjusted, "mix": MAIN_MIX.describe()})
+
+
+def fig_baseline(ctx: Context) -> None:
+    report, s = ctx.report, ctx.sizes
+    report.heading("baseline", f"Naive baseline: the same per-order work, sequentially, on {s.baseline_orders} orders")
+    run = baseline_sweep(ctx)
+    main = main_sweep(ctx)
+    per_order = run.duration_s / run.orders
+    naive = per_order * main.orders
+    report.say(f"  {run.orders} orders at concurrency 1: {seconds(run.duration_s)}, {per_order * 1000:.0f} ms per order "
+               f"({s.latency_s * 1000:.0f} ms of it the provider's latency)")
+    report.say(f"  naive time for {main.orders:,} orders: {seconds(naive)}; the concurrent sweep took "
+               f"{seconds(main.duration_s)}: speed-up {naive / main.duration_s:.1f}x "
+               f"(provider-bound ideal {naive / main.provider_bound_s:.1f}x)")
+    for problem in run.problems():
+        report.say(f"  WARNING: {problem}")
+    report.record("baseline", run.to_json(ctx.cal()) | {"perOrderSeconds": per_order, "naiveSeconds": naive,
+                                                         "speedUp": naive / main.duration_s})
+
+
+def fig_throughput(ctx: Context) -> None:
+    report, s, cal = ctx.report, ctx.sizes, ctx.cal()
+    report.heading("throughput", f"Throughput by concurrency, provider latency {s.latency_s * 1000:.0f} ms")
+    report.say(f"  N = {s.throughput_rounds} x concurrency due orders per point ({s.baseline_orders} at concurrency 1: "
+               "the naive baseline's run); answers: " + MAIN_MIX.describe())
+    points: list[dict[str, Any]] = []
+    rows = []
+    for level in s.throughput_levels:
+        if level == 1:
+            run = baseline_sweep(ctx)
+        else:
+            orders = s.throughput_rounds * level
+            run = measured_or(ctx, f"c{level}", lambda: ctx.bench().measure(
+                label=f"c{level}", kinds=MAIN_MIX.kinds(orders), concurrency=level, latency_s=s.latency_s))
+        provider_rate = run.orders / run.provider_bound_s
+        adjusted_rate = run.orders / run.adjusted_limit_s(cal)
+        points.append({"concurrency": level, "orders": run.orders, "seconds": run.duration_s,
+                       "ordersPerSecond": run.throughput, "providerLimit": provider_rate, "adjustedLimit": adjusted_rate,
+                       "emulatorCpu": run.cpu_share("emulator"), "problems": run.problems()})
+        rows.append([level, run.orders, seconds(run.duration_s), f"{run.throughput:,.1f}", f"{provider_rate:,.1f}",
+                     f"{run.throughput / provider_rate:.0%}", f"{adjusted_rate:,.1f}",
+                     f"{run.throughput / adjusted_rate:.0%}", f"{run.cpu_share('emulator'):.0%}"])
+        for problem in run.problems():
+            report.say(f"  WARNING (concurrency {level}): {problem}")
+    report.table(["concurrency", "orders", "wall", "orders/s", "provider limit/s", "of limit",
+                  "emulator-adj. limit/s", "of adj.", "emulator CPU"], rows)
+    path = ctx.results_dir / "throughput.png"
+    plot_throughput(points, s.latency_s, cal, path)
+    report.say(f"  plot: {path.relative_to(path.parents[2])}")
+    report.record("throughput", points)
+
+
+def plot_throughput(points: list[dict[str, Any]], latency_s: float, cal: Calibration, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = [p["concurrency"] for p in points]
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    ax.plot(levels, [p["providerLimit"] for p in points], "k--", label=f"provider-bound limit (C / {latency_s:g} s)")
+    ax.plot(levels, [p["adjustedLimit"] for p in points], ":", color="tab:orange",
+            label=f"emulator-adjusted limit ({cal.calls_per_second:,.0f} calls/s)")
+    ax.plot(levels, [p["ordersPerSecond"] for p in points], "o-", color="tab:blue", label="measured")
+    for p in points:
+        ax.annotate(f"{p['ordersPerSecond']:.0f}", (p["concurrency"], p["ordersPerSecond"]),
+                    textcoords="offset points", xytext=(0, -14), ha="center", fontsize=8)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(levels, [str(level) for level in levels])
+    ax.set_xlabel("sweep concurrency (provider calls in flight)")
+    ax.set_ylabel("orders checked per second")
+    ax.set_title("paysweep sweep throughput (local emulator + KICC simulator)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def fig_shards(ctx: Context) -> None:
+    report, s, cal = ctx.report, ctx.sizes, ctx.cal()
+    bench = ctx.bench()
+    report.heading("shards", "Two sweepers on disjoint shard sets against one")
+    half = bench.shards // 2
+    sets = [list(range(half)), list(range(half, bench.shards))]
+    report.say(f"  {s.shards_orders} due orders over {bench.shards} shards, concurrency {s.shards_concurrency} per "
+               f"sweeper, provider latency {s.latency_s * 1000:.0f} ms; two sweepers on shards {sets[0]} and {sets[1]}")
+    bench.clear()
+    function = bench.function(s.shards_concurrency, containers=2)
+    try:
+        kinds = MAIN_MIX.kinds(s.shards_orders)
+        bench.put(bench.due_orders("one", kinds))
+        one = bench.sweep(function, label="one sweeper", orders=s.shards_orders, concurrency=s.shards_concurrency,
+                          latency_s=s.latency_s)
+        bench.clear()
+        bench.put(bench.due_orders("two", kinds))
+        two = bench.sweep(function, label="two sweepers", orders=s.shards_orders, concurrency=s.shards_concurrency,
+                          latency_s=s.latency_s, shard_sets=sets)
+    finally:
+        bench.retire(function)
+    rows = [[run.label, seconds(run.duration_s), f"{run.throughput:,.1f}", seconds(run.provider_bound_s),
+             seconds(run.emulator_bound_s(cal))] for run in (one, two)]
+    report.table(["", "wall", "orders/s", "provider-bound", "emulator-bound"], rows)
+    for run in (one, two):
+        for problem in run.problems():
+            report.say(f"  WARNING ({run.label}): {problem}")
+    speed_up = one.duration_s / two.duration_s
+    provider_bound = all(run.provider_bound_s >= run.emulator_bound_s(cal) for run in (one, two))
+    report.check("speed-up of two sweepers", f"{speed_up:.2f}x", ">= 1.8 when provider-bound",
+                 speed_up >= 1.8 and not (one.problems() or two.problems()),
+                 "provider-bound" if provider_bound else "NOT provider-bound here: the emulator limits it")
+    report.record("shards", {"one": one.to_json(cal), "two": two.to_json(cal), "speedUp": speed_up})
+
+
+def fig_ratelimit(ctx: Context) -> None:
+    report, s, cal = ctx.report, ctx.sizes, ctx.cal()
+    report.heading("ratelimit", "Provider rate limit: configured against measured")
+    run = ctx.bench().measure(label="ratelimit", kinds=MAIN_MIX.kinds(s.rate_orders), concurrency=s.concurrency,
+                              latency_s=s.latency_s,
+                              extra_env={"PROVIDER_RATE_LIMIT_PER_SECOND": str(s.rate_limit)})
+    measured = run.provider_rate()
+    report.say(f"  PROVIDER_RATE_LIMIT_PER_SECOND={s.rate_limit}, {s.rate_orders} due orders, concurrency "
+               f"{s.concurrency}, provider latency {s.latency_s * 1000:.0f} ms")
+    report.say(f"  {len(run.provider_arrivals)} provider requests in {seconds(run.duration_s)}; rate between the first and "
+               f"the last request as the simulator saw them: "
+               + (f"{measured:.2f}/s" if measured is not None else "n/a"))
+    describe_run(ctx, run)
+    if measured is None:
+        report.check("measured provider requests/s", "n/a", f"{s.rate_limit}/s within 10 %", None,
+                     "fewer than two provider requests")
+    else:
+        deviation = abs(measured - s.rate_limit) / s.rate_limit
+        report.check("measured provider requests/s", f"{measured:.2f}/s ({deviation:.1%} off)",
+                     f"{s.rate_limit}/s within 10 %", deviation <= 0.10)
+    report.record("ratelimit", run.to_json(cal) | {"configured": s.rate_limit, "measured": measured})
+
+
+def fig_calls(ctx: Context) -> None:
+    report, s, cal = ctx.report, ctx.sizes, ctx.cal()
+    bench = ctx.bench()
+    report.heading("calls", "AWS calls per order, by kind")
+    pending = measured_or(ctx, "calls-pending", lambda: bench.measure(
+        label="pending", kinds=["pending"] * s.calls_orders, concurrency=s.concurrency, latency_s=0.0))
+    pending_item = bench.stack.order(f"pending-{0:06d}")
+    terminal = measured_or(ctx, "calls-terminal", lambda: bench.measure(
+        label="terminal", kinds=["approved"] * s.calls_orders, concurrency=s.concurrency, latency_s=0.0))
+    columns: list[tuple[str, SweepRun]] = [("still pending", pending), ("terminal (approved)", terminal)]
+    if "sweep" in ctx.runs:
+        columns.append(("main sweep mix", ctx.runs["sweep"]))
+
+    def per(run: SweepRun, n: int) -> str:
+        return f"{n / run.orders:.3f}"
+
+    rows = [
+        ["orders swept"] + [f"{run.orders:,}" for _, run in columns],
+        ["DynamoDB reads"] + [per(run, run.dynamodb_reads) for _, run in columns],
+        ["  of which Query"] + [per(run, run.calls.get("dynamodb.Query", 0)) for _, run in columns],
+        ["DynamoDB writes"] + [per(run, run.dynamodb_writes) for _, run in columns],
+        ["  of which UpdateItem"] + [per(run, run.calls.get("dynamodb.UpdateItem", 0)) for _, run in columns],
+        ["SNS PublishBatch calls"] + [per(run, run.publish_batches) for _, run in columns],
+        ["SNS messages published"] + [per(run, sum(run.outcomes.values())) for _, run in columns],
+        ["other AWS calls"] + [per(run, sum(run.other_calls.values())) for _, run in columns],
+    ]
+    report.table(["per order"] + [name for name, _ in columns], rows)
+    report.say("  (Query calls are per page of the due index, so they are shared by up to 250 orders; other calls: "
+               + "; ".join(f"{name}: {run.other_calls or 'none'}" for name, run in columns) + ")")
+    for name, run in columns:
+        for problem in run.problems():
+            report.say(f"  WARNING ({name}): {problem}")
+    pending_writes = pending.dynamodb_writes / pending.orders
+    terminal_writes = terminal.dynamodb_writes / terminal.orders
+    report.check("DynamoDB writes per check that leaves the order pending", f"{pending_writes:.2f}", "<= 2",
+                 pending_writes <= 2 and not pending.problems(), "claim, then reschedule-and-release")
+    report.check("DynamoDB writes per terminal check", f"{terminal_writes:.2f}", "<= 3 (outbox marker included)",
+                 terminal_writes <= 3 and not terminal.problems(), "claim, record with outbox marker, clear marker")
+    for name, run in columns[1:]:
+        messages = sum(run.outcomes.values())
+        ideal = sum(math.ceil(n / 10) for n in run.outcomes.values())
+        per_call = messages / run.publish_batches if run.publish_batches else 0.0
+        report.check(f"PublishBatch calls ({name})", f"{run.publish_batches} for {messages} messages "
+                     f"({per_call:.1f} per call)", f"= sum over topics of ceil(n / 10) = {ideal}",
+                     run.publish_batches <= ideal)
+    ctx.item_sizes = measure_item_sizes(ctx, pending_item)
+    sizes = ctx.item_sizes
+    report.say(f"  item sizes (history full, by DynamoDB's rules): pending {sizes.pending} B, leased {sizes.claimed} B, "
+               f"terminal with outbox marker {sizes.recorded} B, after clearing {sizes.final} B; index entries: due "
+               f"{sizes.due_entry} B, outbox {sizes.outbox_entry} B; published message {sizes.message_bytes} B")
+    costs = cost.write_costs(sizes)
+    report.say("  write request units per write (table + indexes): " + ", ".join(
+        f"{c.name} {c.table}+{c.index}" for c in costs.values()))
+    report.record("calls", {"pending": pending.to_json(cal), "terminal": terminal.to_json(cal),
+                            "itemSizes": asdict(sizes), "writeUnits": {k: asdict(v) for k, v in costs.items()}})
+
+
+def measure_item_sizes(ctx: Context, pending_item: dict[str, Any] | None) -> cost.ItemSizes:
+    """Sizes of the order item at each step, from real items the handler wrote.
+
+    The terminal item with its outbox marker exists only between two writes of one sweep,
+    so a 10-order probe sweep runs with the marker's clearing refused by the emulator
+    (a conditional-check failure, which the outbox takes as "already cleared"); the
+    items then keep their marker and are read back.
+    """
+    bench = ctx.bench()
+    if pending_item is None:
+        raise RuntimeError("no pending order left to measure")
+    bench.clear()
+    function = bench.function(8)
+    rule = bench.stack.emulator.add_fault("dynamodb", "UpdateItem", error="conditional", times=-1,
+                                          match="REMOVE #o, #ok, #os")
+    try:
+        bench.put(bench.due_orders("probe", ["approved"] * 10))
+        bench.sweep(function, label="probe", orders=10, concurrency=8, latency_s=0.0)
+    finally:
+        bench.stack.emulator.remove_fault(rule)
+        bench.retire(function)
+    recorded = bench.stack.order(f"probe-{0:06d}")
+    if recorded is None or "outbox" not in recorded:
+        raise RuntimeError("the probe's terminal item has no outbox marker to measure")
+    bench.clear()
+    pending = cost.with_full_history(pending_item)
+    claimed = {**pending, "leaseOwner": f"sweep-{'0' * 8}:{'0' * 16}", "leaseUntil": pending["nextCheckAt"]}
+    recorded = cost.with_full_history(recorded)
+    final = {k: v for k, v in recorded.items() if k not in ("outbox", "outboxKey", "outboxSince")}
+    outbox = recorded["outbox"]
+    attributes = {"provider": outbox.get("provider", ""), "outcome": outbox.get("outcome", ""),
+                  "reason": outbox.get("reason") or ""}
+    message = len(str(outbox["body"]).encode()) + sum(len(k) + len("String") + len(v) for k, v in attributes.items() if v)
+    return cost.ItemSizes(
+        pending=cost.item_size(pending),
+        claimed=cost.item_size(claimed),
+        recorded=cost.item_size(recorded),
+        final=cost.item_size(final),
+        due_entry=cost.item_size(cost.project(pending, ("orderId", "sweepKey", "nextCheckAt"))),
+        outbox_entry=cost.item_size(cost.project(recorded, ("orderId", "outboxKey", "outboxSince", "outbox"))),
+        message_bytes=message,
+    )
+
+
+def fig_rss(ctx: Context) -> None:
+    report, s, cal = ctx.report, ctx.sizes, ctx.cal()
+    report.heading("rss", f"Peak memory of a sweep of {s.rss_orders:,} due orders")
+    run = ctx.bench().measure(label="rss", kinds=MAIN_MIX.kinds(s.rss_orders), concurrency=s.concurrency,
+                              latency_s=s.latency_s)
+    report.say(f"  concurrency {s.concurrency}, provider latency {s.latency_s * 1000:.0f} ms; {MAIN_MIX.describe()}")
+    report.say(f"  sweep: {seconds(run.duration_s)}, {run.throughput:,.1f} orders/s (provider-bound limit "
+               f"{seconds(run.provider_bound_s)})")
+    describe_run(ctx, run)
+    report.say(f"  worker process peak RSS (VmHWM): {run.worker_peak_rss_before_mb:.1f} MiB after the warm-up sweep, "
+               f"{run.worker_peak_rss_mb:.1f} MiB after the sweep")
+    report.check("peak RSS of the sweep's process", f"{run.worker_peak_rss_mb:.1f} MiB", "<= 150 MB",
+                 run.worker_peak_rss_mb <= 150 and not run.problems())
+    report.record("rss", run.to_json(cal))
+
+
+def fig_index(ctx: Context) -> None:
+    report, s, cal = ctx.report, ctx.sizes, ctx.cal()
+    bench = ctx.bench()
+    report.heading("index", "Index read amplification")
+    terminal_count = s.index_total - s.index_due - s.index_later
+    report.say(f"  table of {s.index_total:,} orders: {s.index_due:,} due, {s.index_later:,} pending but not due yet "
+               f"(in the due index), {terminal_count:,} decided (out of it)")
+    bench.clear()
+    function = bench.function(s.concurrency)
+    try:
+        now = bench.stack.now()
+        shards = bench.shards
+        items = [terminal_order_item(f"old-{i:06d}", now) for i in range(terminal_count)]
+        items += [later_order_item(f"later-{i:06d}", i % shards, shards, now) for i in range(s.index_later)]
+        due = bench.due_orders("due", MAIN_MIX.kinds(s.index_due))
+        seeded_s = bench.put(items + due)
+        report.say(f"  seeded with BatchWriteItem in {seconds(seeded_s)} ({s.index_total / seeded_s:,.0f} items/s)")
+        scan = naive_scan(bench, now)
+        run = bench.sweep(function, label="index", orders=s.index_due, concurrency=s.concurrency, latency_s=0.0)
+    finally:
+        bench.retire(function)
+    due_index = f"{bench.stack.table}/index/due-index"
+    through_index = run.items_read.get(due_index, 0)
+    all_reads = sum(run.items_read.values())
+    total_bytes = sum(cost.item_size(item) for item in items + due)
+    entry = cost.item_size(cost.project(due[0], ("orderId", "sweepKey", "nextCheckAt")))
+    index_rru = cost.read_units(through_index, entry, run.calls.get("dynamodb.Query", 0))
+    scan_rru = 0.5 * math.ceil(total_bytes / 4096) + 0.5 * scan["pages"]
+    rows = [
+        ["sweep, due index (Query)", f"{through_index:,}", f"{through_index / s.index_due:.3f}",
+         run.calls.get("dynamodb.Query", 0), f"{index_rru:,.1f}"],
+        ["sweep, every read it made", f"{all_reads:,}", f"{all_reads / s.index_due:.3f}",
+         run.dynamodb_reads, ""],
+        ["full Scan with a filter", f"{scan['read']:,}", f"{scan['read'] / s.index_due:.3f}", scan["pages"],
+         f"{scan_rru:,.1f}"],
+    ]
+    report.table(["read path", "items read", "per due order", "requests", "read units"], rows)
+    report.say(f"  the Scan found {scan['matched']:,} due orders; the sweep checked {run.checked:,}")
+    for problem in run.problems():
+        report.say(f"  WARNING: {problem}")
+    amplification = through_index / s.index_due
+    report.check("items read per due order through the due index", f"{amplification:.3f}", "<= 1.05",
+                 amplification <= 1.05, f"full Scan: {scan['read'] / s.index_due:.1f}")
+    report.record("index", {"sweep": run.to_json(cal), "scan": scan, "dueIndexItemsRead": through_index,
+                            "allItemsRead": all_reads, "indexReadUnits": index_rru, "scanReadUnits": scan_rru,
+                            "seedSeconds": seeded_s})
+
+
+def naive_scan(bench: Bench, now: Any) -> dict[str, Any]:
+    """What a sweeper without the due index would do: Scan the table, filter the due orders."""
+    emulator = bench.stack.emulator
+    emulator.reset_stats()
+    started = time.monotonic()
+    matched = pages = 0
+    paginator = bench.dynamodb.get_paginator("scan")
+    for page in paginator.paginate(
+        TableName=bench.stack.table,
+        FilterExpression="begins_with(sweepKey, :p) AND nextCheckAt <= :now",
+        ExpressionAttributeValues={":p": {"S": f"{KICC}#"}, ":now": {"S": to_iso(now)}},
+    ):
+        matched += page.get("Count", 0)
+        pages += 1
+    elapsed = time.monotonic() - started
+    read = sum(emulator.stats()["itemsReadByTable"].values())
+    return {"read": read, "matched": matched, "pages": pages, "seconds": elapsed}
+
+
+def fig_cost(ctx: Context) -> None:
+    report, s = ctx.report, ctx.sizes
+    report.heading("cost", "Cost per million status checks (us-east-1)")
+    run = main_sweep(ctx)
+    sizes = ctx.item_sizes
+    if sizes is None:
+        raise RuntimeError("the cost needs the item sizes the 'calls' figure measures")
+    bench = ctx.bench()
+    empty = empty_sweep_seconds(bench)
+    outcomes = sum(run.outcomes.values())
+    inputs = cost.CostInputs(
+        checks=run.checked,
+        pending_checks=run.total("rescheduled"),
+        terminal_checks=outcomes,
+        duration_s=run.duration_s,
+        provider_bound_s=run.provider_bound_s,
+        memory_mb=bench.memory_mb,
+        # The emulator counts Query calls, not which index they read: a complete sweep reads
+        # the outbox index once per shard (empty), the rest are due-index pages.
+        due_queries=run.calls.get("dynamodb.Query", 0) - bench.shards,
+        due_items_read=run.items_read.get(f"{bench.stack.table}/index/due-index", 0),
+        other_queries=bench.shards,
+        publish_batches=run.publish_batches,
+        messages_published=outcomes,
+        measured_writes=run.dynamodb_writes,
+    )
+    lines, details = cost.per_million_checks(inputs, sizes)
+    report.say(f"  from the main sweep: {run.checked:,} checks ({MAIN_MIX.describe()}), {seconds(run.duration_s)} "
+               f"measured here, {seconds(run.provider_bound_s)} provider-bound; {bench.memory_mb} MB arm64")
+    rows = [[line.item, line.quantity, f"${line.dollars:,.2f}", f"${line.dollars_at_limit:,.2f}"] for line in lines]
+    rows.append(["total", "", f"${sum(l.dollars for l in lines):,.2f}",
+                 f"${sum(l.dollars_at_limit or 0 for l in lines):,.2f}"])
+    report.table(["per 1,000,000 checks", "quantity", "at measured duration", "at provider-bound duration"], rows)
+    report.say(f"  DynamoDB: {details['wruPerPendingCheck']} WRU per check that stays pending, "
+               f"{details['wruPerTerminalCheck']} per terminal one (table + index writes, from measured item sizes); "
+               f"write calls per check: {details['measuredWritesPerCheck']:.3f} measured, "
+               f"{details['modelWritesPerCheck']:.3f} in the cost model")
+    report.say(f"  SNS: one billed request per PublishBatch call (<= 64 KB); billed per message it would be "
+               f"{details['snsRequestsIfBilledPerMessage']:,.0f} requests (${details['snsRequestsIfBilledPerMessage'] * cost.SNS_PER_PUBLISH_REQUEST:,.2f})")
+    cpu_per_check = run.cpu["sweeper"] / run.checked
+    cpu_bound_gb_s = bench.memory_mb / 1024 * cpu_per_check / (bench.memory_mb / LAMBDA_FULL_VCPU_MB) * cost.MILLION
+    report.say(f"  Lambda if CPU-bound: the sweeper used {cpu_per_check * 1000:.1f} ms of CPU per check here; at "
+               f"{bench.memory_mb} MB (~{bench.memory_mb / LAMBDA_FULL_VCPU_MB:.2f} vCPU) that is about "
+               f"{cpu_bound_gb_s:,.0f} GB-s, ${cpu_bound_gb_s * cost.LAMBDA_ARM_GB_SECOND:,.2f} per million checks")
+    idle = cost.monthly_idle(empty, bench.memory_mb)
+    report.say(f"  fixed: an empty sweep takes {empty * 1000:.0f} ms here; both schedules every minute cost about "
+               f"${idle:,.2f} a month before any check")
+    report.say(f"  prices: AWS public price list, us-east-1, in force since {cost.PRICE_LIST_DATE} (DynamoDB on-demand "
+               f"cut); cross-checked {cost.PRICES_CROSS_CHECKED}; free tiers ignored")
+    report.record("cost", {"inputs": asdict(inputs), "lines": [asdict(line) for line in lines], "details": details,
+                           "emptySweepSeconds": empty, "idleMonthlyDollars": idle,
+                           "prices": {"lambdaArmGbSecond": cost.LAMBDA_ARM_GB_SECOND,
+                                      "lambdaPerRequest": cost.LAMBDA_PER_REQUEST,
+                                      "dynamodbPerWru": cost.DYNAMODB_PER_WRU, "dynamodbPerRru": cost.DYNAMODB_PER_RRU,
+                                      "snsPerPublishRequest": cost.SNS_PER_PUBLISH_REQUEST,
+                                      "priceListDate": cost.PRICE_LIST_DATE}})
+
+
+def empty_sweep_seconds(bench: Bench, runs: int = 5) -> float:
+    """Median duration of a warm sweep that finds nothing due (what every idle tick costs)."""
+    bench.clear()
+    function = bench.function(64)
+    try:
+        durations = [bench.sweep(function, label="empty", orders=0, concurrency=64, latency_s=0.0).duration_s
+                     for _ in range(runs)]
+    finally:
+        bench.retire(function)
+    return statistics.median(durations)
+
+
+FIGURES: dict[str, Figure] = {
+    "imports": fig_imports,
+    "sweep": fig_sweep,
+    "baseline": fig_baseline,
+    "throughput": fig_throughput,
+    "shards": fig_shards,
+    "ratelimit": fig_ratelimit,
+    "calls": fig_calls,
+    "rss": fig_rss,
+    "index": fig_index,
+    "cost": fig_cost,
+}
+"""Every figure, in the order a full run measures them."""
+
+DEPENDS: dict[str, tuple[str, ...]] = {"baseline": ("sweep",), "cost": ("sweep", "calls")}
+NEEDS_STACK = frozenset(FIGURES) - {"imports"}

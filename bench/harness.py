@@ -1,0 +1,523 @@
+"""The benchmark's stage: the local stack, orders to sweep, and measured sweeps.
+
+Everything runs on the shared `LocalStack` (the real template deployed into the moto
+emulator, the KICC simulator, the real handler in Lambda-like worker processes). The
+benchmark changes the deployment in two ways only, both through documented knobs:
+
+* `FunctionTimeoutSeconds=900` (the template's maximum), so a sweep of 10,000 orders
+  against a slow emulator is not cut short by the default 120 s timeout;
+* `SWEEP_CONCURRENCY` and `PROVIDER_RATE_LIMIT_PER_SECOND` per measurement, set on the
+  function's environment as the template would set them from its parameters.
+
+The SQS queue the local stack subscribes to the outcome topics is unsubscribed: in AWS,
+SNS fans messages out asynchronously on its own side, while moto would do it inside the
+sweeper's PublishBatch request, under the emulator's global lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench.procstat import CpuMeter, peak_rss_mb
+from paysweep.clock import to_iso
+from paysweep.orders import new_order_item, sweep_key
+from paysweep.store import to_item
+from paysweep_local.functions import InvocationResult, LocalFunction
+from paysweep_local.simulators import kicc
+from paysweep_local.stack import LocalStack
+
+KICC = "kicc-wechatpay"
+KICC_FOLDER = "kicc_wechatpay"
+BENCH_PARAMETERS = {"FunctionTimeoutSeconds": "900"}
+AMOUNT_WON = 1000
+
+DYNAMODB_READS = frozenset({"Query", "Scan", "GetItem", "BatchGetItem", "TransactGetItems"})
+DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+
+SCRIPTS: dict[str, Callable[[], list[Any]]] = {
+    "pending": lambda: [kicc.pending()],
+    "approved": lambda: [kicc.approved()],
+    "cancelled": lambda: [kicc.cancelled("TS02")],
+}
+"""What the KICC simulator answers, forever, for an order of each kind."""
+
+
+# ----------------------------------------------------------------------------------------
+# Orders
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Shares of due orders by what the provider answers: still pending, approved, cancelled."""
+
+    pending: float
+    approved: float
+    cancelled: float = 0.0
+
+    def kinds(self, n: int, seed: int = 0) -> list[str]:
+        """Exactly proportional kinds (largest remainder), shuffled reproducibly."""
+        shares = {"pending": self.pending, "approved": self.approved, "cancelled": self.cancelled}
+        exact = {kind: n * share for kind, share in shares.items()}
+        counts = {kind: int(value) for kind, value in exact.items()}
+        for kind in sorted(exact, key=lambda k: exact[k] - counts[k], reverse=True)[: n - sum(counts.values())]:
+            counts[kind] += 1
+        kinds = [kind for kind, count in counts.items() for _ in range(count)]
+        random.Random(seed).shuffle(kinds)  # noqa: S311 - a reproducible order, not a secret
+        return kinds
+
+    def describe(self) -> str:
+        parts = [f"{share:.0%} {name}" for name, share in
+                 (("still pending", self.pending), ("approved", self.approved), ("cancelled at KICC", self.cancelled))
+                 if share]
+        return ", ".join(parts)
+
+
+MAIN_MIX = Mix(pending=0.70, approved=0.25, cancelled=0.05)
+"""The benchmark's default answer mix for due orders."""
+
+
+def due_order_item(order_id: str, shard: int, shards: int, now: datetime) -> dict[str, Any]:
+    """A valid pending KICC order, due now, in the given shard (any shard is valid per the contract)."""
+    item = new_order_item(
+        order_id=order_id,
+        provider=KICC,
+        amount=Decimal(AMOUNT_WON),
+        currency="KRW",
+        shards=shards,
+        created_at=now - timedelta(minutes=2),
+        first_check_after=timedelta(0),
+        pg_cno=f"PG{order_id}",
+    )
+    item["sweepKey"] = sweep_key(KICC, shard)
+    return item
+
+
+def later_order_item(order_id: str, shard: int, shards: int, now: datetime) -> dict[str, Any]:
+    """A pending order in the due index that is not due yet (its next check is tomorrow)."""
+    item = due_order_item(order_id, shard, shards, now)
+    item["nextCheckAt"] = to_iso(now + timedelta(days=1))
+    return item
+
+
+def terminal_order_item(order_id: str, now: datetime) -> dict[str, Any]:
+    """An order decided long ago, as the sweeper leaves it: out of both indexes."""
+    at = to_iso(now - timedelta(days=1))
+    return {
+        "orderId": order_id,
+        "provider": KICC,
+        "status": "APPROVED",
+        "amount": Decimal(AMOUNT_WON),
+        "currency": "KRW",
+        "pgCno": f"PG{order_id}",
+        "createdAt": at,
+        "attempts": 1,
+        "generation": 0,
+        "lastCheck": {"at": at, "kind": "status", "state": "APPROVED", "providerStatus": "TS01", "detail": None},
+        "history": [f"{at} status APPROVED TS01"],
+        "outcome": {"outcome": "APPROVED", "reason": None, "eventId": f"{order_id}:APPROVED", "occurredAt": at},
+        "updatedAt": at,
+    }
+
+
+def order_prefix(label: str) -> str:
+    """A label made fit for an order id (letters, digits, '-', at most 20 characters)."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-")[:20] or "B"
+
+
+# ----------------------------------------------------------------------------------------
+# Measurements
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The emulator's own capacity, measured with the sweep's most common call."""
+
+    calls: int
+    seconds: float
+    threads: int
+    emulator_cpu_share: float
+    """Emulator CPU seconds per wall second during calibration (1.0 = one core busy)."""
+    client_cpu_share: float
+
+    @property
+    def calls_per_second(self) -> float:
+        return self.calls / self.seconds
+
+
+@dataclass
+class SweepRun:
+    """One measured sweep (or several overlapping sweeps of disjoint shards)."""
+
+    label: str
+    orders: int
+    concurrency: int
+    latency_s: float
+    sweepers: int
+    duration_s: float
+    """The handler invocation's duration, as Lambda bills it; the longest one for overlapping sweeps."""
+    summaries: list[dict[str, Any]]
+    calls: dict[str, int]
+    """Emulator requests during the sweep, by `service.Operation`."""
+    items_read: dict[str, int]
+    """DynamoDB items read, by table or `table/index/NAME` (ScannedCount for Query and Scan)."""
+    provider_arrivals: list[float]
+    """When each provider request reached the simulator (epoch seconds)."""
+    cpu: dict[str, float]
+    """CPU seconds used during the sweep: emulator, sweeper worker(s), bench process (simulators)."""
+    worker_peak_rss_mb: float
+    worker_peak_rss_before_mb: float
+    errors: list[str] = field(default_factory=list)
+
+    # -- the summary ----------------------------------------------------------------------
+
+    def total(self, key: str) -> int:
+        return sum(int(s.get(key) or 0) for s in self.summaries)
+
+    @property
+    def checked(self) -> int:
+        return self.total("checked")
+
+    @property
+    def outcomes(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for summary in self.summaries:
+            counts.update(summary.get("outcomes") or {})
+        return counts
+
+    @property
+    def complete(self) -> bool:
+        return all(s.get("complete") for s in self.summaries)
+
+    def problems(self) -> list[str]:
+        """Anything that makes the sweep not a clean measurement of `orders` due orders."""
+        found = list(self.errors)
+        if self.checked != self.orders:
+            found.append(f"checked {self.checked} of {self.orders} due orders")
+        if not self.complete:
+            found.append(f"sweep incomplete, {self.total('leftDue')} left due")
+        for summary in self.summaries:
+            if summary.get("errors"):
+                found.append(f"sweep errors {summary['errors']}")
+            if summary.get("providerErrors"):
+                found.append(f"provider errors {summary['providerErrors']}")
+            if summary.get("claimConflicts"):
+                found.append(f"{summary['claimConflicts']} claim conflicts")
+        return found
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def count(self, predicate: Callable[[str, str], bool]) -> int:
+        return sum(n for key, n in self.calls.items() if predicate(*key.split(".", 1)))
+
+    @property
+    def aws_calls(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def dynamodb_reads(self) -> int:
+        return self.count(lambda service, op: service == "dynamodb" and op in DYNAMODB_READS)
+
+    @property
+    def dynamodb_writes(self) -> int:
+        return self.count(lambda service, op: service == "dynamodb" and op in DYNAMODB_WRITES)
+
+    @property
+    def publish_batches(self) -> int:
+        return self.calls.get("sns.PublishBatch", 0)
+
+    @property
+    def other_calls(self) -> dict[str, int]:
+        known = {"dynamodb", "sns"}
+        return {key: n for key, n in self.calls.items() if key.split(".", 1)[0] not in known
+                or (key.startswith("sns.") and key != "sns.PublishBatch")}
+
+    # -- figures --------------------------------------------------------------------------
+
+    @property
+    def throughput(self) -> float:
+        """Orders checked per second of sweep."""
+        return self.checked / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def provider_bound_s(self) -> float:
+        """ceil(N / C) x L: the sweep if only the provider's latency took time."""
+        per_sweeper = math.ceil(self.orders / self.sweepers)
+        return math.ceil(per_sweeper / self.concurrency) * self.latency_s
+
+    def emulator_bound_s(self, calibration: Calibration) -> float:
+        """The sweep's AWS calls at the emulator's calibrated rate."""
+        return self.aws_calls / calibration.calls_per_second
+
+    def adjusted_limit_s(self, calibration: Calibration) -> float:
+        return max(self.provider_bound_s, self.emulator_bound_s(calibration))
+
+    def cpu_share(self, name: str) -> float:
+        return self.cpu.get(name, 0.0) / self.duration_s if self.duration_s else 0.0
+
+    def provider_rate(self) -> float | None:
+        """Provider requests per second between the first and the last request."""
+        times = sorted(self.provider_arrivals)
+        if len(times) < 2 or times[-1] <= times[0]:
+            return None
+        return (len(times) - 1) / (times[-1] - times[0])
+
+    def to_json(self, calibration: Calibration | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "label": self.label,
+            "orders": self.orders,
+            "concurrency": self.concurrency,
+            "latencySeconds": self.latency_s,
+            "sweepers": self.sweepers,
+            "durationSeconds": round(self.duration_s, 3),
+            "ordersPerSecond": round(self.throughput, 2),
+            "providerBoundSeconds": self.provider_bound_s,
+            "awsCalls": self.calls,
+            "itemsRead": self.items_read,
+            "providerRequests": len(self.provider_arrivals),
+            "cpuSeconds": {k: round(v, 2) for k, v in self.cpu.items()},
+            "workerPeakRssMb": round(self.worker_peak_rss_mb, 1),
+            "summaries": self.summaries,
+            "problems": self.problems(),
+        }
+        if calibration is not None:
+            data["emulatorBoundSeconds"] = round(self.emulator_bound_s(calibration), 2)
+        return data
+
+
+# ----------------------------------------------------------------------------------------
+# The stage
+# ----------------------------------------------------------------------------------------
+
+
+class Bench:
+    """The local stack, set up for measuring, plus the helpers every figure uses."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
+        self.stack = LocalStack(parameters=BENCH_PARAMETERS, log_dir=work_dir / "logs")
+        self._functions: list[LocalFunction] = []
+        self._serial = itertools.count(1)
+        self.dynamodb: Any = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> Bench:
+        self.stack.start()
+        self.dynamodb = self.stack.emulator.client("dynamodb", max_pool_connections=32)
+        self._detach_outcome_feed()
+        return self
+
+    def stop(self) -> None:
+        for function in self._functions:
+            function.stop()
+        self.stack.stop()
+
+    def _detach_outcome_feed(self) -> None:
+        sns = self.stack.emulator.client("sns")
+        for page in sns.get_paginator("list_subscriptions").paginate():
+            for subscription in page.get("Subscriptions", []):
+                sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
+
+    @property
+    def shards(self) -> int:
+        return self.stack.shards
+
+    @property
+    def emulator_pid(self) -> int:
+        process = self.stack.emulator.process
+        assert process is not None, "the emulator is not running"
+        return process.pid
+
+    @property
+    def memory_mb(self) -> int:
+        assert self.stack.deployed is not None
+        return self.stack.deployed.function(KICC_FOLDER).memory_mb
+
+    # -- functions ------------------------------------------------------------------------
+
+    def function(self, concurrency: int, *, containers: int = 1, extra_env: dict[str, str] | None = None) -> LocalFunction:
+        """The KICC function as deployed, with this sweep concurrency, its containers warm.
+
+        Warming runs one sweep per container on a table with no due orders: the cold start
+        and the first-invocation set-up (clients, secret) are not part of any measurement.
+        """
+        assert self.stack.deployed is not None
+        info = self.stack.deployed.function(KICC_FOLDER)
+        env = {"SWEEP_CONCURRENCY": str(concurrency), **(extra_env or {})}
+        function = LocalFunction(info, self.stack.emulator, log_dir=self.work_dir / "logs" / f"f{next(self._serial)}",
+                                 extra_env=env)
+        self._functions.append(function)
+        futures = [function.invoke_async(self.stack.schedule_event(KICC)) for _ in range(containers)]
+        for future in futures:
+            result = future.result()
+            if not result.ok or result.result["checked"]:
+                raise RuntimeError(f"warm-up sweep was not empty or failed: {result.error or result.result}")
+        return function
+
+    def retire(self, function: LocalFunction) -> None:
+        function.stop()
+        if function in self._functions:
+            self._functions.remove(function)
+
+    # -- table ----------------------------------------------------------------------------
+
+    def _batch_write(self, table: str, requests: Sequence[dict[str, Any]], threads: int = 6) -> None:
+        chunks = [list(requests[i : i + 25]) for i in range(0, len(requests), 25)]
+
+        def write(chunk: list[dict[str, Any]]) -> None:
+            pending = {table: chunk}
+            while pending:
+                answer = self.dynamodb.batch_write_item(RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or {}
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(write, chunks))
+
+    def put(self, items: Iterable[dict[str, Any]]) -> float:
+        """Write items straight into the orders table (BatchWriteItem); returns the seconds taken."""
+        started = time.monotonic()
+        self._batch_write(self.stack.table, [{"PutRequest": {"Item": to_item(item)}} for item in items])
+        return time.monotonic() - started
+
+    def clear(self) -> None:
+        """Empty both tables and forget the simulator's request log."""
+        for output in ("OrdersTableName", "CompensationsTableName"):
+            table = self.stack.output(output)
+            keys = [
+                {"DeleteRequest": {"Key": item}}
+                for page in self.dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="orderId")
+                for item in page.get("Items", [])
+            ]
+            if keys:
+                self._batch_write(table, keys)
+        self.stack.kicc.reset_requests()
+
+    def due_orders(self, prefix: str, kinds: Sequence[str]) -> list[dict[str, Any]]:
+        """Due orders of the given kinds, spread evenly over the shards, known to the simulator."""
+        now = self.stack.now()
+        items = []
+        for i, kind in enumerate(kinds):
+            item = due_order_item(f"{prefix}-{i:06d}", i % self.shards, self.shards, now)
+            self.stack.kicc.add_payment(item["pgCno"], item["orderId"], AMOUNT_WON, "KRW", script=SCRIPTS[kind]())
+            items.append(item)
+        return items
+
+    # -- the emulator's capacity ----------------------------------------------------------
+
+    def calibrate(self, calls: int = 1500, threads: int = 16) -> Calibration:
+        """Conditional UpdateItem calls (the shape of a claim) on order-sized items, from
+        `threads` client threads: how many calls per second this emulator serves."""
+        now = self.stack.now()
+        items = [terminal_order_item(f"CAL-{i:04d}", now) for i in range(200)]
+        self.put(items)
+        client = self.stack.emulator.client("dynamodb", max_pool_connections=threads)
+        table = self.stack.table
+
+        def claim_like(i: int) -> None:
+            client.update_item(
+                TableName=table,
+                Key={"orderId": {"S": items[i % len(items)]["orderId"]}},
+                UpdateExpression="SET #o = :o, #u = :u, #t = :t",
+                ConditionExpression="attribute_exists(orderId) AND #s = :s",
+                ExpressionAttributeNames={"#o": "leaseOwner", "#u": "leaseUntil", "#t": "updatedAt", "#s": "status"},
+                ExpressionAttributeValues={":o": {"S": f"calibration:{i:016x}"}, ":u": {"S": to_iso(now)},
+                                           ":t": {"S": to_iso(now)}, ":s": {"S": "APPROVED"}},
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(claim_like, range(50)))  # connections open, code paths warm
+            meter = CpuMeter({"emulator": self.emulator_pid, "client": os.getpid()}).start()
+            started = time.monotonic()
+            list(pool.map(claim_like, range(calls)))
+            seconds = time.monotonic() - started
+            used = meter.stop()
+        self.clear()
+        return Calibration(calls, seconds, threads, used["emulator"] / seconds, used["client"] / seconds)
+
+    # -- sweeps ---------------------------------------------------------------------------
+
+    def sweep(
+        self,
+        function: LocalFunction,
+        *,
+        label: str,
+        orders: int,
+        concurrency: int,
+        latency_s: float,
+        shard_sets: Sequence[list[int] | None] = (None,),
+    ) -> SweepRun:
+        """Run one sweep per shard set at once (each in its own warm container) and measure it."""
+        emulator = self.stack.emulator
+        self.stack.kicc.latency_seconds = latency_s
+        self.stack.kicc.reset_requests()
+        emulator.reset_stats()
+        workers = function.pids
+        rss_before = max(peak_rss_mb(pid) for pid in workers)
+        pids = {"emulator": self.emulator_pid, "bench": os.getpid()}
+        pids.update({f"worker{i}": pid for i, pid in enumerate(workers)})
+        meter = CpuMeter(pids).start()
+        futures = [function.invoke_async(self.stack.schedule_event(KICC, shards)) for shards in shard_sets]
+        results: list[InvocationResult] = [future.result() for future in futures]
+        used = meter.stop()
+        stats = emulator.stats()
+        arrivals = [request.at.timestamp() for request in self.stack.kicc.requests]
+        self.stack.kicc.latency_seconds = 0.0
+        alive = [pid for pid in workers if pid in function.pids]
+        run = SweepRun(
+            label=label,
+            orders=orders,
+            concurrency=concurrency,
+            latency_s=latency_s,
+            sweepers=len(shard_sets),
+            duration_s=max(result.duration_ms for result in results) / 1000,
+            summaries=[result.result or {} for result in results],
+            calls=dict(stats["calls"]),
+            items_read=dict(stats["itemsReadByTable"]),
+            provider_arrivals=arrivals,
+            cpu={
+                "emulator": used["emulator"],
+                "sweeper": sum(v for k, v in used.items() if k.startswith("worker")),
+                "bench": used["bench"],
+            },
+            worker_peak_rss_mb=max((peak_rss_mb(pid) for pid in alive), default=float("nan")),
+            worker_peak_rss_before_mb=rss_before,
+        )
+        run.errors.extend(f"{r.error['type']}: {r.error['message']}" for r in results if r.error)
+        if len(workers) < len(shard_sets):
+            run.errors.append(f"{len(workers)} warm containers for {len(shard_sets)} sweeps")
+        return run
+
+    def measure(
+        self,
+        *,
+        label: str,
+        kinds: Sequence[str],
+        concurrency: int,
+        latency_s: float,
+        extra_env: dict[str, str] | None = None,
+    ) -> SweepRun:
+        """The common case: a clean table, a warm function, `len(kinds)` due orders, one sweep."""
+        self.clear()
+        function = self.function(concurrency, extra_env=extra_env)
+        try:
+            self.put(self.due_orders(order_prefix(label), kinds))
+            return self.sweep(function, label=label, orders=len(kinds), concurrency=concurrency, latency_s=latency_s)
+        finally:
+            self.retire(function)

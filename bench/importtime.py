@@ -1,0 +1,154 @@
+"""Cold import of the handler modules, measured with `python -X importtime`.
+
+Each measurement is a fresh interpreter that imports one thing, as a Lambda cold start
+imports the handler. The import path is the Lambda layout (`/var/task` = the function's
+folder, then `/opt/python` = the common layer) and the environment is Lambda-like: with
+`LAMBDA_TASK_ROOT` set and no `POWERTOOLS_TRACE_DISABLED`, Powertools' Tracer is enabled
+and patches the SDKs at import, as it does in the deployed function (`Tracing: Active`).
+
+The time of an import is the sum of the `self` times of every module it loaded, leaving
+out the modules a bare interpreter loads at start-up. Bytecode caches are warm (one
+unmeasured run first), for the handler and the baseline alike.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LAYER = REPO / "layers" / "common"
+BASELINE = "import boto3, requests, aws_lambda_powertools"
+HANDLERS = {"kicc-wechatpay": REPO / "functions" / "kicc_wechatpay", "teemopay": REPO / "functions" / "teemopay"}
+OWN_PACKAGES = frozenset({"app", "paysweep", "kicc_adapter", "kicc_assumptions", "teemopay_adapter",
+                          "teemopay_assumptions", "teemopay_signing"})
+
+
+@dataclass(frozen=True)
+class ImportSample:
+    total_ms: float
+    by_package_ms: dict[str, float]
+    """Self time by top-level package."""
+    via: dict[str, str]
+    """Who pulled each top-level package in: the nearest importing package that is not the
+    standard library ("our code" for the product's own modules)."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    name: str
+    statement: str
+    samples: list[ImportSample]
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(s.total_ms for s in self.samples)
+
+    def package_medians(self) -> dict[str, float]:
+        names = {name for s in self.samples for name in s.by_package_ms}
+        return {name: statistics.median(s.by_package_ms.get(name, 0.0) for s in self.samples) for name in names}
+
+    def via(self, package: str) -> str:
+        return next((s.via[package] for s in self.samples if package in s.via), "?")
+
+
+def lambda_env(code_dir: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": os.pathsep.join([str(code_dir), str(LAYER)]),
+        "LAMBDA_TASK_ROOT": str(code_dir),
+        "AWS_LAMBDA_FUNCTION_NAME": "paysweep-bench",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "paysweep",
+        "POWERTOOLS_METRICS_NAMESPACE": "paysweep",
+    }
+
+
+@dataclass
+class _Line:
+    name: str
+    depth: int
+    self_ms: float
+    parent: int | None = None
+
+    @property
+    def package(self) -> str:
+        return self.name.split(".")[0]
+
+
+def _label(package: str) -> str:
+    return "our code" if package in OWN_PACKAGES else package
+
+
+def _parse(stderr: str, startup: frozenset[str]) -> tuple[ImportSample, frozenset[str]]:
+    """Self time by top-level package, and who imported each package.
+
+    `-X importtime` prints modules in post-order (a module after everything it imported),
+    indented by nesting depth, so a line's parent is the next line that is less indented.
+    """
+    lines: list[_Line] = []
+    waiting: list[int] = []
+    for raw in stderr.splitlines():
+        if not raw.startswith("import time:") or "self [us]" in raw:
+            continue
+        self_us, _cumulative, name = raw[len("import time:"):].split("|")
+        depth = (len(name) - len(name.lstrip(" "))) // 2
+        index = len(lines)
+        lines.append(_Line(name.strip(), depth, int(self_us) / 1000))
+        while waiting and lines[waiting[-1]].depth > depth:
+            lines[waiting.pop()].parent = index
+        waiting.append(index)
+    by_package: dict[str, float] = defaultdict(float)
+    via: dict[str, str] = {}
+    for line in lines:
+        if line.name in startup:
+            continue
+        by_package[line.package] += line.self_ms
+        if line.package not in via:
+            via[line.package] = _importer(lines, line)
+    return ImportSample(sum(by_package.values()), dict(by_package), via), frozenset(line.name for line in lines)
+
+
+def _importer(lines: list[_Line], line: _Line) -> str:
+    """The nearest ancestor from another package that is not the standard library."""
+    current = line
+    while current.parent is not None:
+        current = lines[current.parent]
+        if current.package != line.package and current.package not in sys.stdlib_module_names:
+            return _label(current.package)
+    return "the statement"
+
+
+def _run(statement: str, env: dict[str, str], cwd: Path) -> str:
+    completed = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        [sys.executable, "-X", "importtime", "-c", statement],
+        env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=120,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"{statement!r} failed:\n{completed.stderr[-2000:]}")
+    return completed.stderr
+
+
+def measure(runs: int = 5) -> tuple[ImportResult, dict[str, ImportResult]]:
+    """(baseline, {provider: handler}) import times, `runs` interleaved samples each."""
+    code_dir = HANDLERS["kicc-wechatpay"]
+    _, startup = _parse(_run("pass", lambda_env(code_dir), code_dir), frozenset())
+    subjects = [("baseline", BASELINE, code_dir)] + [(name, "import app", path) for name, path in HANDLERS.items()]
+    for _, statement, path in subjects:  # warm the OS file cache and the bytecode caches
+        _run(statement, lambda_env(path), path)
+    samples: dict[str, list[ImportSample]] = defaultdict(list)
+    for _ in range(runs):
+        for name, statement, path in subjects:
+            sample, _ = _parse(_run(statement, lambda_env(path), path), startup)
+            samples[name].append(sample)
+    results = {name: ImportResult(name, statement, samples[name]) for name, statement, _ in subjects}
+    baseline = results.pop("baseline")
+    return baseline, results

@@ -1,0 +1,41 @@
+"""AWS clients for the command line, and the deployed stack's outputs.
+
+The standard SDK chain decides everything: credentials, region, and `AWS_ENDPOINT_URL`,
+which points the same code at the local stack's emulator instead of AWS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+
+class StackUnavailable(Exception):
+    """The stack's outputs could not be read (no such stack, no credentials, no endpoint)."""
+
+
+def client(service: str) -> Any:
+    """A client with the SDK's standard retries (3 attempts) and short timeouts: an operator
+    should hear about a problem in seconds, not minutes. Made per command, from the
+    environment as it is then."""
+    return boto3.client(
+        service,
+        config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20),
+    )
+
+
+def stack_outputs(stack_name: str) -> dict[str, str]:
+    """The CloudFormation outputs of a deployed stack (OrdersTableName, SweepShards, topic ARNs)."""
+    try:
+        stacks = client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as error:
+        message = error.response.get("Error", {}).get("Message", str(error))
+        raise StackUnavailable(f"cannot read stack {stack_name!r}: {message}") from None
+    except BotoCoreError as error:
+        raise StackUnavailable(f"cannot read stack {stack_name!r}: {error}") from None
+    if not stacks:
+        raise StackUnavailable(f"no stack {stack_name!r}")
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}

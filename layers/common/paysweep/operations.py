@@ -1,0 +1,238 @@
+"""What an operator can do to an order: look at it, re-drive it, list REVIEW, re-publish.
+
+The rules live here; the `paysweep` command only parses arguments and prints. Every read and
+write goes through `OrderStore` and `OutcomePublisher`, and every write is conditional on the
+order being as it was read, so an operator never overwrites what a sweep just decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from paysweep.clock import to_iso
+from paysweep.orders import ACTIVE_STATUSES, OrderStatus, shard_of, sweep_key
+from paysweep.outcomes import IncompleteRecord, OutcomeMessage, message_from_record
+from paysweep.providers import PROFILES
+from paysweep.publisher import OutcomePublisher
+from paysweep.store import ConditionFailed, OrderStore, history_with
+
+ACTIVE = frozenset(s.value for s in ACTIVE_STATUSES)
+TERMINAL = frozenset(s.value for s in OrderStatus) - ACTIVE
+
+
+class OrderNotFound(LookupError):
+    """No order with this id in the table."""
+
+
+class Refused(Exception):
+    """The order's state does not allow this now; nothing was changed."""
+
+
+class PublishFailed(Exception):
+    """SNS did not accept the message."""
+
+
+@dataclass(frozen=True)
+class Redriven:
+    """What a re-drive did."""
+
+    order_id: str
+    previous_status: str
+    status: str
+    generation: int
+    next_check_at: str
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A terminal order's outcome message, and whether it still waits in the outbox."""
+
+    message: OutcomeMessage
+    in_outbox: bool
+
+
+def whole(value: object) -> int:
+    """A sweeper counter (`attempts`, `generation`) as an int; absent or malformed reads 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        return 0
+    return max(0, int(value))
+
+
+def read_order(store: OrderStore, order_id: str) -> dict[str, Any]:
+    """The order as it is now (strongly consistent read)."""
+    item = store.read(order_id)
+    if item is None:
+        raise OrderNotFound(f"no order {order_id!r} in the table")
+    return item
+
+
+def live_lease(item: dict[str, Any], now: str) -> str | None:
+    """The lease's end if a sweep holds the order right now, else None."""
+    until = item.get("leaseUntil")
+    if item.get("leaseOwner") and isinstance(until, str) and until > now:
+        return until
+    return None
+
+
+def redrive(store: OrderStore, order_id: str, *, shards: int, now: datetime) -> Redriven:
+    """Make the order due now; a terminal order is checked again as its next generation.
+
+    A PENDING or CANCELLING order keeps everything (its cancel intent and key above all) and
+    is only made due now. A terminal order goes back to PENDING with `generation` + 1, so its
+    next transition is published as `{orderId}:{outcome}:{generation}` and a new cancel gets a
+    new key (the KICC adapter derives the key from the generation). Refused while a sweep
+    holds a live lease (it is being checked this very moment: the lease ends within about a
+    minute), and for a terminal order whose outcome is not confirmed published yet.
+    """
+    item = read_order(store, order_id)
+    status = str(item.get("status"))
+    stamp = to_iso(now)
+    if until := live_lease(item, stamp):
+        owner = item["leaseOwner"]
+        raise Refused(f"{order_id} is being checked by sweep {owner} until {until}; try again after that")
+    if status in ACTIVE:
+        return _make_due(store, item, stamp, shards)
+    if status in TERMINAL:
+        return _restart(store, item, stamp, shards)
+    raise Refused(f"{order_id} has status {status!r}, which paysweep does not know; fix the item first")
+
+
+def _home_shard(item: dict[str, Any], shards: int) -> str:
+    """The order's due-index partition (the writer helper's choice for this id)."""
+    provider = item.get("provider")
+    if provider not in PROFILES:
+        order_id = item["orderId"]
+        raise Refused(f"{order_id} has provider {provider!r}, which no sweep serves; fix the item first")
+    if shards < 1:
+        raise ValueError("shards must be at least 1 (the stack's SweepShards)")
+    return sweep_key(str(provider), shard_of(str(item["orderId"]), shards))
+
+
+def _make_due(store: OrderStore, item: dict[str, Any], now: str, shards: int) -> Redriven:
+    """PENDING or CANCELLING: only `nextCheckAt` moves (never later than it was); a missing
+    `sweepKey` is restored so the order is in the due index at all."""
+    status = str(item["status"])
+    current = item.get("nextCheckAt")
+    next_at = min(current, now) if isinstance(current, str) else now
+    changes = {
+        "nextCheckAt": next_at,
+        "sweepKey": item.get("sweepKey") or _home_shard(item, shards),
+        "history": history_with(item.get("history") or [], {"at": now, "kind": "redrive", "state": status}),
+        "updatedAt": now,
+    }
+    expected = {k: item.get(k) for k in ("status", "sweepKey", "attempts", "generation", "updatedAt")}
+    _write(store, item, expected, now, changes, ())
+    return Redriven(str(item["orderId"]), status, status, whole(item.get("generation")), next_at)
+
+
+def _restart(store: OrderStore, item: dict[str, Any], now: str, shards: int) -> Redriven:
+    """A terminal order back to PENDING as its next generation, due now.
+
+    Its previous `outcome`, `cancel` and `lastCheck` stay for the record until the next
+    transition replaces them; the previous lease fields go, so the next claim does not take
+    the order for one abandoned by a crashed sweep.
+    """
+    order_id, status = str(item["orderId"]), str(item["status"])
+    if item.get("outboxKey"):
+        event = (item.get("outbox") or {}).get("eventId", "its outcome")
+        raise Refused(
+            f"{order_id}: {event} is not confirmed published yet; run `paysweep republish {order_id}` "
+            "(or wait for the next sweep) before re-driving it"
+        )
+    generation = whole(item.get("generation")) + 1
+    changes = {
+        "status": OrderStatus.PENDING.value,
+        "generation": generation,
+        "sweepKey": _home_shard(item, shards),
+        "nextCheckAt": now,
+        "history": history_with(
+            item.get("history") or [],
+            {"at": now, "kind": "redrive", "state": "PENDING", "note": f"generation {generation}"},
+        ),
+        "updatedAt": now,
+    }
+    expected = {k: item.get(k) for k in ("status", "generation", "attempts", "updatedAt", "outboxKey")}
+    _write(store, item, expected, now, changes, ("leaseOwner", "leaseUntil"))
+    return Redriven(order_id, status, OrderStatus.PENDING.value, generation, now)
+
+
+def _write(
+    store: OrderStore,
+    item: dict[str, Any],
+    expected: dict[str, Any],
+    now: str,
+    changes: dict[str, Any],
+    remove: tuple[str, ...],
+) -> None:
+    try:
+        store.update_unchanged(
+            str(item["orderId"]), expected=expected, now=now, set_values=changes, remove=remove
+        )
+    except ConditionFailed as error:
+        current = error.current if error.current is not None else store.read(str(item["orderId"]))
+        raise Refused(_changed(item, current, now)) from None
+
+
+def _changed(before: dict[str, Any], current: dict[str, Any] | None, now: str) -> str:
+    """Why a conditional write was refused, in the operator's terms."""
+    order_id = before["orderId"]
+    if current is None:
+        return f"{order_id} changed while we looked (it is gone now); nothing was written"
+    if until := live_lease(current, now):
+        owner = current["leaseOwner"]
+        return f"{order_id} was claimed by sweep {owner} (until {until}) while we looked; nothing was written"
+    return (
+        f"{order_id} changed while we looked (status {before.get('status')} -> {current.get('status')}, "
+        f"attempts {whole(before.get('attempts'))} -> {whole(current.get('attempts'))}); "
+        "nothing was written, look again with `paysweep show`"
+    )
+
+
+def in_review(
+    store: OrderStore, *, provider: str | None = None, page_size: int = 1000
+) -> Iterator[dict[str, Any]]:
+    """Orders in REVIEW (a full-table Scan with a filter: see `OrderStore.in_status`)."""
+    return store.in_status(OrderStatus.REVIEW.value, provider=provider, page_size=page_size)
+
+
+def recorded_outcome(store: OrderStore, order_id: str) -> Recorded:
+    """A terminal order's outcome message, exactly as it was (or will be) published.
+
+    From the outbox when the marker is still there (the stored text, byte for byte);
+    otherwise rebuilt from the order's `outcome` record by the message builder.
+    """
+    item = read_order(store, order_id)
+    status = item.get("status")
+    if status not in TERMINAL:
+        raise Refused(f"{order_id} is {status}: it has no outcome to re-publish until it is decided")
+    outbox = item.get("outbox")
+    if isinstance(outbox, dict) and item.get("outboxKey"):
+        return Recorded(OutcomeMessage.from_item(outbox), in_outbox=True)
+    record = item.get("outcome")
+    if not isinstance(record, dict):
+        raise Refused(f"{order_id} is {status} but has no outcome record")
+    try:
+        return Recorded(message_from_record(order_id, whole(item.get("generation")), record), in_outbox=False)
+    except IncompleteRecord as error:
+        raise Refused(f"{order_id}: cannot rebuild its message exactly: {error}") from None
+
+
+def republish(store: OrderStore, publisher: OutcomePublisher, recorded: Recorded) -> None:
+    """Publish the message again under its `eventId` (subscribers de-duplicate on it).
+
+    A message still in the outbox has its marker cleared once SNS accepts it, as a sweep
+    would do; a concurrent sweep that cleared it first is fine.
+    """
+    message = recorded.message
+    report = publisher.publish([message])
+    if report.failed:
+        raise PublishFailed(f"SNS did not accept {message.event_id}: {report.failed[0][1]}")
+    if recorded.in_outbox:
+        try:
+            store.clear_outbox(message.order_id, message.event_id)
+        except ConditionFailed:
+            pass  # a sweep re-published and cleared it meanwhile
