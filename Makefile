@@ -16,7 +16,7 @@ ARGS    ?=
 help:
 	@echo "make run     run paysweep locally: emulator, simulators, both sweepers, live outcomes (ARGS=--keep-running)"
 	@echo "make test    install everything and run every test"
-	@echo "make soak    the chaos soak alone, with its figures (ORDERS=2000 for the full-size run)"
+	@echo "make soak    the chaos soak alone, with its figures (ORDERS=n for another size; default 2000)"
 	@echo "make bench   the performance benchmark (after make test's set-up)"
 	@echo "make build   sam build (the deployable artifacts, in .aws-sam/)"
 

@@ -61,6 +61,8 @@ class Context:
     results_dir: Path
     _bench: Bench | None = None
     calibration: Calibration | None = None
+    """The latest calibration of the emulator."""
+    calibrations: list[tuple[str, Calibration]] = field(default_factory=list)
     runs: dict[str, SweepRun] = field(default_factory=dict)
     item_sizes: cost.ItemSizes | None = None
 
@@ -75,23 +77,41 @@ class Context:
                        "emulator, the KICC simulator, the real handler in a Lambda-like worker")
             cal = self._bench.calibrate()
             self.calibration = cal
+            self.calibrations.append(("start", cal))
             report.say(f"  {cal.calls:,} conditional UpdateItem calls (a claim's shape) from {cal.threads} client threads: "
                        f"{cal.calls_per_second:,.0f} calls/s")
             report.say(f"  emulator CPU while calibrating: {cal.emulator_cpu_share:.0%} of one core (it serialises "
                        f"every request under one lock); client: {cal.client_cpu_share:.0%}")
-            report.say("  every 'emulator-bound' figure below is a sweep's AWS calls divided by this rate")
-            report.record("emulator", asdict(cal) | {"callsPerSecond": cal.calls_per_second})
+            report.say("  'emulator-bound' below: a sweep's AWS calls divided by the rate calibrated closest before it "
+                       "(the machine is shared, so the emulator is re-calibrated before each emulator-bound figure)")
         return self._bench
+
+    def calibrate_now(self, label: str) -> Calibration:
+        """Measure the emulator's capacity again, right before an emulator-bound figure."""
+        cal = self.bench().calibrate()
+        self.calibration = cal
+        self.calibrations.append((label, cal))
+        self.report.say(f"  emulator capacity just before: {cal.calls_per_second:,.0f} calls/s "
+                        f"(emulator CPU {cal.emulator_cpu_share:.0%} of a core)")
+        return cal
+
+    def attach(self, run: SweepRun) -> SweepRun:
+        """Judge a run against the calibration closest before it."""
+        if run.calibration is None:
+            run.calibration = self.cal()
+        return run
 
     def recalibrate(self) -> None:
         """The emulator's capacity again at the end: on a shared machine it drifts."""
         assert self.calibration is not None
+        self.report.heading("emulator", "Emulator capacity through the run")
         again = self.bench().calibrate()
-        first = self.calibration
-        self.report.heading("emulator", "Emulator capacity at the end of the run")
-        self.report.say(f"  {again.calls_per_second:,.0f} calls/s now against {first.calls_per_second:,.0f} calls/s at the "
-                        f"start (the figures above use the start's rate); emulator CPU {again.emulator_cpu_share:.0%}")
-        self.report.data["emulator"]["callsPerSecondAtEnd"] = again.calls_per_second
+        self.calibrations.append(("end", again))
+        self.report.table(["calibrated", "calls/s", "emulator CPU"],
+                          [[label, f"{c.calls_per_second:,.0f}", f"{c.emulator_cpu_share:.0%}"]
+                           for label, c in self.calibrations])
+        self.report.record("emulator", [asdict(c) | {"at": label, "callsPerSecond": c.calls_per_second}
+                                        for label, c in self.calibrations])
 
     def close(self) -> None:
         """Stop the local stack, if it was started."""
@@ -115,7 +135,8 @@ Figure = Callable[[Context], None]
 
 def describe_run(ctx: Context, run: SweepRun) -> None:
     """The lines every sweep figure prints about where the time went."""
-    report, cal = ctx.report, ctx.cal()
+    report, cal = ctx.report, ctx.attach(run).calibration
+    assert cal is not None
     emulator_s = run.emulator_bound_s(cal)
     report.say(f"  AWS calls: {run.aws_calls:,} ({run.dynamodb_reads:,} DynamoDB reads, {run.dynamodb_writes:,} writes, "
                f"{run.publish_batches:,} SNS PublishBatch); at the emulator's {cal.calls_per_second:,.0f} calls/s "
@@ -128,8 +149,9 @@ def describe_run(ctx: Context, run: SweepRun) -> None:
 
 
 def measured_or(ctx: Context, key: str, make: Callable[[], SweepRun]) -> SweepRun:
+    """A run measured earlier in this run of the bench, or measured now."""
     if key not in ctx.runs:
-        ctx.runs[key] = make()
+        ctx.runs[key] = ctx.attach(make())
     return ctx.runs[key]
 
 
@@ -202,8 +224,11 @@ def fig_sweep(ctx: Context) -> None:
     report, s = ctx.report, ctx.sizes
     report.heading("sweep", f"Sweep of {s.sweep_orders:,} due orders, provider latency {s.latency_s * 1000:.0f} ms, "
                             f"concurrency {s.concurrency}")
+    if "sweep" not in ctx.runs:
+        ctx.calibrate_now("before sweep")
     run = main_sweep(ctx)
-    cal = ctx.cal()
+    cal = run.calibration
+    assert cal is not None
     report.say(f"  answers: {MAIN_MIX.describe()}; outcomes {dict(run.outcomes)}, rescheduled {run.total('rescheduled')}")
     report.say(f"  wall time {seconds(run.duration_s)} (the handler's invocation), {run.throughput:,.1f} orders/s")
     limit = run.provider_bound_s
@@ -236,13 +261,14 @@ def fig_baseline(ctx: Context) -> None:
                f"(provider-bound ideal {naive / main.provider_bound_s:.1f}x)")
     for problem in run.problems():
         report.say(f"  WARNING: {problem}")
-    report.record("baseline", run.to_json(ctx.cal()) | {"perOrderSeconds": per_order, "naiveSeconds": naive,
+    report.record("baseline", run.to_json(run.calibration) | {"perOrderSeconds": per_order, "naiveSeconds": naive,
                                                          "speedUp": naive / main.duration_s})
 
 
 def fig_throughput(ctx: Context) -> None:
-    report, s, cal = ctx.report, ctx.sizes, ctx.cal()
+    report, s = ctx.report, ctx.sizes
     report.heading("throughput", f"Throughput by concurrency, provider latency {s.latency_s * 1000:.0f} ms")
+    cal = ctx.calibrate_now("before throughput")
     report.say(f"  N = {s.throughput_rounds} x concurrency due orders per point ({s.baseline_orders} at concurrency 1: "
                "the naive baseline's run); answers: " + MAIN_MIX.describe())
     points: list[dict[str, Any]] = []
@@ -255,7 +281,7 @@ def fig_throughput(ctx: Context) -> None:
             run = measured_or(ctx, f"c{level}", lambda: ctx.bench().measure(
                 label=f"c{level}", kinds=MAIN_MIX.kinds(orders), concurrency=level, latency_s=s.latency_s))
         provider_rate = run.orders / run.provider_bound_s
-        adjusted_rate = run.orders / run.adjusted_limit_s(cal)
+        adjusted_rate = run.orders / run.adjusted_limit_s(run.calibration or cal)
         points.append({"concurrency": level, "orders": run.orders, "seconds": run.duration_s,
                        "ordersPerSecond": run.throughput, "providerLimit": provider_rate, "adjustedLimit": adjusted_rate,
                        "emulatorCpu": run.cpu_share("emulator"), "problems": run.problems()})
@@ -461,8 +487,9 @@ def measure_item_sizes(ctx: Context, pending_item: dict[str, Any] | None) -> cos
 
 
 def fig_rss(ctx: Context) -> None:
-    report, s, cal = ctx.report, ctx.sizes, ctx.cal()
+    report, s = ctx.report, ctx.sizes
     report.heading("rss", f"Peak memory of a sweep of {s.rss_orders:,} due orders")
+    cal = ctx.calibrate_now("before rss")
     run = ctx.bench().measure(label="rss", kinds=MAIN_MIX.kinds(s.rss_orders), concurrency=s.concurrency,
                               latency_s=s.latency_s)
     report.say(f"  concurrency {s.concurrency}, provider latency {s.latency_s * 1000:.0f} ms; {MAIN_MIX.describe()}")

@@ -182,6 +182,8 @@ class SweepRun:
     worker_peak_rss_mb: float
     worker_peak_rss_before_mb: float
     errors: list[str] = field(default_factory=list)
+    calibration: Calibration | None = None
+    """The emulator's capacity measured closest before this sweep (set by the figure)."""
 
     # -- the summary ----------------------------------------------------------------------
 
@@ -419,7 +421,7 @@ class Bench:
 
     # -- the emulator's capacity ----------------------------------------------------------
 
-    def calibrate(self, calls: int = 1500, threads: int = 16) -> Calibration:
+    def calibrate(self, calls: int = 1000, threads: int = 16) -> Calibration:
         """Conditional UpdateItem calls (the shape of a claim) on order-sized items, from
         `threads` client threads: how many calls per second this emulator serves."""
         now = self.stack.now()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import random
 import shlex
+import signal
 import sys
 import time
 from collections import Counter
@@ -245,7 +246,14 @@ def summary(seen: Counter[tuple[str, str]], unresolved: dict[str, str], wrong: l
     return 0 if ok else 1
 
 
+def _stop(signum: int, frame: object) -> None:
+    """`kill` ends a run as Ctrl-C does: the stack stops and `.paysweep-local/env` is removed."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
     parser = argparse.ArgumentParser(prog="make run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep-running", action="store_true", help="keep sweeping (and adding orders) until Ctrl-C")
     parser.add_argument("--tick-seconds", type=float, default=0.3, help="real seconds between schedule ticks")

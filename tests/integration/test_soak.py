@@ -35,8 +35,10 @@ SEED = int(os.environ.get("PAYSWEEP_SOAK_SEED", "20261122"))
 ROUND = 60  # simulated seconds between schedule ticks
 MAX_ROUNDS = 30
 
-# Short windows so expiring orders resolve in a few simulated minutes.
-SOAK_ENV = {"SWEEP_CONCURRENCY": os.environ.get("PAYSWEEP_SOAK_CONCURRENCY", "8"), "EXPIRY_GRACE_SECONDS": "60", "FINAL_RETRY_SECONDS": "180", "OUTBOX_GRACE_SECONDS": "60"}
+# Short windows so expiring orders resolve in a few simulated minutes, and a flat one-minute
+# backoff so an order that met several faults is not left waiting 10 simulated minutes
+# (the growing schedule is tested on its own in the provider suites).
+SOAK_ENV = {"BACKOFF_SCHEDULE_SECONDS": "60", "SWEEP_CONCURRENCY": os.environ.get("PAYSWEEP_SOAK_CONCURRENCY", "8"), "EXPIRY_GRACE_SECONDS": "60", "FINAL_RETRY_SECONDS": "180", "OUTBOX_GRACE_SECONDS": "60"}
 
 APPROVED = {("APPROVED", None)}
 KICC_PAID = APPROVED | {("CANCELLED", "DB_UPDATE_FAILED"), ("REVIEW", "CANCEL_REFUSED")}
@@ -184,13 +186,19 @@ def test_chaos_soak(soak_stack: LocalStack) -> None:
     kinds = register(stack, rng)
     inject_faults(stack)
     crasher = Crasher(stack, rng)
-    sweeps, rounds = 0, 0
+    sweeps, rounds, backlog = 0, 0, []
+    registered = time.monotonic() - started
     for rounds in range(1, MAX_ROUNDS + 1):
+        round_started = time.monotonic()
         sweeps += len(one_round(stack, crasher, published))
         published.collect()
-        if not unsettled(stack):
+        left = unsettled(stack)
+        backlog.append((len(left), time.monotonic() - round_started, [i["orderId"] for i in left[:3]]))
+        if not left:
             break
         stack.advance(ROUND)
+    print(f"\n  registered {ORDERS} orders in {registered:.0f} s; unsettled after each round (wall s, first ids):")
+    print("  " + "; ".join(f"{n} ({s:.0f} s{', ' + ','.join(ids) if n and n <= 3 else ''})" for n, s, ids in backlog))
     faults = fault_figures(stack, crasher)
     stack.emulator.clear_faults()
     items = stack.orders()

@@ -85,8 +85,9 @@ def redrive(store: OrderStore, order_id: str, *, shards: int, now: datetime) -> 
     is only made due now. A terminal order goes back to PENDING with `generation` + 1, so its
     next transition is published as `{orderId}:{outcome}:{generation}` and a new cancel gets a
     new key (the KICC adapter derives the key from the generation). Refused while a sweep
-    holds a live lease (it is being checked this very moment: the lease ends within about a
-    minute), and for a terminal order whose outcome is not confirmed published yet.
+    holds a live lease (it is being checked this very moment; a lease is one provider call plus
+    a margin, about 80 s by default), and for a terminal order whose outcome is not confirmed
+    published yet. There is deliberately no override: two sweeps would work one order at once.
     """
     item = read_order(store, order_id)
     status = str(item.get("status"))
