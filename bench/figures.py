@@ -27,7 +27,7 @@ LAMBDA_FULL_VCPU_MB = 1769
 
 @dataclass(frozen=True)
 class Sizes:
-    """How big each figure is; `--quick` uses the second value."""
+    """How big each figure is (the issue's sizes); `Sizes.quick()` for `--quick`."""
 
     sweep_orders: int = 2000
     concurrency: int = 64
@@ -80,8 +80,9 @@ class Context:
             self.calibrations.append(("start", cal))
             report.say(f"  {cal.calls:,} conditional UpdateItem calls (a claim's shape) from {cal.threads} client threads: "
                        f"{cal.calls_per_second:,.0f} calls/s")
-            report.say(f"  emulator CPU while calibrating: {cal.emulator_cpu_share:.0%} of one core (it serialises "
-                       f"every request under one lock); client: {cal.client_cpu_share:.0%}")
+            report.say(f"  emulator CPU while calibrating: {cal.emulator_cpu_share:.0%} of one core, client "
+                       f"{cal.client_cpu_share:.0%} (the emulator serialises every request under one lock, and its "
+                       "werkzeug server closes the connection after each answer: one TCP connection per AWS call)")
             report.say("  'emulator-bound' below: a sweep's AWS calls divided by the rate calibrated closest before it "
                        "(the machine is shared, so the emulator is re-calibrated before each emulator-bound figure)")
         return self._bench
@@ -311,10 +312,12 @@ def plot_throughput(points: list[dict[str, Any]], latency_s: float, cal: Calibra
             label=f"emulator-adjusted limit ({cal.calls_per_second:,.0f} calls/s)")
     ax.plot(levels, [p["ordersPerSecond"] for p in points], "o-", color="tab:blue", label="measured")
     for p in points:
-        ax.annotate(f"{p['ordersPerSecond']:.0f}", (p["concurrency"], p["ordersPerSecond"]),
+        value = p["ordersPerSecond"]
+        ax.annotate(f"{value:.1f}" if value < 10 else f"{value:.0f}", (p["concurrency"], value),
                     textcoords="offset points", xytext=(0, -14), ha="center", fontsize=8)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.set_ylim(bottom=min(p["ordersPerSecond"] for p in points) * 0.5)
     ax.set_xticks(levels, [str(level) for level in levels])
     ax.set_xlabel("sweep concurrency (provider calls in flight)")
     ax.set_ylabel("orders checked per second")

@@ -356,7 +356,9 @@ class Bench:
         """The KICC function as deployed, with this sweep concurrency, its containers warm.
 
         Warming runs one sweep per container on a table with no due orders: the cold start
-        and the first-invocation set-up (clients, secret) are not part of any measurement.
+        and the first invocation's set-up (configuration, AWS clients) are not part of any
+        measurement. The provider secret is fetched at the first provider call, so each measured
+        sweep includes one GetSecretValue (listed under "other AWS calls").
         """
         assert self.stack.deployed is not None
         info = self.stack.deployed.function(KICC_FOLDER)

@@ -4,7 +4,7 @@ Runs against the local emulator and the provider simulators (no AWS account), pr
 figure as it is measured, checks each target (met or missed; nothing here is a test), and
 writes `bench/results/results.json` and `bench/results/throughput.png`.
 
-    make bench                              # every figure (about 10-15 minutes on 2 cores)
+    make bench                              # every figure (8-9 minutes on a shared 2-core VM)
     make bench ARGS=--quick                 # smaller N everywhere (about 4 minutes)
     make bench ARGS="--only sweep,imports"  # some figures (their prerequisites run too)
 """
@@ -107,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
                 report.heading(name, f"{name}: not produced")
                 report.check(name, "n/a", "-", None, f"{type(error).__name__}: {error}")
         if ctx.calibration is not None:
-            ctx.recalibrate()
+            try:
+                ctx.recalibrate()
+            except Exception as error:  # noqa: BLE001 - the figures are measured; report and go on
+                report.say(f"  the closing calibration failed: {type(error).__name__}: {error}")
     finally:
         ctx.close()
         shutil.rmtree(work_dir, ignore_errors=True)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 import kicc_adapter as kicc
 import teemopay_adapter as teemo
 from paysweep.answers import PaymentState
-from paysweep.decisions import Action, decide_payment
+from paysweep.decisions import Action, Phase, decide_payment
 from paysweep.http import HttpReply
 from paysweep.outcomes import Outcome, Reason
 from support.factories import order
@@ -73,9 +73,9 @@ def test_kicc_example_response_is_an_approval_of_1000_won():
     assert answer.state is PaymentState.APPROVED and answer.provider_status == "TS01"
     assert answer.paid.amount == Decimal(1000) and answer.paid.currency == "KRW"
     assert answer.refs["approvalDate"] == "20230312000512"
-    assert decide_payment(KICC_ORDER, answer, final_check_due=False, can_cancel=True).outcome is Outcome.APPROVED
+    assert decide_payment(KICC_ORDER, answer, phase=Phase.OPEN, can_cancel=True).outcome is Outcome.APPROVED
     one_won_off = order(order_id="{Merchant Order No}", pg_cno="{Original Payment Transaction ID}", amount="1001")
-    decision = decide_payment(one_won_off, answer, final_check_due=False, can_cancel=True)
+    decision = decide_payment(one_won_off, answer, phase=Phase.OPEN, can_cancel=True)
     assert decision.action is Action.CANCEL and decision.reason is Reason.AMOUNT_MISMATCH
 
 
@@ -106,9 +106,9 @@ def test_teemopay_example_response_is_a_success_of_1000_won():
     assert answer.state is PaymentState.APPROVED and answer.provider_status == "2"
     assert answer.paid.amount == Decimal("1000.00") and answer.expected.amount == Decimal("1000.00")
     assert answer.refs == {"tradeNo": "TS2501010001KR0000000000000000"}
-    assert decide_payment(TEEMO_ORDER, answer, final_check_due=False, can_cancel=False).outcome is Outcome.APPROVED
+    assert decide_payment(TEEMO_ORDER, answer, phase=Phase.OPEN, can_cancel=False).outcome is Outcome.APPROVED
     decision = decide_payment(order(order_id="OrderNoExample", provider="teemopay", pg_cno=None, amount="999"), answer,
-                              final_check_due=False, can_cancel=False)
+                              phase=Phase.OPEN, can_cancel=False)
     assert (decision.outcome, decision.reason) == (Outcome.REVIEW, Reason.AMOUNT_MISMATCH)
 
 
