@@ -16,7 +16,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger(utc=True)
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore", "requests"))
+"""Only the two libraries a sweep calls through: patching every library X-Ray supports
+imports them all at cold start."""
 
 
 def keep_sdk_wire_logs_out() -> None:

@@ -49,8 +49,9 @@ if TYPE_CHECKING:
 TERMINAL = {s.value for s in (OrderStatus.APPROVED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.REVIEW)}
 LEASE_FIELDS = ["leaseOwner", "leaseUntil"]
 DETAIL_LIMIT = 120
-"""Characters of a provider's message kept in the order's history (the full text is logged):
-small items keep every write at one DynamoDB write unit."""
+"""Characters of a provider's message kept in the order's last check (the full text is logged):
+keeps a pending order's writes at one DynamoDB write unit (a terminal item carrying its
+outbox message is about 1.5 KB, two units: see the README's cost table)."""
 JOURNAL_RETENTION = timedelta(days=14)
 _Answer = TypeVar("_Answer", PaymentAnswer, CancelAnswer)
 
