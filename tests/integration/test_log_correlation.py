@@ -28,6 +28,11 @@ def sweep_records(stack: LocalStack, provider: str) -> tuple[str, list[dict[str,
     return event["executionId"], [r for r in records if "_aws" not in r], [r for r in records if "_aws" in r]
 
 
+def as_list(value: Any) -> list[float]:
+    """EMF values: one number, or a list of them."""
+    return value if isinstance(value, list) else [value]
+
+
 def check_attribution(provider: str, execution_id: str, logs: list[dict[str, Any]], order_ids: set[str]) -> None:
     assert logs, "the sweep logged nothing"
     uncorrelated = [r for r in logs if r.get("correlation_id") != execution_id]
@@ -57,7 +62,8 @@ def test_kicc_lines_are_correlated_attributed_and_decoded(stack: LocalStack) -> 
     decoded = [r for r in logs if r["message"] == "order checked" and r["answer"]["state"] == "RETRY_LATER"]
     assert len(decoded) == ORDERS // len(scripts)
     assert all("사용자 결제 취소" in r["answer"]["detail"] and "%" not in r["answer"]["detail"] for r in decoded)
-    assert len(metrics) == 1 and metrics[0]["provider"] == KICC and metrics[0]["OrdersChecked"] == [ORDERS]
+    main = [m for m in metrics if "OrdersChecked" in m]
+    assert len(main) == 1 and main[0]["provider"] == KICC and main[0]["OrdersChecked"] == [ORDERS]
 
 
 def test_teemopay_lines_are_correlated_and_attributed(stack: LocalStack) -> None:
@@ -70,4 +76,9 @@ def test_teemopay_lines_are_correlated_and_attributed(stack: LocalStack) -> None
     answers = {r["orderId"]: r["answer"] for r in logs if r["message"] == "order checked"}
     mismatched = {o for o, a in answers.items() if a["state"] == "APPROVED" and a["paid"] != "1000 KRW"}
     assert mismatched == {o for n, o in enumerate(sorted(order_ids)) if n % len(scripts) == 3}
-    assert len(metrics) == 1 and metrics[0]["OutcomeReview"] == [len(mismatched)]
+    main = [m for m in metrics if "OrdersChecked" in m]
+    assert len(main) == 1 and main[0]["OutcomeReview"] == [len(mismatched)]
+    by_kind = {m["kind"]: sum(as_list(m["ProviderErrorsByKind"])) for m in metrics if "ProviderErrorsByKind" in m}
+    failed = sum(1 for a in answers.values() if a["state"] == "RETRY_LATER")
+    assert failed and sum(by_kind.values()) == failed and main[0]["ProviderErrors"] == [failed]
+    assert all(m["provider"] == TEEMO and m["service"] == "paysweep" for m in metrics if "ProviderErrorsByKind" in m)

@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
@@ -91,6 +91,21 @@ def record_metrics(summary: SweepSummary) -> None:
         metrics.add_metric(name="OldestDueAge", unit=MetricUnit.Seconds, value=summary.oldest_due_age_seconds)
     for latency in summary.latencies_ms[:100]:
         metrics.add_metric(name="ProviderLatency", unit=MetricUnit.Milliseconds, value=latency)
+    record_provider_errors_by_kind(summary)
+
+
+def record_provider_errors_by_kind(summary: SweepSummary) -> None:
+    """`ProviderErrorsByKind` with a `kind` dimension (timeout, http_5xx, bad_answer, ...).
+
+    A dimension of its own means a metric set of its own: one EMF line per kind, written
+    now, beside the sweep's main set.
+    """
+    for kind, count in sorted(summary.provider_errors.items()):
+        with single_metric(
+            name="ProviderErrorsByKind", unit=MetricUnit.Count, value=count, namespace=metrics.namespace
+        ) as metric:
+            metric.add_dimension(name="provider", value=summary.provider)
+            metric.add_dimension(name="kind", value=kind)
 
 
 def lambda_handler_for(adapter_factory: AdapterFactory) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
