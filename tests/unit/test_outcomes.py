@@ -85,3 +85,12 @@ def test_the_schema_rejects_reasons_that_do_not_belong_to_the_outcome(outcome, r
 def test_non_ascii_text_is_published_as_utf8_not_escaped():
     built = message(outcome=Outcome.REVIEW, reason=Reason.UNKNOWN_PROVIDER_STATE, provider_refs={"detail": "결제"})
     assert "결제" in built.body
+
+
+def test_only_an_invalid_order_message_may_carry_a_key_beyond_the_id_rules():
+    long_id = "ORD-" + "9" * 40
+    invalid = message(order_id=long_id, outcome=Outcome.REVIEW, reason=Reason.INVALID_ORDER)
+    assert assert_valid_outcome(invalid.body)["orderId"] == long_id
+    for outcome, reason in [(Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE), (Outcome.APPROVED, None)]:
+        with pytest.raises(AssertionError, match="schema"):
+            assert_valid_outcome(message(order_id=long_id, outcome=outcome, reason=reason).body)
