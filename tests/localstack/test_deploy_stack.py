@@ -91,7 +91,7 @@ def test_two_functions_with_their_code_and_the_common_layer(deployed: DeployedSt
         assert info.layer_dirs == (REPO / "layers" / "common",)
         assert info.handler == "app.lambda_handler"
         assert info.runtime == "python3.12"
-        assert (info.timeout_seconds, info.memory_mb, info.reserved_concurrency) == (120, 256, 2)
+        assert (info.timeout_seconds, info.memory_mb, info.reserved_concurrency) == (120, 512, 2)
         assert info.arn.endswith(f":function:{info.name}")
 
 
