@@ -24,7 +24,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -43,12 +42,6 @@ EXIT_NOT_FOUND = 4
 EXIT_UNAVAILABLE = 5
 TOPIC_OUTPUTS = {o: f"{o.value.title()}TopicArn" for o in Outcome}
 """Stack output of each outcome's topic (CONTRACT.md section 3)."""
-
-
-@dataclass(frozen=True)
-class StackSettings:
-    table_name: str
-    shards: int
 
 
 class Settings:
@@ -101,12 +94,6 @@ class Settings:
         return OrderStore(aws.client("dynamodb"), self.table, "due-index", "outbox-index")
 
 
-def stack_settings(args: argparse.Namespace) -> StackSettings:
-    """Table and shards, as `register` needs them."""
-    settings = Settings(args)
-    return StackSettings(settings.table, settings.shards)
-
-
 def _decimal(text: str) -> Decimal:
     try:
         return Decimal(text)
@@ -129,9 +116,9 @@ def _print(value: Any) -> None:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    settings = stack_settings(args)
+    settings = Settings(args)
     item = register_order(
-        table_name=settings.table_name,
+        table_name=settings.table,
         shards=settings.shards,
         order_id=args.order_id,
         provider=args.provider,

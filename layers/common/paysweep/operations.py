@@ -14,14 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 from paysweep.clock import to_iso
-from paysweep.orders import ACTIVE_STATUSES, OrderStatus, shard_of, sweep_key
+from paysweep.orders import ACTIVE_STATUSES, TERMINAL_STATUSES, OrderStatus, shard_of, sweep_key
 from paysweep.outcomes import IncompleteRecord, OutcomeMessage, message_from_record
 from paysweep.providers import PROFILES
 from paysweep.publisher import OutcomePublisher
 from paysweep.store import ConditionFailed, OrderStore, history_with
 
 ACTIVE = frozenset(s.value for s in ACTIVE_STATUSES)
-TERMINAL = frozenset(s.value for s in OrderStatus) - ACTIVE
+TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 
 
 class OrderNotFound(LookupError):

@@ -36,7 +36,7 @@ from paysweep.decisions import Action, Decision, decide_cancel, decide_payment, 
 from paysweep.journal import Compensation, JournalTarget
 from paysweep.money import fits_currency, format_amount
 from paysweep.observability import logger
-from paysweep.orders import InvalidOrder, Order, OrderStatus, parse_order
+from paysweep.orders import TERMINAL_STATUSES, InvalidOrder, Order, OrderStatus, parse_order
 from paysweep.outbox import OutboxBuffer
 from paysweep.outcomes import Outcome, OutcomeMessage, Reason, build_message, outcome_record
 from paysweep.schedule import next_check_at
@@ -46,7 +46,7 @@ from paysweep.summary import SweepSummary
 if TYPE_CHECKING:
     from paysweep.engine import SweepEngine
 
-TERMINAL = {s.value for s in (OrderStatus.APPROVED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.REVIEW)}
+TERMINAL = {s.value for s in TERMINAL_STATUSES}
 LEASE_FIELDS = ["leaseOwner", "leaseUntil"]
 DETAIL_LIMIT = 120
 """Characters of a provider's message kept in the order's last check (the full text is logged):

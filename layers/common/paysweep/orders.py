@@ -36,6 +36,7 @@ class OrderStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (OrderStatus.PENDING, OrderStatus.CANCELLING)
+TERMINAL_STATUSES = (OrderStatus.APPROVED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.REVIEW)
 
 
 class InvalidOrder(ValueError):
