@@ -6,6 +6,9 @@ The string to sign (docs.teemopay.com, guides/authentication):
 3. append `&nonce=<the nonce header>`.
 The signature is standard Base64 of an RSA PKCS#1 v1.5 signature with SHA-1, made with the
 merchant's private key (PKCS#8, given as PEM or as bare Base64 without the PEM lines).
+
+`cryptography` is imported at the first signature, not with the handler: a sweep that finds
+nothing due never signs, and the library is most of TeemoPay's cold import beyond the layer's.
 """
 
 from __future__ import annotations
@@ -14,13 +17,12 @@ import base64
 import binascii
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from typing import TYPE_CHECKING, Any
 
 import teemopay_assumptions as assume
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 
 class KeyUnusable(ValueError):
@@ -46,8 +48,12 @@ def _der(text: str, label: str) -> bytes:
 
 
 @lru_cache(maxsize=4)
-def load_private_key(text: str) -> rsa.RSAPrivateKey:
+def load_private_key(text: str) -> RSAPrivateKey:
     """The merchant's PKCS#8 RSA private key; parsed once per distinct secret value."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     der = _der(text, "privateKey")
     try:
         key = serialization.load_der_private_key(der, password=None)
@@ -58,6 +64,9 @@ def load_private_key(text: str) -> rsa.RSAPrivateKey:
     return key
 
 
-def sign(body: Mapping[str, Any], nonce: str, private_key: rsa.RSAPrivateKey) -> str:
+def sign(body: Mapping[str, Any], nonce: str, private_key: RSAPrivateKey) -> str:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     signature = private_key.sign(string_to_sign(body, nonce).encode("utf-8"), padding.PKCS1v15(), hashes.SHA1())  # nosec B303  # TeemoPay mandates SHA1withRSA request signatures
     return base64.b64encode(signature).decode("ascii")

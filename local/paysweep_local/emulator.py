@@ -43,6 +43,8 @@ from typing import Any, Self
 from urllib.parse import parse_qs, unquote
 
 REGION = "us-east-1"
+SPEEDUPS_ENV = "PAYSWEEP_EMULATOR_SPEEDUPS"
+"""`off` serves with moto as shipped (no `moto_speedups`): for comparing answers, or doubting them."""
 CONTROL_PREFIX = "/_paysweep/"
 ERROR_KINDS = frozenset({"throttle", "internal", "unavailable", "conditional"})
 WAIT_KINDS = frozenset({"hang", "delay"})
@@ -507,8 +509,10 @@ def json_reply(start_response: StartResponse, status: int, payload: Any) -> list
 class SerialisingFaultMiddleware:
     """Serialises moto, injects faults and counts calls (see the module docstring for why)."""
 
-    def __init__(self, app: Callable[[Environ, StartResponse], Iterable[bytes]]) -> None:
+    def __init__(self, app: Callable[[Environ, StartResponse], Iterable[bytes]], *, speedups: bool = False) -> None:
         self.app = app
+        self.speedups = speedups
+        """Whether `app` runs with `moto_speedups` (reported by the health endpoint)."""
         self.lock = threading.Lock()
         self.faults = FaultBook()
         self.stats = Stats()
@@ -568,7 +572,7 @@ class SerialisingFaultMiddleware:
 
     def route(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         if path == "health":
-            return 200, {"status": "ok", "pid": os.getpid()}
+            return 200, {"status": "ok", "pid": os.getpid(), "speedups": self.speedups}
         if path == "faults" and method == "POST":
             rule = self.faults.add(json.loads(body or b"{}"))
             return 201, {"id": rule.id}
@@ -612,53 +616,15 @@ def cloudformation_types() -> list[str]:
 # ----------------------------------------------------------------------------------------
 
 
-FAST_DYNAMODB_OPERATIONS = frozenset(
-    {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem"}
-)
-"""Item operations whose results moto already holds in wire form (`dynamo_to_dict`)."""
-
-
-def dynamodb_wire_body(result: dict[str, Any], output_members: Iterable[str]) -> bytes | None:
-    """The JSON body of an item operation's result, or None when it needs moto's serializer.
-
-    moto's generic serializer walks the botocore shape of every attribute value of every item:
-    under a sweep it is most of the emulator's time. Item operations' results are plain dicts
-    already in DynamoDB's wire form, so dumping them as JSON gives the same body (a test
-    checks it against moto's serializer for every operation here, every attribute type paysweep
-    writes). Anything else (bytes, dates, model objects) goes the slow, general way.
-    """
-    try:
-        members = set(output_members)  # moto's serializer drops what the output shape lacks
-        wire = {key: value for key, value in result.items() if key in members}
-        return json.dumps(wire, separators=(",", ":"), allow_nan=False).encode()
-    except (TypeError, ValueError):
-        return None
-
-
-def install_fast_dynamodb_responses() -> None:
-    from moto.dynamodb.responses import DynamoResult
-
-    general = DynamoResult.execute_result
-    if getattr(general, "paysweep_fast", False):
-        return
-
-    def execute_result(self: Any, context: Any) -> Any:
-        if context.operation_model.name in FAST_DYNAMODB_OPERATIONS and isinstance(self.result, dict):
-            body = dynamodb_wire_body(self.result, context.operation_model.output_shape.members)
-            if body is not None:
-                return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
-        return general(self, context)
-
-    execute_result.paysweep_fast = True  # type: ignore[attr-defined]
-    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
-
-
 def build_app() -> SerialisingFaultMiddleware:
     """moto's dispatcher app wrapped in our middleware."""
     from moto.server import DomainDispatcherApplication, create_backend_app
 
-    install_fast_dynamodb_responses()
-    return SerialisingFaultMiddleware(DomainDispatcherApplication(create_backend_app))
+    from paysweep_local import moto_speedups
+
+    app = DomainDispatcherApplication(create_backend_app)
+    speedups = os.environ.get(SPEEDUPS_ENV, "on") != "off"
+    return SerialisingFaultMiddleware(moto_speedups.install(app) if speedups else app, speedups=speedups)
 
 
 def watch_parent(parent_pid: int, interval: float = 0.5) -> None:
@@ -734,8 +700,11 @@ class EmulatorError(RuntimeError):
 class Emulator:
     """A moto server subprocess (with our middleware) and a client for its control endpoints."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, start_timeout: float = 60.0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, start_timeout: float = 60.0, *, speedups: bool = True
+    ) -> None:
         self.host = host
+        self.speedups = speedups
         self.requested_port = port
         self.start_timeout = start_timeout
         self.port: int | None = None
@@ -781,7 +750,7 @@ class Emulator:
 
     def _server_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        return {**env, **CLIENT_ENV, "PYTHONUNBUFFERED": "1"}
+        return {**env, **CLIENT_ENV, "PYTHONUNBUFFERED": "1", SPEEDUPS_ENV: "on" if self.speedups else "off"}
 
     def _wait_ready(self, ready: Path) -> int:
         deadline = time.monotonic() + self.start_timeout
@@ -856,6 +825,10 @@ class Emulator:
             return self._clients[key]
 
     # -- control endpoints -----------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """`{status, pid, speedups}` of the running server."""
+        return dict(self._request("GET", "health"))
 
     def _request(self, method: str, path: str, payload: Any = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()

@@ -1,6 +1,5 @@
 """The decision table, row by row, and its integrity properties (hypothesis)."""
 
-from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -126,14 +125,14 @@ def intent(reason="AMOUNT_MISMATCH"):
     ],
 )
 def test_cancel_rows(state, before, after):
-    cancelling = replace(order(), cancel=intent())
+    cancelling = order()._replace(cancel=intent())
     assert decide_cancel(cancelling, CancelAnswer(state), deadline_passed=False) == before
     assert decide_cancel(cancelling, CancelAnswer(state), deadline_passed=True) == after
 
 
 @pytest.mark.parametrize("reason", ["AMOUNT_MISMATCH", "CURRENCY_MISMATCH", "DB_UPDATE_FAILED"])
 def test_a_confirmed_cancel_carries_the_reason_it_was_requested_for(reason):
-    cancelling = replace(order(), cancel=intent(reason))
+    cancelling = order()._replace(cancel=intent(reason))
     for passed in (False, True):
         assert decide_cancel(cancelling, CancelAnswer(CancelState.CONFIRMED), deadline_passed=passed) == final(
             Outcome.CANCELLED, Reason(reason)

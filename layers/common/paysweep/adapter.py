@@ -9,9 +9,8 @@ unparseable answer is UNRECOGNISED, an unreadable secret is MISCONFIGURED.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import requests
 
@@ -22,8 +21,7 @@ from paysweep.providers import ProviderProfile
 from paysweep.secrets import CredentialSource, SecretUnavailable
 
 
-@dataclass(frozen=True)
-class ProviderClient:
+class ProviderClient(NamedTuple):
     """What an adapter needs to reach its provider; built once per container."""
 
     base_url: str

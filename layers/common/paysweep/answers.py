@@ -6,9 +6,15 @@ them. Every answer keeps a short, secret-free `detail` for logs and the order hi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
+from types import MappingProxyType
+from typing import NamedTuple
+
+
+NO_REFS: Mapping[str, str] = MappingProxyType({})
+"""The shared, read-only `refs` of an answer that carries none."""
 
 
 class PaymentState(StrEnum):
@@ -47,8 +53,7 @@ class CancelState(StrEnum):
     UNRECOGNISED = "UNRECOGNISED"
 
 
-@dataclass(frozen=True)
-class ReportedAmount:
+class ReportedAmount(NamedTuple):
     """An amount as the provider reported it, converted exactly to the major unit.
 
     `amount` is None when the provider gave none; `currency` is None when it named none.
@@ -59,8 +64,7 @@ class ReportedAmount:
     currency: str | None
 
 
-@dataclass(frozen=True)
-class PaymentAnswer:
+class PaymentAnswer(NamedTuple):
     """One status query's answer, normalised."""
 
     state: PaymentState
@@ -70,7 +74,7 @@ class PaymentAnswer:
     """What the provider says was paid; required for an approval."""
     expected: ReportedAmount | None = None
     """The provider's echo of the order amount, when it sends one (TeemoPay)."""
-    refs: dict[str, str] = field(default_factory=dict)
+    refs: Mapping[str, str] = NO_REFS
     """Provider references worth publishing (pgCno, tradeNo, approvalDate)."""
     detail: str | None = None
     """Short human-readable reason, URL-decoded, free of secrets."""
@@ -78,8 +82,7 @@ class PaymentAnswer:
     """For RETRY_LATER / MISCONFIGURED / UNRECOGNISED: a metric dimension (`http_5xx`)."""
 
 
-@dataclass(frozen=True)
-class CancelAnswer:
+class CancelAnswer(NamedTuple):
     """One cancel request's or cancel confirmation's answer, normalised."""
 
     state: CancelState
@@ -90,8 +93,7 @@ class CancelAnswer:
     error_kind: str | None = None
 
 
-@dataclass(frozen=True)
-class CancelIntent:
+class CancelIntent(NamedTuple):
     """A cancellation we decided on, recorded before the provider is called.
 
     The idempotency `key` and `request_date` never change across retries: KICC requires

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 from urllib.parse import urlparse
 
 from paysweep.outcomes import Outcome
@@ -22,8 +22,7 @@ class ConfigError(ValueError):
     """A configuration value the function cannot run with."""
 
 
-@dataclass(frozen=True)
-class SweepConfig:
+class SweepConfig(NamedTuple):
     """Everything a sweep needs to know about its environment."""
 
     table_name: str

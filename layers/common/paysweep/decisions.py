@@ -11,9 +11,9 @@ amount is a mismatch, not a pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from paysweep.answers import CancelAnswer, CancelState, PaymentAnswer, PaymentState, ReportedAmount
 from paysweep.orders import Order
@@ -29,8 +29,7 @@ class Action(StrEnum):
     """Record a cancel intent, then ask the provider to cancel the payment."""
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     action: Action
     outcome: Outcome | None = None
     reason: Reason | None = None

@@ -20,8 +20,8 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from paysweep.adapter import ProviderAdapter
 from paysweep import clock as clocks
@@ -45,8 +45,7 @@ class InvalidSweepRequest(ValueError):
     """The schedule's input names shards this function does not have."""
 
 
-@dataclass(frozen=True)
-class SweepRequest:
+class SweepRequest(NamedTuple):
     """What a schedule asks for: all shards (default) or a subset, for scale-out."""
 
     shards: tuple[int, ...] | None = None

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -30,8 +29,7 @@ class AnswerTooLarge(Exception):
     """The provider sent more than the configured cap: not an answer we will parse."""
 
 
-@dataclass(frozen=True)
-class HttpReply:
+class HttpReply(NamedTuple):
     status: int
     body: bytes
     elapsed_ms: int

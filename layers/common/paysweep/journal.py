@@ -12,9 +12,8 @@ The next sweep knows to look because the failed sweep's lease was never released
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from paysweep.answers import CancelIntent
 from paysweep.outcomes import OutcomeMessage
@@ -28,8 +27,7 @@ class JournalTarget(StrEnum):
     """Nothing could be cancelled: the order ends in REVIEW."""
 
 
-@dataclass(frozen=True)
-class Compensation:
+class Compensation(NamedTuple):
     order_id: str
     target: JournalTarget
     message: OutcomeMessage

@@ -8,8 +8,8 @@ adapters convert into `Money`, and the engine compares `Money` exactly.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 # ISO 4217 minor-unit exponents of the currencies the product accepts on orders.
 CURRENCY_EXPONENTS: dict[str, int] = {"KRW": 0, "USD": 2}
@@ -21,8 +21,7 @@ class AmountError(ValueError):
     """An amount that is not an exact, finite, well-formed number."""
 
 
-@dataclass(frozen=True)
-class Money:
+class Money(NamedTuple):
     """An exact amount in a currency's major unit."""
 
     amount: Decimal

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, NamedTuple, TYPE_CHECKING, TypeVar
 
 from paysweep.adapter import Canceller, guarded
 from paysweep.answers import (
@@ -56,8 +55,7 @@ JOURNAL_RETENTION = timedelta(days=14)
 _Answer = TypeVar("_Answer", PaymentAnswer, CancelAnswer)
 
 
-@dataclass(frozen=True)
-class SweepContext:
+class SweepContext(NamedTuple):
     """What every order of one sweep shares."""
 
     engine: SweepEngine
@@ -192,7 +190,7 @@ class OrderWork:
                 extra={"reason": reason.value},
             )
             return
-        order = replace(order, status=OrderStatus.CANCELLING, cancel=intent)
+        order = order._replace(status=OrderStatus.CANCELLING, cancel=intent)
         self.ctx.summary.count("cancels_requested")
         logger.warning("integrity failure: cancelling the payment", extra={"reason": reason.value, "cancelKey": intent.key})
         self._send_cancel(order, intent)
@@ -201,7 +199,7 @@ class OrderWork:
         deadline = max(order.expires_at + self.config.expiry_grace, now + self.config.cancel_window)
         intent = self._canceller.new_intent(order, reason.value, now, deadline)
         if paid is not None and paid.amount is not None:
-            intent = replace(intent, reported_amount=f"{paid.amount:f}", reported_currency=paid.currency)
+            intent = intent._replace(reported_amount=f"{paid.amount:f}", reported_currency=paid.currency)
         return intent
 
     def _send_cancel(self, order: Order, intent: CancelIntent) -> None:
@@ -209,7 +207,7 @@ class OrderWork:
             logger.info("no time left for the cancel call: the next sweep sends it under the same key")
             return
         answer = self._call(lambda: self._canceller.request_cancel(order, intent), CancelAnswer)
-        intent = replace(intent, sends=intent.sends + 1, reference=answer.reference or intent.reference)
+        intent = intent._replace(sends=intent.sends + 1, reference=answer.reference or intent.reference)
         self._after_cancel(order, intent, answer, "cancel")
 
     def _continue_cancel(self, order: Order) -> None:
@@ -226,12 +224,12 @@ class OrderWork:
             if self._write(order, OrderStatus.CANCELLING, self._entry(now, "cancel_confirm", answer), now, self._lease_changes(now), what="lease renewal"):
                 self._send_cancel(order, intent)
             return
-        intent = replace(intent, reference=answer.reference or intent.reference, confirms=intent.confirms + 1)
+        intent = intent._replace(reference=answer.reference or intent.reference, confirms=intent.confirms + 1)
         self._after_cancel(order, intent, answer, "cancel_confirm")
 
     def _after_cancel(self, order: Order, intent: CancelIntent, answer: CancelAnswer, kind: str) -> None:
         now = self.engine.clock()
-        order = replace(order, cancel=intent)
+        order = order._replace(cancel=intent)
         decision = decide_cancel(order, answer, deadline_passed=now >= parse_iso(intent.deadline))
         logger.info("cancel answered", extra={"answer": _answer_log(answer), "decision": _decision_log(decision)})
         entry = self._entry(now, kind, answer)
@@ -297,14 +295,14 @@ class OrderWork:
         entry = self._entry(now, "status", answer)
         if self._write(order, OrderStatus.PENDING, entry, now, changes, what="compensation", free_lease_ok=True):
             self.ctx.summary.count("cancels_requested")
-            self._send_cancel(replace(order, status=OrderStatus.CANCELLING, cancel=intent), intent)
+            self._send_cancel(order._replace(status=OrderStatus.CANCELLING, cancel=intent), intent)
             return
         # The table takes no writes at all. Cancel anyway, under the order's one cancel key,
         # tell subscribers now, and journal it so the table converges later.
         self.ctx.summary.count("cancels_requested")
-        cancelling = replace(order, status=OrderStatus.CANCELLING, cancel=intent)
+        cancelling = order._replace(status=OrderStatus.CANCELLING, cancel=intent)
         reply = self._call(lambda: self._canceller.request_cancel(cancelling, intent), CancelAnswer)
-        intent = replace(intent, sends=1, reference=reply.reference)
+        intent = intent._replace(sends=1, reference=reply.reference)
         refs = {"pgCno": order.pg_cno or "", "cancelPgCno": intent.reference or ""}
         if reply.state is CancelState.REFUSED:
             message = self._message(order, Outcome.REVIEW, Reason.CANCEL_REFUSED, now, answer.paid, reply.provider_status, refs)
@@ -374,7 +372,7 @@ class OrderWork:
         changes = {"status": OrderStatus.CANCELLING.value, "cancel": entry.intent.to_item(), **self._lease_changes(now)}
         if self._write(order, OrderStatus.PENDING, journal_entry, now, changes, what="journal convergence", count_attempt=False):
             self._resolve_journal()
-            self._continue_cancel(replace(order, status=OrderStatus.CANCELLING, cancel=entry.intent))
+            self._continue_cancel(order._replace(status=OrderStatus.CANCELLING, cancel=entry.intent))
         return True
 
     def _resolve_journal(self) -> None:

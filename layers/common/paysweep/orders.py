@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from paysweep.answers import CancelIntent
 from paysweep.clock import parse_iso, to_iso
@@ -48,8 +47,7 @@ class InvalidOrder(ValueError):
         super().__init__(f"order {order_id!r} is invalid: " + "; ".join(problems))
 
 
-@dataclass(frozen=True)
-class Order:
+class Order(NamedTuple):
     """A validated order, as the sweep sees it after claiming it."""
 
     order_id: str
@@ -64,7 +62,7 @@ class Order:
     attempts: int = 0
     generation: int = 0
     cancel: CancelIntent | None = None
-    history: tuple[str, ...] = field(default=(), repr=False)
+    history: tuple[str, ...] = ()
 
     @property
     def pg_cno(self) -> str | None:

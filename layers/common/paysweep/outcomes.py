@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import NamedTuple
 
 from paysweep.answers import ReportedAmount
 from paysweep.money import format_amount
@@ -50,8 +50,7 @@ def event_id(order_id: str, outcome: Outcome, generation: int = 0) -> str:
     return base if generation == 0 else f"{base}:{generation}"
 
 
-@dataclass(frozen=True)
-class OutcomeMessage:
+class OutcomeMessage(NamedTuple):
     """One outcome, ready to publish."""
 
     event_id: str

@@ -8,12 +8,11 @@ Adding a provider adds one profile here, one folder under `functions/` and one b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class ProviderProfile:
+class ProviderProfile(NamedTuple):
     """The order-side contract of one provider."""
 
     provider_id: str

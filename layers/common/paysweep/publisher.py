@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -18,10 +17,9 @@ from paysweep.outcomes import Outcome, OutcomeMessage
 BATCH_LIMIT = 10  # SNS PublishBatch accepts at most ten entries per request
 
 
-@dataclass
-class PublishReport:
-    published: list[OutcomeMessage] = field(default_factory=list)
-    failed: list[tuple[OutcomeMessage, str]] = field(default_factory=list)
+class PublishReport(NamedTuple):
+    published: list[OutcomeMessage]
+    failed: list[tuple[OutcomeMessage, str]]
 
 
 class OutcomePublisher:
@@ -32,7 +30,7 @@ class OutcomePublisher:
         self._topic_arns = dict(topic_arns)
 
     def publish(self, messages: Sequence[OutcomeMessage]) -> PublishReport:
-        report = PublishReport()
+        report = PublishReport(published=[], failed=[])
         by_topic: dict[Outcome, list[OutcomeMessage]] = defaultdict(list)
         for message in messages:
             by_topic[message.outcome].append(message)

@@ -13,9 +13,9 @@ Attributes the sweeper owns (documented in docs/CONTRACT.md): `leaseOwner`, `lea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -50,17 +50,15 @@ class StoreUnavailable(StoreError):
         self.code = code
 
 
-@dataclass(frozen=True, order=True)
-class DueOrder:
+class DueOrder(NamedTuple):
     """One entry of the due index: enough to claim the order."""
 
     next_check_at: str
     order_id: str
-    sweep_key: str = field(compare=False)
+    sweep_key: str
 
 
-@dataclass(frozen=True)
-class Claimed:
+class Claimed(NamedTuple):
     """A claimed order: the item as it is now, and whether a previous lease was abandoned.
 
     An abandoned lease (one that expired without its sweep releasing it) means that sweep
@@ -72,8 +70,7 @@ class Claimed:
     abandoned_lease: str | None
 
 
-@dataclass
-class Transition:
+class Transition(NamedTuple):
     """One conditional update of one order, made while holding its lease.
 
     With `free_lease_ok_at` (the current time), the write also succeeds when the lease is
@@ -85,8 +82,8 @@ class Transition:
     lease_token: str
     expected_status: OrderStatus | str | None
     """None accepts any status (used to close an item whose status is itself invalid)."""
-    set: dict[str, Any] = field(default_factory=dict)
-    remove: list[str] = field(default_factory=list)
+    set: Mapping[str, Any] = MappingProxyType({})
+    remove: Sequence[str] = ()
     free_lease_ok_at: str | None = None
 
 

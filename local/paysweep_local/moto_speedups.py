@@ -1,0 +1,335 @@
+"""Exact speed-ups for moto's server, installed by the emulator process only.
+
+The emulator serialises every request, so its speed per request is the local stack's ceiling:
+a sweep's AWS calls queue behind it, and a benchmark measured against a slow emulator
+measures the emulator. Each speed-up below removes work moto repeats on every request and
+changes no answer; `tests/localstack/test_moto_speedups.py` checks every one against moto
+as shipped, on the requests paysweep makes.
+
+* **Backend lookup.** moto lists its own package directory (a `listdir` and one `stat` per
+  service, about 150) on every request to route it. The directory does not change while
+  the server runs, so it is listed once.
+* **Update expressions.** moto parses an `UpdateExpression` twice per UpdateItem (once to
+  validate the request, once to apply it) and never reuses the tree: its validator copies
+  the tree before resolving names and values into it. Parsed trees are kept by expression
+  text, which is all a parse depends on.
+* **Expression tree walks.** Each of the ten passes over an update's tree asks, at every node,
+  whether it is a tree node and whether the pass handles its type (abstract-class checks, the
+  slowest kind of `isinstance`), and rebuilds the handled types from scratch each time. Both
+  answers are properties of classes, so each is computed once per class; the walk itself
+  visits, hooks and replaces nodes exactly as moto's does.
+* **Condition expressions.** moto parses an UpdateItem's `ConditionExpression` twice with the
+  same names and values (validation, then evaluation). The parse of the last few distinct
+  (expression, names, values) is kept; the tree it returns is only ever evaluated, not changed.
+* **Static update checks.** Three of those passes (one SET/REMOVE/ADD clause each, no
+  overlapping paths, no key attribute updated) read only the parsed expression, the names
+  and the table's key: they pass or fail the same way every time those are the same. They
+  run once per distinct (expression, names, key) and are skipped when it is seen again.
+* **Expression tree copies.** moto's validator deep-copies the parsed tree before resolving
+  values into it; a tree node copies its attributes directly instead of through Python's
+  generic pickle-protocol path (same result: a node is a plain object with a `__dict__`).
+* **DynamoDB requests.** A DynamoDB API call goes straight to moto's DynamoDB handler, as
+  moto's Flask view would hand it over (same request class, same handler call, same response
+  object), without Flask's routing and request context around it. Other services go
+  through moto's app unchanged.
+* **Handler methods.** moto lists a response class's methods with `inspect.getmembers` on
+  every request; a class's methods do not change, so they are listed once per class.
+* **Response bodies.** Item operations' results are plain dicts already in DynamoDB's wire form,
+  so their JSON body is dumped directly instead of walking the botocore output shape
+  value by value (moto's generic serializer was most of the emulator's time under a sweep).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from typing import Any
+
+FAST_DYNAMODB_OPERATIONS = frozenset(
+    {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem"}
+)
+"""Item operations whose results moto already holds in wire form (`dynamo_to_dict`)."""
+
+MARK = "paysweep_speedup"
+
+
+def _installed(function: Callable[..., Any]) -> bool:
+    return bool(getattr(function, MARK, False))
+
+
+def _mark(function: Callable[..., Any]) -> Callable[..., Any]:
+    setattr(function, MARK, True)
+    return function
+
+
+def list_moto_modules_once() -> None:
+    import moto.backends as backends
+
+    if _installed(backends.list_of_moto_modules):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = _mark(lambda: modules)  # type: ignore[assignment]
+
+
+def parse_update_expressions_once(maxsize: int = 512) -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    parse = UpdateExpressionParser.make
+    if _installed(parse):
+        return
+
+    @lru_cache(maxsize=maxsize)
+    def make(expression: str) -> Any:
+        return parse(expression)
+
+    UpdateExpressionParser.make = staticmethod(_mark(make))  # type: ignore[method-assign, assignment]
+
+
+def walk_expression_trees_directly() -> None:
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
+
+    if _installed(DepthFirstTraverser.traverse):
+        return
+    no_hook = DepthFirstTraverser.pre_processing_of_child
+    is_node: dict[type, bool] = {}
+    handled_by: dict[type, dict[type, bool]] = {}
+    handled_types: dict[type, tuple[type, ...]] = {}
+
+    def nodes_to_be_processed(self: DepthFirstTraverser) -> tuple[type, ...]:
+        types = handled_types.get(type(self))
+        if types is None:
+            types = handled_types[type(self)] = tuple(self._processing_map().keys())
+        return types
+
+    def traverse(self: DepthFirstTraverser, root: Any) -> Any:
+        handles = handled_by.setdefault(type(self), {})
+        types = self.nodes_to_be_processed()
+        hook = None if type(self).pre_processing_of_child is no_hook else self.pre_processing_of_child
+
+        def walk(node: Any, child_id: int) -> Any:
+            kind = type(node)
+            node_kind = is_node.get(kind)
+            if node_kind is None:
+                node_kind = is_node[kind] = issubclass(kind, Node)
+            if not node_kind:
+                return node
+            parent = node.parent
+            if node.children is not None:
+                for i, child in enumerate(node.children):
+                    if hook is not None:
+                        hook(node, i)
+                    walk(child, i)
+            handled = handles.get(kind)
+            if handled is None:
+                handled = handles[kind] = issubclass(kind, types)
+            if handled:
+                node = self.process(node)
+                node.parent = parent
+                if parent:
+                    parent.children[child_id] = node
+            return node
+
+        return walk(root, -1)
+
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed  # type: ignore[method-assign]
+    DepthFirstTraverser.traverse = _mark(traverse)  # type: ignore[method-assign]
+
+
+def parse_conditions_once(maxsize: int = 16) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    parse = ConditionExpressionParser.parse
+    if _installed(parse):
+        return
+    parsed: dict[tuple[Any, ...], tuple[Any, list[str], list[str]]] = {}
+
+    def cached_parse(self: ConditionExpressionParser) -> Any:
+        key = (
+            self.condition_expression,
+            json.dumps(self.expression_attribute_names, sort_keys=True),
+            json.dumps(self.expression_attribute_values, sort_keys=True),
+        )
+        hit = parsed.get(key)
+        if hit is None:
+            names_before, values_before = len(self.expr_attr_names_found), len(self.expr_attr_values_found)
+            op = parse(self)
+            hit = (op, self.expr_attr_names_found[names_before:], self.expr_attr_values_found[values_before:])
+            if len(parsed) >= maxsize:
+                parsed.pop(next(iter(parsed)))
+            parsed[key] = hit
+            return op
+        op, names, values = hit
+        self.expr_attr_names_found.extend(names)
+        self.expr_attr_values_found.extend(values)
+        return op
+
+    ConditionExpressionParser.parse = _mark(cached_parse)  # type: ignore[method-assign]
+
+
+def check_static_update_rules_once(maxsize: int = 4096) -> None:
+    from moto.dynamodb.parsing import validators
+
+    target = validators.UpdateExpressionValidator
+    if _installed(target.validate):
+        return
+    static = (validators.ActionCountValidator, validators.OverlappingPathsValidator,
+              validators.UpdateHashRangeKeyValidator)
+    passed: set[tuple[Any, ...]] = set()
+    original_init = target.__init__
+
+    def __init__(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, expression, *args, **kwargs)
+        self.parsed_expression = expression  # the parse cache's tree, never modified
+
+    def validate(self: Any) -> Any:
+        names = self.expression_attribute_names or {}
+        key = (self.parsed_expression, tuple(sorted(names.items())), tuple(self.table.table_key_attrs))
+        processors = self.processors
+        if key in passed:
+            processors = [p for p in processors if not isinstance(p, static)]
+        else:  # the static passes first, as moto runs them; they only read the tree
+            node = self.parsed_expression
+            for processor in (p for p in processors if isinstance(p, static)):
+                node = processor.traverse(node)
+            if len(passed) >= maxsize:
+                passed.clear()
+            passed.add(key)
+            processors = [p for p in processors if not isinstance(p, static)]
+        node = self.node_to_validate
+        for processor in processors:
+            node = processor.traverse(node)
+        return node
+
+    target.__init__ = __init__  # type: ignore[method-assign]
+    target.validate = _mark(validate)  # type: ignore[method-assign]
+
+
+def copy_expression_nodes_directly() -> None:
+    import copy
+
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    if _installed(getattr(Node, "__deepcopy__", lambda: None)):
+        return
+    deepcopy = copy.deepcopy
+    atoms = (str, int, bool, type(None))
+
+    def copied(value: Any, memo: dict[int, Any]) -> Any:
+        if type(value) in atoms:
+            return value
+        done = memo.get(id(value))
+        if done is not None:
+            return done
+        if type(value) is list:  # children: copied in place of copy.deepcopy's list path
+            clone: list[Any] = []
+            memo[id(value)] = clone
+            clone.extend(copied(item, memo) for item in value)
+            return clone
+        return deepcopy(value, memo)
+
+    def __deepcopy__(self: Node, memo: dict[int, Any]) -> Node:
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        state = clone.__dict__
+        for name, value in self.__dict__.items():
+            state[name] = copied(value, memo)
+        return clone
+
+    Node.__deepcopy__ = _mark(__deepcopy__)  # type: ignore[attr-defined]
+
+
+def list_handler_methods_once() -> None:
+    import moto.core.responses as responses
+
+    listed = responses.method_names_from_class
+    if _installed(listed):
+        return
+    responses.method_names_from_class = _mark(lru_cache(maxsize=None)(listed))  # type: ignore[assignment]
+
+
+DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
+
+
+def is_dynamodb_call(environ: dict[str, Any]) -> bool:
+    return (
+        environ.get("REQUEST_METHOD") == "POST"
+        and environ.get("PATH_INFO") == "/"
+        and str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(DYNAMODB_TARGET_PREFIX)
+    )
+
+
+class DirectDynamoDB:
+    """WSGI app: DynamoDB calls to moto's DynamoDB handler directly, anything else to `app`."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        from flask import Response
+        from moto.dynamodb.responses import DynamoHandler
+        from moto.moto_api import recorder
+        from moto.moto_server.werkzeug_app import BackendRequest
+
+        self.app = app
+        self._response, self._handler, self._recorder, self._request = Response, DynamoHandler, recorder, BackendRequest
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not is_dynamodb_call(environ):
+            return self.app(environ, start_response)
+        from botocore.exceptions import ClientError
+
+        request = self._request(environ)
+        self._recorder._record_request(request)
+        try:  # as moto.core.utils.convert_to_flask_response does
+            result = self._handler.dispatch(request, request.raw_url, dict(request.headers))
+        except ClientError as error:
+            result = 400, {}, error.response["Error"]["Message"]
+        status, headers, content = result if len(result) == 3 else (200, {}, result)
+        return self._response(response=content, status=status, headers=headers)(environ, start_response)
+
+
+def dynamodb_wire_body(result: dict[str, Any], output_members: Iterable[str]) -> bytes | None:
+    """The JSON body of an item operation's result, or None when it needs moto's serializer.
+
+    Anything that is not plain JSON (bytes, dates, model objects) goes the slow, general way.
+    """
+    try:
+        members = set(output_members)  # moto's serializer drops what the output shape lacks
+        wire = {key: value for key, value in result.items() if key in members}
+        return json.dumps(wire, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError):
+        return None
+
+
+def dump_item_results_directly() -> None:
+    from moto.dynamodb.responses import DynamoResult
+
+    general = DynamoResult.execute_result
+    if _installed(general):
+        return
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if context.operation_model.name in FAST_DYNAMODB_OPERATIONS and isinstance(self.result, dict):
+            body = dynamodb_wire_body(self.result, context.operation_model.output_shape.members)
+            if body is not None:
+                return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+        return general(self, context)
+
+    DynamoResult.execute_result = _mark(execute_result)  # type: ignore[method-assign]
+
+
+SPEEDUPS: dict[str, Callable[[], None]] = {
+    "backend lookup": list_moto_modules_once,
+    "update expressions": parse_update_expressions_once,
+    "expression tree walks": walk_expression_trees_directly,
+    "condition expressions": parse_conditions_once,
+    "static update checks": check_static_update_rules_once,
+    "expression tree copies": copy_expression_nodes_directly,
+    "handler methods": list_handler_methods_once,
+    "response bodies": dump_item_results_directly,
+}
+
+
+def install(app: Callable[..., Any]) -> Callable[..., Any]:
+    """Install every speed-up (idempotent) and return moto's app with DynamoDB calls routed directly."""
+    for speedup in SPEEDUPS.values():
+        speedup()
+    return DirectDynamoDB(app)
