@@ -19,15 +19,23 @@ as shipped, on the requests paysweep makes.
   answers are properties of classes, so each is computed once per class; the walk itself
   visits, hooks and replaces nodes exactly as moto's does.
 * **Condition expressions.** moto parses an UpdateItem's `ConditionExpression` twice with the
-  same names and values (validation, then evaluation). The parse of the last few distinct
-  (expression, names, values) is kept; the tree it returns is only ever evaluated, not changed.
-* **Static update checks.** Three of those passes (one SET/REMOVE/ADD clause each, no
+  same name and value objects (validation, then evaluation). The second parse reuses the
+  first one's tree, which is only ever evaluated, never changed.
+* **Update validation.** Three of those passes (one SET/REMOVE/ADD clause each, no
   overlapping paths, no key attribute updated) read only the parsed expression, the names
   and the table's key: they pass or fail the same way every time those are the same. They
   run once per distinct (expression, names, key) and are skipped when it is seen again.
+  An update made only of `SET #name = :value` and `REMOVE #name` (every write paysweep
+  makes) is then checked as moto's remaining passes would check it (placeholders defined,
+  key attributes of the right type and not empty) and applied as moto's executor would
+  apply it (SETs in order, then REMOVEs; moto's item-size check is made once per update for
+  an item clearly below the limit, at every attribute otherwise); anything else, or
+  any such update those checks would refuse, goes through moto's passes, which give the
+  answer and the error.
 * **Expression tree copies.** moto's validator deep-copies the parsed tree before resolving
-  values into it; a tree node copies its attributes directly instead of through Python's
-  generic pickle-protocol path (same result: a node is a plain object with a `__dict__`).
+  values into it; that copy is made only when moto's passes run, and a tree node copies its
+  attributes directly instead of through Python's generic pickle-protocol path (same result:
+  a node is a plain object with a `__dict__`).
 * **DynamoDB requests.** A DynamoDB API call goes straight to moto's DynamoDB handler, as
   moto's Flask view would hand it over (same request class, same handler call, same response
   object), without Flask's routing and request context around it. Other services go
@@ -41,10 +49,12 @@ as shipped, on the requests paysweep makes.
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 FAST_DYNAMODB_OPERATIONS = frozenset(
     {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem"}
@@ -81,7 +91,9 @@ def parse_update_expressions_once(maxsize: int = 512) -> None:
 
     @lru_cache(maxsize=maxsize)
     def make(expression: str) -> Any:
-        return parse(expression)
+        tree = parse(expression)
+        tree.paysweep_source = expression  # for `simple_update_plan`
+        return tree
 
     UpdateExpressionParser.make = staticmethod(_mark(make))  # type: ignore[method-assign, assignment]
 
@@ -136,39 +148,93 @@ def walk_expression_trees_directly() -> None:
     DepthFirstTraverser.traverse = _mark(traverse)  # type: ignore[method-assign]
 
 
-def parse_conditions_once(maxsize: int = 16) -> None:
+def parse_conditions_once_per_request(remembered: int = 4) -> None:
     from moto.dynamodb.comparisons import ConditionExpressionParser
 
     parse = ConditionExpressionParser.parse
     if _installed(parse):
         return
-    parsed: dict[tuple[Any, ...], tuple[Any, list[str], list[str]]] = {}
+    recent: list[tuple[Any, Any, Any, Any, list[str], list[str]]] = []
+    """(expression, names, values, tree, names found, values found): the same name and value
+    objects mean the same request (each request's body is parsed into new objects)."""
 
     def cached_parse(self: ConditionExpressionParser) -> Any:
-        key = (
-            self.condition_expression,
-            json.dumps(self.expression_attribute_names, sort_keys=True),
-            json.dumps(self.expression_attribute_values, sort_keys=True),
+        expression, names, values = (
+            self.condition_expression, self.expression_attribute_names, self.expression_attribute_values,
         )
-        hit = parsed.get(key)
-        if hit is None:
-            names_before, values_before = len(self.expr_attr_names_found), len(self.expr_attr_values_found)
-            op = parse(self)
-            hit = (op, self.expr_attr_names_found[names_before:], self.expr_attr_values_found[values_before:])
-            if len(parsed) >= maxsize:
-                parsed.pop(next(iter(parsed)))
-            parsed[key] = hit
-            return op
-        op, names, values = hit
-        self.expr_attr_names_found.extend(names)
-        self.expr_attr_values_found.extend(values)
-        return op
+        for seen in recent:
+            if seen[0] == expression and seen[1] is names and seen[2] is values:
+                self.expr_attr_names_found.extend(seen[4])
+                self.expr_attr_values_found.extend(seen[5])
+                return seen[3]
+        names_before, values_before = len(self.expr_attr_names_found), len(self.expr_attr_values_found)
+        tree = parse(self)
+        recent.insert(0, (expression, names, values, tree, self.expr_attr_names_found[names_before:],
+                          self.expr_attr_values_found[values_before:]))
+        del recent[remembered:]
+        return tree
 
     ConditionExpressionParser.parse = _mark(cached_parse)  # type: ignore[method-assign]
 
 
-def check_static_update_rules_once(maxsize: int = 4096) -> None:
-    from moto.dynamodb.parsing import validators
+_NAME = r"#[A-Za-z0-9_]+"
+_VALUE = r":[A-Za-z0-9_]+"
+_SETS = rf"{_NAME}\s*=\s*{_VALUE}(?:\s*,\s*{_NAME}\s*=\s*{_VALUE})*"
+_REMOVES = rf"{_NAME}(?:\s*,\s*{_NAME})*"
+SIMPLE_UPDATE = re.compile(
+    rf"SET\s+(?P<sets>{_SETS})(?:\s+REMOVE\s+(?P<removes>{_REMOVES}))?|REMOVE\s+(?P<only_removes>{_REMOVES})",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=512)
+def simple_update_plan(expression: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]] | None:
+    """`((name, value) placeholders set, name placeholders removed)` of an update expression made
+    only of `SET #name = :value, ...` then `REMOVE #name, ...`; None for any other expression."""
+    match = SIMPLE_UPDATE.fullmatch(expression.strip())
+    if match is None:
+        return None
+    sets = tuple(re.findall(rf"({_NAME})\s*=\s*({_VALUE})", match["sets"] or ""))
+    removes = tuple(re.findall(_NAME, match["removes"] or match["only_removes"] or ""))
+    return sets, removes
+
+
+CLEARLY_SMALL_BYTES = 100_000
+"""Far below DynamoDB's 400 KB item limit (which moto enforces at 405,000 bytes)."""
+
+
+def within_size_limit(attributes: dict[str, Any], sets: tuple[tuple[str, Any], ...]) -> bool:
+    """Whether the item stays clearly small whatever the SETs, by moto's own measure.
+
+    moto re-measures the whole item at every attribute it sets (`LimitedSizeDict`), which
+    makes an update's cost quadratic in the item's size. Measured once here: an item that
+    stays under a quarter of the limit even if every new value were added on top can never
+    reach it, so moto's check could not fire and is skipped.
+    """
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.utilities import bytesize
+
+    def size(part: Any) -> int:
+        return int(part.size()) if type(part) is DynamoType else int(bytesize(str(part)))
+
+    current = sum(size(key) for key in attributes) + sum(size(value) for value in attributes.values())
+    added = sum(size(name) + size(value) for name, value in sets)
+    return current + added <= CLEARLY_SMALL_BYTES
+
+
+class PlannedUpdate(NamedTuple):
+    """A simple update, validated: attribute values to set, then attribute names to remove."""
+
+    sets: tuple[tuple[str, Any], ...]
+    removes: tuple[str, ...]
+
+    def normalize(self) -> None:
+        """moto normalises the validated tree before executing it; a plan is already in order."""
+
+
+def validate_updates_quickly(maxsize: int = 4096) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.parsing import executors, validators
 
     target = validators.UpdateExpressionValidator
     if _installed(target.validate):
@@ -176,33 +242,79 @@ def check_static_update_rules_once(maxsize: int = 4096) -> None:
     static = (validators.ActionCountValidator, validators.OverlappingPathsValidator,
               validators.UpdateHashRangeKeyValidator)
     passed: set[tuple[Any, ...]] = set()
-    original_init = target.__init__
 
-    def __init__(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
-        original_init(self, expression, *args, **kwargs)
-        self.parsed_expression = expression  # the parse cache's tree, never modified
+    def __init__(self: Any, expression: Any, expression_attribute_names: Any, expression_attribute_values: Any,
+                 item: Any, table: Any) -> None:
+        """moto's `Validator.__init__`, except that the tree is copied only if a pass will change it."""
+        self.expression_attribute_names = expression_attribute_names
+        self.expression_attribute_values = expression_attribute_values
+        self.item = item
+        self.table = table
+        self.processors = self.get_ast_processors()
+        self.parsed_expression = expression  # the parse cache's tree: never changed
 
-    def validate(self: Any) -> Any:
+    def check_static_rules(self: Any) -> None:
         names = self.expression_attribute_names or {}
         key = (self.parsed_expression, tuple(sorted(names.items())), tuple(self.table.table_key_attrs))
-        processors = self.processors
         if key in passed:
-            processors = [p for p in processors if not isinstance(p, static)]
-        else:  # the static passes first, as moto runs them; they only read the tree
-            node = self.parsed_expression
-            for processor in (p for p in processors if isinstance(p, static)):
-                node = processor.traverse(node)
-            if len(passed) >= maxsize:
-                passed.clear()
-            passed.add(key)
-            processors = [p for p in processors if not isinstance(p, static)]
-        node = self.node_to_validate
-        for processor in processors:
+            return
+        node = self.parsed_expression  # these passes only read the tree
+        for processor in (p for p in self.processors if isinstance(p, static)):
+            node = processor.traverse(node)
+        if len(passed) >= maxsize:
+            passed.clear()
+        passed.add(key)
+
+    def plan(self: Any) -> PlannedUpdate | None:
+        """The update as a plan, if it is simple and every later pass would accept it unchanged;
+        None (moto's passes decide, and raise their own errors) otherwise."""
+        source = getattr(self.parsed_expression, "paysweep_source", None)
+        shape = simple_update_plan(source) if source else None
+        if shape is None:
+            return None
+        names, values = self.expression_attribute_names or {}, self.expression_attribute_values or {}
+        try:
+            sets = tuple((names[name], DynamoType(values[value])) for name, value in shape[0])
+            removes = tuple(names[name] for name in shape[1])
+        except Exception:  # noqa: BLE001 - an undefined or malformed placeholder: moto reports it
+            return None
+        for name, value in sets:  # TypeMismatchValidator, then EmptyStringKeyValueValidator
+            if any(d["AttributeName"] == name and d["AttributeType"] != value.type for d in self.table.attr):
+                return None
+            if not value.value and value.type in ("S", "B") and name in self.table.attribute_keys:
+                return None
+        return PlannedUpdate(sets, removes)
+
+    def validate(self: Any) -> Any:
+        check_static_rules(self)
+        planned = plan(self)
+        if planned is not None:
+            return planned
+        node = copy.deepcopy(self.parsed_expression)
+        for processor in (p for p in self.processors if not isinstance(p, static)):
             node = processor.traverse(node)
         return node
 
+    run = executors.UpdateExpressionExecutor.execute
+
+    def execute(self: Any, node: Any = None) -> None:
+        """A plan runs as moto's executor runs a normalised tree: SETs in order, then REMOVEs."""
+        if node is None and isinstance(self.update_ast, PlannedUpdate):
+            attributes = self.item.attrs
+            if within_size_limit(attributes, self.update_ast.sets):
+                for name, value in self.update_ast.sets:
+                    dict.__setitem__(attributes, name, value)
+            else:
+                for name, value in self.update_ast.sets:
+                    attributes[name] = value  # moto's own check, as SetExecutor sets it
+            for name in self.update_ast.removes:
+                attributes.pop(name, None)
+            return
+        run(self, node)
+
     target.__init__ = __init__  # type: ignore[method-assign]
     target.validate = _mark(validate)  # type: ignore[method-assign]
+    executors.UpdateExpressionExecutor.execute = execute  # type: ignore[method-assign]
 
 
 def copy_expression_nodes_directly() -> None:
@@ -320,8 +432,8 @@ SPEEDUPS: dict[str, Callable[[], None]] = {
     "backend lookup": list_moto_modules_once,
     "update expressions": parse_update_expressions_once,
     "expression tree walks": walk_expression_trees_directly,
-    "condition expressions": parse_conditions_once,
-    "static update checks": check_static_update_rules_once,
+    "condition expressions": parse_conditions_once_per_request,
+    "update validation": validate_updates_quickly,
     "expression tree copies": copy_expression_nodes_directly,
     "handler methods": list_handler_methods_once,
     "response bodies": dump_item_results_directly,
