@@ -1,7 +1,8 @@
 """Cold import of the handler modules, measured with `python -X importtime`.
 
 Each measurement is a fresh interpreter that imports one thing, as a Lambda cold start
-imports the handler. The import path is the Lambda layout (`/var/task` = the function's
+imports the handler. The judged figure (`measure_paired`) imports the baseline, then the
+handler, in one interpreter; `measure` imports each alone, for comparison. The import path is the Lambda layout (`/var/task` = the function's
 folder, then `/opt/python` = the common layer) and the environment is Lambda-like: with
 `LAMBDA_TASK_ROOT` set and no `POWERTOOLS_TRACE_DISABLED`, tracing is on, as in the deployed
 function (`Tracing: Active`). The Tracer (the X-Ray SDK, patching botocore and requests) is
@@ -52,11 +53,16 @@ class ImportResult:
         return statistics.median(s.total_ms for s in self.samples)
 
     def package_medians(self) -> dict[str, float]:
-        names = {name for s in self.samples for name in s.by_package_ms}
-        return {name: statistics.median(s.by_package_ms.get(name, 0.0) for s in self.samples) for name in names}
+        return package_medians(self.samples)
 
     def via(self, package: str) -> str:
         return next((s.via[package] for s in self.samples if package in s.via), "?")
+
+
+def package_medians(samples: list[ImportSample]) -> dict[str, float]:
+    """Median self time of each top-level package over the samples (0 where one lacks it)."""
+    names = {name for sample in samples for name in sample.by_package_ms}
+    return {name: statistics.median(s.by_package_ms.get(name, 0.0) for s in samples) for name in names}
 
 
 def lambda_env(code_dir: Path) -> dict[str, str]:
@@ -144,8 +150,9 @@ def measure(runs: int = 5) -> tuple[ImportResult, dict[str, ImportResult]]:
     code_dir = HANDLERS["kicc-wechatpay"]
     _, startup = _parse(_run("pass", lambda_env(code_dir), code_dir), frozenset())
     subjects = [("baseline", BASELINE, code_dir)] + [(name, "import app", path) for name, path in HANDLERS.items()]
-    for _, statement, path in subjects:  # warm the OS file cache and the bytecode caches
-        _run(statement, lambda_env(path), path)
+    for _ in range(2):  # warm the OS file cache and the bytecode caches
+        for _, statement, path in subjects:
+            _run(statement, lambda_env(path), path)
     samples: dict[str, list[ImportSample]] = defaultdict(list)
     for _ in range(runs):
         for name, statement, path in subjects:
@@ -196,3 +203,41 @@ def first_use(runs: int = 5) -> dict[str, dict[str, float]]:
         }
         for name, uses in FIRST_USES.items()
     }
+
+
+MARK = "paysweep-bench: the handler's own import starts here"
+
+
+@dataclass(frozen=True)
+class PairedSample:
+    """One cold interpreter that imports the baseline, then the handler module."""
+
+    baseline: ImportSample
+    handler: ImportSample
+    """What `import app` added once the baseline was loaded."""
+
+    @property
+    def ratio(self) -> float:
+        return (self.baseline.total_ms + self.handler.total_ms) / self.baseline.total_ms
+
+
+def measure_paired(runs: int = 5) -> dict[str, list[PairedSample]]:
+    """{provider: samples}: each handler's cold import split into the baseline's part and its own.
+
+    One interpreter per sample imports the baseline, then the handler: the handler's cold import
+    is the sum, and both parts are measured under the same load of this shared machine, where
+    two interpreters a second apart can differ by a third.
+    """
+    code_dir = HANDLERS["kicc-wechatpay"]
+    _, startup = _parse(_run("pass", lambda_env(code_dir), code_dir), frozenset())
+    program = f"{BASELINE}\nimport sys\nprint({MARK!r}, file=sys.stderr)\nimport app"
+    for path in HANDLERS.values():  # warm the OS file cache and the bytecode caches
+        _run(program, lambda_env(path), path)
+    samples: dict[str, list[PairedSample]] = defaultdict(list)
+    for _ in range(runs):
+        for name, path in HANDLERS.items():
+            before, _, after = _run(program, lambda_env(path), path).partition(MARK)
+            baseline, loaded = _parse(before, startup)
+            handler, _ = _parse(after, startup | loaded)
+            samples[name].append(PairedSample(baseline, handler))
+    return dict(samples)

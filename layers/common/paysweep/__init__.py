@@ -5,8 +5,8 @@ function brings an adapter (see `paysweep.adapter`) and the engine does the rest
 
 Immutable value types are `typing.NamedTuple`s rather than frozen dataclasses: a dataclass
 generates and compiles its methods when its module is imported (about 0.7 ms each here), and
-twenty of them were half of what the layer added to a cold start. Mutable state that several
-threads update (`SweepSummary`) stays a dataclass.
+twenty of them were half of what the layer added to a cold start. The one mutable record,
+`SweepSummary`, is a plain class.
 """
 
 __version__ = "0.1.0"

@@ -7,37 +7,45 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
 class SweepSummary:
-    provider: str
-    shards: list[int] = field(default_factory=list)
-    checked: int = 0
-    """Orders whose provider status was queried (cancel confirmations included)."""
-    outcomes: Counter[str] = field(default_factory=Counter)
-    rescheduled: int = 0
-    left_due: int = 0
-    """Due orders this sweep did not reach (deadline, or an index read that failed)."""
-    cancels_requested: int = 0
-    republished: int = 0
-    claim_conflicts: int = 0
-    shards_ceded: int = 0
-    """Shards left to an overlapping sweep that was already working them."""
-    invalid_orders: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-    """Failures of our own steps (claim, record, publish, ...), by step."""
-    provider_errors: Counter[str] = field(default_factory=Counter)
-    """Provider answers that decided nothing (timeouts, 5xx, bad answers, ...), by kind."""
-    misconfigured: int = 0
-    """Provider answers refusing our configuration (credentials, app code, signature)."""
-    complete: bool = True
-    oldest_due_age_seconds: int | None = None
-    duration_ms: int = 0
-    latencies_ms: list[int] = field(default_factory=list, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """Counters of one sweep.
+
+    A plain class, not a dataclass: it is mutable shared state, never compared or copied, and
+    a dataclass's generated methods cost its module a millisecond of every cold start.
+    """
+
+    def __init__(self, provider: str, shards: list[int] | None = None) -> None:
+        self.provider = provider
+        self.shards: list[int] = list(shards or [])
+        self.checked = 0
+        """Orders whose provider status was queried (cancel confirmations included)."""
+        self.outcomes: Counter[str] = Counter()
+        self.rescheduled = 0
+        self.left_due = 0
+        """Due orders this sweep did not reach (deadline, or an index read that failed)."""
+        self.cancels_requested = 0
+        self.republished = 0
+        self.claim_conflicts = 0
+        self.shards_ceded = 0
+        """Shards left to an overlapping sweep that was already working them."""
+        self.invalid_orders = 0
+        self.errors: Counter[str] = Counter()
+        """Failures of our own steps (claim, record, publish, ...), by step."""
+        self.provider_errors: Counter[str] = Counter()
+        """Provider answers that decided nothing (timeouts, 5xx, bad answers, ...), by kind."""
+        self.misconfigured = 0
+        """Provider answers refusing our configuration (credentials, app code, signature)."""
+        self.complete = True
+        self.oldest_due_age_seconds: int | None = None
+        self.duration_ms = 0
+        self.latencies_ms: list[int] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SweepSummary({self.to_dict()!r})"
 
     def count(self, name: str, amount: int = 1) -> None:
         with self._lock:

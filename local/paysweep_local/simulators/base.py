@@ -265,6 +265,10 @@ class Script:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the product's pooled session expects
+    disable_nagle_algorithm = True
+    """TCP_NODELAY, as production web servers set it. http.server writes the headers, then the
+    body: on a kept-alive connection Nagle's algorithm holds the body back until the client
+    acknowledges the headers, which it delays (up to 40 ms on Linux): a stall on every answer."""
     server_version = "paysweep-simulator"
     sys_version = ""
     timeout = 120  # idle keep-alive connections are dropped eventually
