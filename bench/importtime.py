@@ -2,8 +2,9 @@
 
 Each measurement is a fresh interpreter that imports one thing, as a Lambda cold start
 imports the handler. The judged figure (`measure_paired`) imports the baseline, then the
-handler, in one interpreter; `measure` imports each alone, for comparison. The import path is the Lambda layout (`/var/task` = the function's
-folder, then `/opt/python` = the common layer) and the environment is Lambda-like: with
+handler, in one interpreter; `measure` imports each alone, for comparison. The import path
+is the Lambda layout (`/var/task` = the function's folder, then `/opt/python` = the common
+layer) and the environment is Lambda-like: with
 `LAMBDA_TASK_ROOT` set and no `POWERTOOLS_TRACE_DISABLED`, tracing is on, as in the deployed
 function (`Tracing: Active`). The Tracer (the X-Ray SDK, patching botocore and requests) is
 built at the first invocation and TeemoPay's RSA code is imported at the first signature:
@@ -51,12 +52,6 @@ class ImportResult:
     @property
     def median_ms(self) -> float:
         return statistics.median(s.total_ms for s in self.samples)
-
-    def package_medians(self) -> dict[str, float]:
-        return package_medians(self.samples)
-
-    def via(self, package: str) -> str:
-        return next((s.via[package] for s in self.samples if package in s.via), "?")
 
 
 def package_medians(samples: list[ImportSample]) -> dict[str, float]:
@@ -135,28 +130,39 @@ def _importer(lines: list[_Line], line: _Line) -> str:
     return "the statement"
 
 
-def _run(statement: str, env: dict[str, str], cwd: Path) -> str:
+def _python(program: str, code_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter running `program` as a Lambda container of that function would."""
     completed = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        [sys.executable, "-X", "importtime", "-c", statement],
-        env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=120,
+        [sys.executable, *options, "-c", program],
+        env=lambda_env(code_dir), cwd=code_dir, capture_output=True, text=True, check=False, timeout=120,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"{statement!r} failed:\n{completed.stderr[-2000:]}")
-    return completed.stderr
+        raise RuntimeError(f"{program!r} failed:\n{completed.stderr[-2000:]}")
+    return completed
+
+
+def _run(statement: str, code_dir: Path) -> str:
+    """`python -X importtime` output of a statement."""
+    return _python(statement, code_dir, "-X", "importtime").stderr
+
+
+def _startup_modules() -> frozenset[str]:
+    """What a bare interpreter loads before running anything (left out of every import)."""
+    return _parse(_run("pass", HANDLERS["kicc-wechatpay"]), frozenset())[1]
 
 
 def measure(runs: int = 5) -> tuple[ImportResult, dict[str, ImportResult]]:
     """(baseline, {provider: handler}) import times, `runs` interleaved samples each."""
-    code_dir = HANDLERS["kicc-wechatpay"]
-    _, startup = _parse(_run("pass", lambda_env(code_dir), code_dir), frozenset())
-    subjects = [("baseline", BASELINE, code_dir)] + [(name, "import app", path) for name, path in HANDLERS.items()]
+    startup = _startup_modules()
+    subjects = [("baseline", BASELINE, HANDLERS["kicc-wechatpay"])]
+    subjects += [(name, "import app", path) for name, path in HANDLERS.items()]
     for _ in range(2):  # warm the OS file cache and the bytecode caches
         for _, statement, path in subjects:
-            _run(statement, lambda_env(path), path)
+            _run(statement, path)
     samples: dict[str, list[ImportSample]] = defaultdict(list)
     for _ in range(runs):
         for name, statement, path in subjects:
-            sample, _ = _parse(_run(statement, lambda_env(path), path), startup)
+            sample, _ = _parse(_run(statement, path), startup)
             samples[name].append(sample)
     results = {name: ImportResult(name, statement, samples[name]) for name, statement, _ in subjects}
     baseline = results.pop("baseline")
@@ -185,13 +191,7 @@ def _first_use_ms(statement: str, code_dir: Path) -> float:
         "    pass\n"
         "print((time.perf_counter() - started) * 1000)"
     )
-    completed = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        [sys.executable, "-c", program], env=lambda_env(code_dir), cwd=code_dir,
-        capture_output=True, text=True, check=False, timeout=120,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"{statement!r} failed:\n{completed.stderr[-2000:]}")
-    return float(completed.stdout.split()[-1])
+    return float(_python(program, code_dir).stdout.split()[-1])
 
 
 def first_use(runs: int = 5) -> dict[str, dict[str, float]]:
@@ -228,15 +228,14 @@ def measure_paired(runs: int = 5) -> dict[str, list[PairedSample]]:
     is the sum, and both parts are measured under the same load of this shared machine, where
     two interpreters a second apart can differ by a third.
     """
-    code_dir = HANDLERS["kicc-wechatpay"]
-    _, startup = _parse(_run("pass", lambda_env(code_dir), code_dir), frozenset())
+    startup = _startup_modules()
     program = f"{BASELINE}\nimport sys\nprint({MARK!r}, file=sys.stderr)\nimport app"
     for path in HANDLERS.values():  # warm the OS file cache and the bytecode caches
-        _run(program, lambda_env(path), path)
+        _run(program, path)
     samples: dict[str, list[PairedSample]] = defaultdict(list)
     for _ in range(runs):
         for name, path in HANDLERS.items():
-            before, _, after = _run(program, lambda_env(path), path).partition(MARK)
+            before, _, after = _run(program, path).partition(MARK)
             baseline, loaded = _parse(before, startup)
             handler, _ = _parse(after, startup | loaded)
             samples[name].append(PairedSample(baseline, handler))

@@ -761,7 +761,7 @@ class Emulator:
             if ready.exists():
                 port = int(json.loads(ready.read_text())["port"])
                 self.port = port
-                self._request("GET", "health")
+                self.health()
                 return port
             time.sleep(0.05)
         self.stop()

@@ -245,13 +245,17 @@ def validate_updates_quickly(maxsize: int = 4096) -> None:
 
     def __init__(self: Any, expression: Any, expression_attribute_names: Any, expression_attribute_values: Any,
                  item: Any, table: Any) -> None:
-        """moto's `Validator.__init__`, except that the tree is copied only if a pass will change it."""
+        """moto's `Validator.__init__`, except that the tree is copied, and the passes made, only
+        when moto's passes run."""
         self.expression_attribute_names = expression_attribute_names
         self.expression_attribute_values = expression_attribute_values
         self.item = item
         self.table = table
-        self.processors = self.get_ast_processors()
         self.parsed_expression = expression  # the parse cache's tree: never changed
+
+    def processors(self: Any, *, static_ones: bool) -> list[Any]:
+        """moto's passes over the tree, made only when some of them run (not for a planned update)."""
+        return [p for p in self.get_ast_processors() if isinstance(p, static) == static_ones]
 
     def check_static_rules(self: Any) -> None:
         names = self.expression_attribute_names or {}
@@ -259,7 +263,7 @@ def validate_updates_quickly(maxsize: int = 4096) -> None:
         if key in passed:
             return
         node = self.parsed_expression  # these passes only read the tree
-        for processor in (p for p in self.processors if isinstance(p, static)):
+        for processor in processors(self, static_ones=True):
             node = processor.traverse(node)
         if len(passed) >= maxsize:
             passed.clear()
@@ -291,7 +295,7 @@ def validate_updates_quickly(maxsize: int = 4096) -> None:
         if planned is not None:
             return planned
         node = copy.deepcopy(self.parsed_expression)
-        for processor in (p for p in self.processors if not isinstance(p, static)):
+        for processor in processors(self, static_ones=False):
             node = processor.traverse(node)
         return node
 
@@ -318,8 +322,6 @@ def validate_updates_quickly(maxsize: int = 4096) -> None:
 
 
 def copy_expression_nodes_directly() -> None:
-    import copy
-
     from moto.dynamodb.parsing.ast_nodes import Node
 
     if _installed(getattr(Node, "__deepcopy__", lambda: None)):
@@ -375,6 +377,7 @@ class DirectDynamoDB:
     """WSGI app: DynamoDB calls to moto's DynamoDB handler directly, anything else to `app`."""
 
     def __init__(self, app: Callable[..., Any]) -> None:
+        from botocore.exceptions import ClientError
         from flask import Response
         from moto.dynamodb.responses import DynamoHandler
         from moto.moto_api import recorder
@@ -382,17 +385,16 @@ class DirectDynamoDB:
 
         self.app = app
         self._response, self._handler, self._recorder, self._request = Response, DynamoHandler, recorder, BackendRequest
+        self._client_error = ClientError
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if not is_dynamodb_call(environ):
             return self.app(environ, start_response)
-        from botocore.exceptions import ClientError
-
         request = self._request(environ)
         self._recorder._record_request(request)
         try:  # as moto.core.utils.convert_to_flask_response does
             result = self._handler.dispatch(request, request.raw_url, dict(request.headers))
-        except ClientError as error:
+        except self._client_error as error:
             result = 400, {}, error.response["Error"]["Message"]
         status, headers, content = result if len(result) == 3 else (200, {}, result)
         return self._response(response=content, status=status, headers=headers)(environ, start_response)

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from functools import cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.shared import constants
 from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
 logger = Logger(utc=True)
@@ -33,9 +34,10 @@ def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """Powertools' own rule for an enabled Tracer: inside Lambda (`LAMBDA_TASK_ROOT`), not under
     SAM local or Chalice, and `POWERTOOLS_TRACE_DISABLED` not truthy."""
     env = os.environ if environ is None else environ
-    if resolve_truthy_env_var_choice(env=env.get("POWERTOOLS_TRACE_DISABLED", "false")):
+    if resolve_truthy_env_var_choice(env=env.get(constants.TRACER_DISABLED_ENV, "false")):
         return False
-    return bool(env.get("LAMBDA_TASK_ROOT")) and not (env.get("AWS_SAM_LOCAL") or env.get("AWS_CHALICE_CLI_MODE"))
+    emulated = env.get(constants.SAM_LOCAL_ENV) or env.get(constants.CHALICE_LOCAL_ENV)
+    return bool(env.get(constants.LAMBDA_TASK_ROOT_ENV)) and not emulated
 
 
 @cache
