@@ -70,7 +70,7 @@ class LocalLambdaContext:
         self.client_context = None
         self._deadline = time.monotonic() + timeout_ms / 1000
 
-    def get_remaining_time_in_ms(self) -> int:
+    def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 

@@ -23,7 +23,6 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.responses import DynamoResult
-
 from paysweep.clock import to_iso
 from paysweep.orders import OrderStatus, new_order_item
 from paysweep.store import ConditionFailed, OrderStore, Transition
@@ -159,7 +158,7 @@ def script(client: Any) -> None:
     for round_ in range(2):
         for n in range(3):
             order_id = f"O-{round_}-{n}"
-            store.put_new(new_order_item(order_id=order_id, provider="kicc-wechatpay", amount=Decimal("1000"),
+            store.put_new(new_order_item(order_id=order_id, provider="kicc-wechatpay", amount=Decimal(1000),
                                          currency="KRW", shards=4, created_at=NOW - timedelta(minutes=5),
                                          first_check_after=timedelta(0), pg_cno=f"PG{order_id}"))
             expect_refusal(lambda: store.put_new({"orderId": order_id, "status": "PENDING"}))
@@ -167,8 +166,8 @@ def script(client: Any) -> None:
         due = [entry for key in sweep_keys for entry in store.due_in_shard(key, at, page_size=2)]
         for i, entry in enumerate(due):
             token = f"sweep-{round_}-{i}"
-            claimed = store.claim(entry, now=at, lease_until=to_iso(NOW + timedelta(minutes=2)), token=token)
-            expect_refusal(lambda: store.claim(entry, now=at, lease_until=at, token="late"))
+            claimed = store.claim(entry, due_by=at, now=at, lease_until=to_iso(NOW + timedelta(minutes=2)), token=token)
+            expect_refusal(lambda: store.claim(entry, due_by=at, now=at, lease_until=at, token="late"))
             if i % 2:  # still pending: reschedule and release
                 store.apply(Transition(entry.order_id, token, OrderStatus.PENDING, set={
                     "attempts": int(claimed.item.get("attempts", 0)) + 1, "nextCheckAt": to_iso(NOW + timedelta(minutes=1)),

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from paysweep.cli import EXIT_CONFLICT, EXIT_NOT_FOUND, main
 from paysweep.clock import to_iso, utc_now
 from paysweep.store import DueOrder, OrderStore, to_item
@@ -235,8 +234,8 @@ def test_redrive_refuses_an_order_a_sweep_is_checking(stack: LocalStack, cli) ->
     item = stack.register("OP-LEASED", TEEMO, "1000")
     store = OrderStore(stack.emulator.client("dynamodb"), stack.table, "due-index", "outbox-index")
     now = utc_now()
-    store.claim(DueOrder(item["nextCheckAt"], "OP-LEASED", item["sweepKey"]), now=to_iso(now),
-                lease_until=to_iso(now + timedelta(minutes=2)), token="sweep-other:1")
+    store.claim(DueOrder(item["nextCheckAt"], "OP-LEASED", item["sweepKey"]), due_by=to_iso(now),
+                now=to_iso(now), lease_until=to_iso(now + timedelta(minutes=2)), token="sweep-other:1")
     before = stack.order("OP-LEASED")
 
     code, _, err = cli("redrive", "OP-LEASED")

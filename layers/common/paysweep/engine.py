@@ -23,8 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import NamedTuple
 
-from paysweep.adapter import ProviderAdapter
 from paysweep import clock as clocks
+from paysweep.adapter import ProviderAdapter
 from paysweep.clock import Clock, parse_iso, to_iso
 from paysweep.config import SweepConfig
 from paysweep.journal import CompensationJournal
@@ -175,43 +175,63 @@ class _Sweep:
         """Shard after shard, each oldest first, starting at a random shard.
 
         Overlapping sweeps of one provider (an overrun schedule, a duplicate delivery) then
-        mostly work on different shards; when one finds another already working a shard
-        (claims keep failing), it cedes the shard and moves on instead of doubling the writes.
+        mostly work on different shards. When one finds another already working a shard
+        (claims keep failing), it sets the shard aside instead of doubling the writes, and
+        comes back to it once its other shards are done: whatever is still due then is
+        claimed in a last pass that never sets the shard aside again. Two sweeps that met in
+        a shard can therefore both step back, but never both walk away from it: a shard is
+        left due only when the sweep runs out of time, and then the summary says so.
         """
         now = to_iso(self.engine.clock())
         workers = self.config.concurrency
         in_flight = threading.BoundedSemaphore(workers * 2)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
-            for shard in _rotated(self.sweep_keys):
+            shards = [_ShardProgress(shard) for shard in _rotated(self.sweep_keys)]
+            set_aside = [shard for shard in shards if self._sweep_shard(shard, now, pool, in_flight)]
+            for shard in set_aside:
+                self._sweep_shard(shard, now, pool, in_flight, may_step_back=False)
+
+    def _sweep_shard(
+        self,
+        progress: _ShardProgress,
+        now: str,
+        pool: ThreadPoolExecutor,
+        in_flight: threading.BoundedSemaphore,
+        *,
+        may_step_back: bool = True,
+    ) -> bool:
+        """Claim and check the shard's due orders; True when it was set aside for later."""
+        if self.out_of_time():
+            self.summary.complete = False
+            return False
+        try:
+            for due in self.engine.store.due_in_shard(progress.shard, now, self.config.page_size):
+                self._note_due(due)
                 if self.out_of_time():
                     self.summary.complete = False
-                    return
-                progress = _ShardProgress(shard)
-                try:
-                    for due in self.engine.store.due_in_shard(shard, now, self.config.page_size):
-                        self._note_due(due)
-                        if self.out_of_time():
-                            self.summary.complete = False
-                            return
-                        if progress.ceded:
-                            self.summary.count("shards_ceded")
-                            break
-                        in_flight.acquire()
-                        future = pool.submit(self._check_one, due, progress)
-                        future.add_done_callback(lambda _: in_flight.release())
-                except StoreUnavailable as error:
-                    self.table_trouble.failed()
-                    self.summary.complete = False
-                    self.summary.count_error("due_query")
-                    logger.error("cannot read the due index; this shard's orders stay due",
-                                 extra={"shard": shard, "error": error.code})
+                    return False
+                if may_step_back and progress.ceded:
+                    self.summary.count("shards_ceded")
+                    return True
+                if not progress.first_visit(due.order_id):
+                    continue  # submitted before this shard was set aside: one claim per order
+                in_flight.acquire()
+                future = pool.submit(self._check_one, due, now, progress)
+                future.add_done_callback(lambda _: in_flight.release())
+        except StoreUnavailable as error:
+            self.table_trouble.failed()
+            self.summary.complete = False
+            self.summary.count_error("due_query")
+            logger.error("cannot read the due index; this shard's orders stay due",
+                         extra={"shard": progress.shard, "error": error.code})
+        return False
 
     def _note_due(self, due: DueOrder) -> None:
         """Remember the oldest due order seen: its age is the backlog metric, at no extra read."""
         if self._oldest_due is None or due.next_check_at < self._oldest_due:
             self._oldest_due = due.next_check_at
 
-    def _check_one(self, due: DueOrder, progress: _ShardProgress) -> None:
+    def _check_one(self, due: DueOrder, due_by: str, progress: _ShardProgress) -> None:
         if self.out_of_time():
             self.summary.complete = False
             return
@@ -219,7 +239,9 @@ class _Sweep:
         token = f"{engine.owner}:{uuid.uuid4().hex[:16]}"
         now = engine.clock()
         try:
-            claimed = engine.store.claim(due, now=to_iso(now), lease_until=to_iso(now + self.config.lease), token=token)
+            claimed = engine.store.claim(
+                due, due_by=due_by, now=to_iso(now), lease_until=to_iso(now + self.config.lease), token=token
+            )
         except ConditionFailed:
             self.table_trouble.succeeded()
             self.summary.count("claim_conflicts")
@@ -276,14 +298,23 @@ class FailureStreak:
 
 
 class _ShardProgress:
-    """Claim results in one shard: a run of failed claims means another sweep works it."""
+    """One shard in one sweep: the orders submitted so far, and whether another sweep works it
+    (a run of failed claims)."""
 
     CEDE_AFTER = 5
 
     def __init__(self, shard: str) -> None:
         self.shard = shard
         self._failed_in_a_row = 0
+        self._submitted: set[str] = set()
         self.ceded = False
+
+    def first_visit(self, order_id: str) -> bool:
+        """True the first time this sweep meets the order (only the reading thread calls it)."""
+        if order_id in self._submitted:
+            return False
+        self._submitted.add(order_id)
+        return True
 
     def conflict(self) -> None:
         self._failed_in_a_row += 1
@@ -295,7 +326,7 @@ class _ShardProgress:
 
 
 def _rotated(shards: list[str]) -> list[str]:
-    start = random.randrange(len(shards)) if shards else 0  # noqa: S311 # nosec B311 - spreads load, not a secret
+    start = random.randrange(len(shards)) if shards else 0  # nosec B311 - spreads load, not a secret
     return shards[start:] + shards[:start]
 
 

@@ -75,7 +75,7 @@ class Runtime(NamedTuple):
 
     def sweep(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         """Run one sweep for a schedule event and return its summary."""
-        summary = self.engine.sweep(SweepRequest.from_event(event), context.get_remaining_time_in_ms)
+        summary = self.engine.sweep(SweepRequest.from_event(event), context.get_remaining_time_in_millis)
         record_metrics(summary)
         logger.info("sweep finished", extra={"summary": summary.to_dict()})
         return summary.to_dict()

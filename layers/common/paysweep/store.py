@@ -13,14 +13,17 @@ Attributes the sweeper owns (documented in docs/CONTRACT.md): `leaseOwner`, `lea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from paysweep.orders import OrderStatus
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
 
 HISTORY_LIMIT = 8
 _serializer = TypeSerializer()
@@ -118,7 +121,7 @@ def _update_expression(set_values: Mapping[str, Any], remove: Iterable[str]) -> 
 class OrderStore:
     """The orders table and its two sparse indexes (due orders, unpublished outcomes)."""
 
-    def __init__(self, client: Any, table: str, due_index: str, outbox_index: str) -> None:
+    def __init__(self, client: DynamoDBClient, table: str, due_index: str, outbox_index: str) -> None:
         self._client = client
         self._table = table
         self._due_index = due_index
@@ -132,7 +135,7 @@ class OrderStore:
             request = dict(kwargs, TableName=self._table)
             if start:
                 request["ExclusiveStartKey"] = start
-            response = self._call("query", **request)
+            response = call_dynamodb(self._client.query, **request)
             yield [from_item(item) for item in response.get("Items", [])]
             start = response.get("LastEvaluatedKey")
             if not start:
@@ -165,7 +168,7 @@ class OrderStore:
                 }
                 if start:
                     request["ExclusiveStartKey"] = start
-                response = self._call("query", **request)
+                response = call_dynamodb(self._client.query, **request)
                 total += int(response.get("Count", 0))
                 start = response.get("LastEvaluatedKey")
                 if not start:
@@ -185,7 +188,9 @@ class OrderStore:
 
     def read(self, order_id: str) -> dict[str, Any] | None:
         """The order as it is now (strongly consistent)."""
-        response = self._call("get_item", TableName=self._table, Key=to_item({"orderId": order_id}), ConsistentRead=True)
+        response = call_dynamodb(
+            self._client.get_item, TableName=self._table, Key=to_item({"orderId": order_id}), ConsistentRead=True
+        )
         item = response.get("Item")
         return from_item(item) if item else None
 
@@ -217,7 +222,7 @@ class OrderStore:
             }
             if start:
                 request["ExclusiveStartKey"] = start
-            response = self._call("scan", **request)
+            response = call_dynamodb(self._client.scan, **request)
             yield from (from_item(item) for item in response.get("Items", []))
             # A page can hold no match and still not be the last: only the key says when to stop.
             start = response.get("LastEvaluatedKey")
@@ -226,19 +231,20 @@ class OrderStore:
 
     # -- writes --------------------------------------------------------------------------
 
-    def claim(self, due: DueOrder, *, now: str, lease_until: str, token: str) -> Claimed:
+    def claim(self, due: DueOrder, *, due_by: str, now: str, lease_until: str, token: str) -> Claimed:
         """Take the lease on a due order and return the whole item.
 
         The index is eventually consistent, so the condition re-checks the real item: it
-        must still be in this shard and due (an unexpired lease keeps it not due).
+        must still be in this shard and due by `due_by`, the time the sweep read the index
+        (an unexpired lease keeps it not due, and so does a check by another sweep since).
         Raises `ConditionFailed` when another sweep got there first.
         """
         changes = {"leaseOwner": token, "leaseUntil": lease_until, "nextCheckAt": lease_until, "updatedAt": now}
         expression, names, values = _update_expression(changes, ())
         names.update({"#sk": "sweepKey", "#due": "nextCheckAt"})
-        values.update({":sk": _serializer.serialize(due.sweep_key), ":now": _serializer.serialize(now)})
+        values.update({":sk": _serializer.serialize(due.sweep_key), ":now": _serializer.serialize(due_by)})
         response = self._conditional(
-            "update_item",
+            self._client.update_item,
             Key=to_item({"orderId": due.order_id}),
             UpdateExpression=expression,
             ConditionExpression="#sk = :sk AND #due <= :now",
@@ -268,7 +274,7 @@ class OrderStore:
                 "#status = :expected AND (#lease = :token OR attribute_not_exists(#lease) OR #until < :now)"
             )
         self._conditional(
-            "update_item",
+            self._client.update_item,
             Key=to_item({"orderId": transition.order_id}),
             UpdateExpression=expression,
             ConditionExpression=condition,
@@ -279,7 +285,7 @@ class OrderStore:
     def clear_outbox(self, order_id: str, event_id: str) -> None:
         """Mark an outcome as published; a no-op condition failure if already cleared."""
         self._conditional(
-            "update_item",
+            self._client.update_item,
             Key=to_item({"orderId": order_id}),
             UpdateExpression="REMOVE #o, #ok, #os",
             ConditionExpression="#o.eventId = :e",
@@ -315,7 +321,7 @@ class OrderStore:
         values[":now"] = _serializer.serialize(now)
         conditions.append("(attribute_not_exists(#until) OR #until <= :now)")
         self._conditional(
-            "update_item",
+            self._client.update_item,
             Key=to_item({"orderId": order_id}),
             UpdateExpression=expression,
             ConditionExpression=" AND ".join(conditions),
@@ -326,39 +332,38 @@ class OrderStore:
     def put_new(self, item: Mapping[str, Any]) -> None:
         """Insert a new order; refuses to overwrite an existing order id."""
         self._conditional(
-            "put_item",
+            self._client.put_item,
             Item=to_item(item),
             ConditionExpression="attribute_not_exists(orderId)",
         )
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _conditional(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+    def _conditional[R](self, write: Callable[..., R], **kwargs: Any) -> R:
         """A conditional write that reports the item's state when the condition fails."""
-        return self._call(operation, TableName=self._table, ReturnValuesOnConditionCheckFailure="ALL_OLD", **kwargs)
-
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        return call_dynamodb(self._client, operation, **kwargs)
+        return call_dynamodb(write, TableName=self._table, ReturnValuesOnConditionCheckFailure="ALL_OLD", **kwargs)
 
 
-def call_dynamodb(client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
-    """Call DynamoDB and translate its failures into the store's two exceptions.
+def call_dynamodb[**P, R](request: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Make one DynamoDB request and translate its failures into the store's two exceptions.
 
     The client's standard retry mode has already retried throttling and 5xx answers by
     the time an error arrives here: what is left is a real failure of this request.
     """
     try:
-        return getattr(client, operation)(**kwargs)
+        return request(*args, **kwargs)
     except ClientError as error:
+        operation = getattr(request, "__name__", "request")
         code = error.response.get("Error", {}).get("Code", "Unknown")
         table = kwargs.get("TableName", "?")
         if code == "ConditionalCheckFailedException":
             current = error.response.get("Item")
             raise ConditionFailed(
-                f"{operation} on {table}: condition failed", from_item(current) if current else None
+                f"{operation} on {table}: condition failed", from_item(current) if isinstance(current, Mapping) else None
             ) from error
         raise StoreUnavailable(f"DynamoDB {operation} on {table} failed: {code}", code) from error
     except BotoCoreError as error:
+        operation = getattr(request, "__name__", "request")
         raise StoreUnavailable(f"DynamoDB {operation} failed: {type(error).__name__}", type(error).__name__) from error
 
 

@@ -30,7 +30,7 @@ class SweepSummary:
         self.republished = 0
         self.claim_conflicts = 0
         self.shards_ceded = 0
-        """Shards left to an overlapping sweep that was already working them."""
+        """Shards set aside because an overlapping sweep was working them, and revisited last."""
         self.invalid_orders = 0
         self.errors: Counter[str] = Counter()
         """Failures of our own steps (claim, record, publish, ...), by step."""
