@@ -11,7 +11,7 @@ SAM     := $(TOOLS)/sam/bin/sam
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 ARGS    ?=
 
-.PHONY: help setup run test soak bench build validate lint clean
+.PHONY: help setup run test soak bench build validate lint typecheck clean
 
 help:
 	@echo "make run     run paysweep locally: emulator, simulators, both sweepers, live outcomes (ARGS=--keep-running)"
@@ -19,6 +19,7 @@ help:
 	@echo "make soak    the chaos soak alone, with its figures (ORDERS=n for another size; default 2000)"
 	@echo "make bench   the performance benchmark (after make test's set-up)"
 	@echo "make build   sam build (the deployable artifacts, in .aws-sam/)"
+	@echo "make lint    ruff over the repository and mypy --strict over the product (part of make test)"
 
 $(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt functions/teemopay/requirements.txt pyproject.toml
 	rm -rf $(VENV)
@@ -38,7 +39,16 @@ setup: $(VENV)/.installed $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed
 run: $(VENV)/.installed
 	$(PY) -m paysweep_local.demo $(ARGS)
 
-test: setup
+# Static checks, part of `make test`: ruff over the whole repository; mypy --strict over the layer
+# and each function (each function folder is its own import root, as /var/task is in Lambda).
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check --quiet .
+	@for function in functions/*/; do \
+		echo "mypy --strict layers/common/paysweep $$function"; \
+		MYPYPATH=layers/common $(VENV)/bin/mypy layers/common/paysweep "$$function" || exit 1; \
+	done
+
+test: setup lint
 	PAYSWEEP_SAM=$(abspath $(SAM)) PAYSWEEP_CHECKOV=$(abspath $(CHECKOV)) $(PY) -m pytest $(ARGS)
 
 soak: $(VENV)/.installed
@@ -51,4 +61,4 @@ build: $(VENV)/.installed $(TOOLS)/sam/.installed
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(SAM) build --template-file template.yaml
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis .mypy_cache .ruff_cache

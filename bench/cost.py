@@ -194,7 +194,7 @@ def per_million_checks(inputs: CostInputs, sizes: ItemSizes) -> tuple[list[CostL
     gb_seconds_limit = gb * inputs.provider_bound_s * scale
     invocations = scale  # one invocation per sweep of `checks` due orders
     lines = [
-        CostLine("Lambda duration (arm64, %d MB)" % inputs.memory_mb, f"{gb_seconds:,.0f} GB-s",
+        CostLine(f"Lambda duration (arm64, {inputs.memory_mb} MB)", f"{gb_seconds:,.0f} GB-s",
                  gb_seconds * LAMBDA_ARM_GB_SECOND, gb_seconds_limit * LAMBDA_ARM_GB_SECOND),
         CostLine("Lambda requests", f"{invocations:,.0f} invocations", invocations * LAMBDA_PER_REQUEST,
                  invocations * LAMBDA_PER_REQUEST),

@@ -16,10 +16,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from paysweep.clock import to_iso
+
 from bench import cost, importtime
 from bench.harness import KICC, MAIN_MIX, Bench, Calibration, SweepRun, later_order_item, terminal_order_item
 from bench.report import Report, seconds
-from paysweep.clock import to_iso
 
 LAMBDA_FULL_VCPU_MB = 1769
 """Lambda gives a function CPU in proportion to its memory: 1,769 MB is one vCPU (AWS docs)."""
@@ -300,7 +301,7 @@ def fig_throughput(ctx: Context) -> None:
             run = baseline_sweep(ctx)
         else:
             orders = s.throughput_rounds * level
-            run = measured_or(ctx, f"c{level}", lambda: ctx.bench().measure(
+            run = measured_or(ctx, f"c{level}", lambda level=level, orders=orders: ctx.bench().measure(
                 label=f"c{level}", kinds=MAIN_MIX.kinds(orders), concurrency=level, latency_s=s.latency_s))
         provider_rate = run.orders / run.provider_bound_s
         adjusted_rate = run.orders / run.adjusted_limit_s(run.calibration or cal)
@@ -595,7 +596,7 @@ def naive_scan(bench: Bench, now: Any) -> dict[str, Any]:
 
 
 def fig_cost(ctx: Context) -> None:
-    report, s = ctx.report, ctx.sizes
+    report = ctx.report
     report.heading("cost", "Cost per million status checks (us-east-1)")
     run = main_sweep(ctx)
     sizes = ctx.item_sizes

@@ -31,13 +31,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.procstat import CpuMeter, peak_rss_mb
 from paysweep.clock import to_iso
 from paysweep.orders import new_order_item, sweep_key
 from paysweep.store import to_item
 from paysweep_local.functions import InvocationResult, LocalFunction
 from paysweep_local.simulators import kicc
 from paysweep_local.stack import LocalStack
+
+from bench.procstat import CpuMeter, peak_rss_mb
 
 KICC = "kicc-wechatpay"
 KICC_FOLDER = "kicc_wechatpay"
@@ -76,7 +77,7 @@ class Mix:
         for kind in sorted(exact, key=lambda k: exact[k] - counts[k], reverse=True)[: n - sum(counts.values())]:
             counts[kind] += 1
         kinds = [kind for kind, count in counts.items() for _ in range(count)]
-        random.Random(seed).shuffle(kinds)  # noqa: S311 - a reproducible order, not a secret
+        random.Random(seed).shuffle(kinds)
         return kinds
 
     def describe(self) -> str:

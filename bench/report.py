@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-
 _NUMERIC = re.compile(r"^[-+$]?[\d,.]+%?( ?[A-Za-z/]{1,6})?$")
 """Cells that read as a number (with an optional short unit) are right-aligned."""
 

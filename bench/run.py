@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.figures import DEPENDS, FIGURES, NEEDS_STACK, Context, Sizes  # noqa: E402
-from bench.report import Report, seconds  # noqa: E402
+from bench.figures import DEPENDS, FIGURES, NEEDS_STACK, Context, Sizes
+from bench.report import Report, seconds
 
 RESULTS = REPO / "bench" / "results"
 

@@ -23,7 +23,14 @@ from urllib.parse import unquote_plus
 
 import kicc_assumptions as assume
 from paysweep.adapter import ProviderClient, http_failure_kind, is_transient_http
-from paysweep.answers import CancelAnswer, CancelIntent, CancelState, PaymentAnswer, PaymentState, ReportedAmount
+from paysweep.answers import (
+    CancelAnswer,
+    CancelIntent,
+    CancelState,
+    PaymentAnswer,
+    PaymentState,
+    ReportedAmount,
+)
 from paysweep.clock import to_iso
 from paysweep.http import HttpReply
 from paysweep.orders import Order

@@ -132,14 +132,15 @@ def _data_answer(order: Order, currency: str, data: object) -> PaymentAnswer:
     refs = {"tradeNo": data["tradeNo"]} if isinstance(data.get("tradeNo"), str) else {}
     detail = str(data.get("errorMessage") or "")[:300] or None
     paid, expected = _amount(data, "amount", currency), _amount(data, "transactionAmount", currency)
-    common = {"provider_status": str(status), "paid": paid, "expected": expected, "refs": refs, "detail": detail}
     if status in assume.IN_PROGRESS_STATUSES:
-        return PaymentAnswer(PaymentState.IN_PROGRESS, **common)
-    if status == assume.SUCCESS_STATUS:
-        return PaymentAnswer(PaymentState.APPROVED, **common)
-    if status == assume.FAILED_STATUS:
-        return PaymentAnswer(PaymentState.DECLINED, **common)
-    raise BadAnswer(f"unknown data.status {data.get('status')!r}")
+        state = PaymentState.IN_PROGRESS
+    elif status == assume.SUCCESS_STATUS:
+        state = PaymentState.APPROVED
+    elif status == assume.FAILED_STATUS:
+        state = PaymentState.DECLINED
+    else:
+        raise BadAnswer(f"unknown data.status {data.get('status')!r}")
+    return PaymentAnswer(state, provider_status=str(status), paid=paid, expected=expected, refs=refs, detail=detail)
 
 
 class TeemoPayAdapter:

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from paysweep.store import to_item
+
 from paysweep_local.simulators import kicc, teemopay
 from paysweep_local.stack import REPO, Delivered, LocalStack
 
@@ -120,14 +121,14 @@ def register_broken(stack: LocalStack) -> None:
     """A raw write that skips the helper, as a buggy writer would: it must end in REVIEW, not vanish."""
     now = stack.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     stack.emulator.client("dynamodb").put_item(TableName=stack.table, Item=to_item({
-        "orderId": BROKEN.order_id, "provider": BROKEN.provider, "status": "PENDING", "amount": Decimal("-5"),
+        "orderId": BROKEN.order_id, "provider": BROKEN.provider, "status": "PENDING", "amount": Decimal(-5),
         "currency": "KRW", "createdAt": now, "sweepKey": f"{BROKEN.provider}#0", "nextCheckAt": now}))
 
 
 class Table:
     """Prints outcomes as they arrive, one aligned row each."""
 
-    COLUMNS = [("tick", 4), ("provider", 14), ("order", 17), ("outcome", 9), ("reason", 22), ("requested", 12),
+    COLUMNS: ClassVar[list[tuple[str, int]]] = [("tick", 4), ("provider", 14), ("order", 17), ("outcome", 9), ("reason", 22), ("requested", 12),
                ("reported", 12), ("topic ok", 8), ("expected", 3)]
 
     def header(self) -> None:
@@ -137,7 +138,7 @@ class Table:
     def row(self, tick: int, delivered: Delivered, expected: str | None) -> bool:
         m = delivered.message
         got = m["outcome"] + (f"/{m['reason']}" if m["reason"] else "")
-        money = lambda v: f"{v['amount']} {v['currency']}" if v else "-"  # noqa: E731
+        money = lambda v: f"{v['amount']} {v['currency']}" if v else "-"
         ok = expected in (None, got)
         cells = [str(tick), m["provider"], m["orderId"], m["outcome"], m["reason"] or "-", money(m["requested"]),
                  money(m["reported"]), "yes" if delivered.topic == m["outcome"] else "NO", "ok" if ok else "NO"]
@@ -224,7 +225,7 @@ def add_live_orders(stack: LocalStack, count: int) -> int:
     """With --keep-running: a couple of new orders per tick, so there is always something to do."""
     for i in range(2):
         n = 1000 + count + i
-        if random.random() < 0.5:  # noqa: S311 - demo traffic, not security
+        if random.random() < 0.5:
             scenario = Scenario(f"K-LIVE-{n}", "kicc-wechatpay", "live", "", script=[kicc.pending(), kicc.approved()])
         else:
             scenario = Scenario(f"T-LIVE-{n}", "teemopay", "live", "", script=[teemopay.pending(), teemopay.paid()])

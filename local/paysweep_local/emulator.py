@@ -24,10 +24,10 @@ import itertools
 import json
 import logging
 import os
+import random
 import re
 import subprocess
 import sys
-import random
 import tempfile
 import threading
 import time
@@ -366,7 +366,7 @@ class FaultRule:
             probability=float(spec.get("probability", 1.0)),
             seed=int(spec.get("seed", 0)),
         )
-        rule.rng = random.Random(rule.seed)  # noqa: S311 - fault injection, not security
+        rule.rng = random.Random(rule.seed)
         rule.validate()
         return rule
 

@@ -101,7 +101,7 @@ def public_key_b64(private_key: str) -> str:
     else:
         key = serialization.load_der_private_key(base64.b64decode("".join(text.split())), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("not an RSA private key")
+        raise TypeError("not an RSA private key")
     der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return base64.b64encode(der).decode("ascii")
 

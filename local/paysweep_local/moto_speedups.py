@@ -74,7 +74,7 @@ def _mark(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def list_moto_modules_once() -> None:
-    import moto.backends as backends
+    from moto import backends
 
     if _installed(backends.list_of_moto_modules):
         return
@@ -354,7 +354,7 @@ def copy_expression_nodes_directly() -> None:
 
 
 def list_handler_methods_once() -> None:
-    import moto.core.responses as responses
+    from moto.core import responses
 
     listed = responses.method_names_from_class
     if _installed(listed):

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from paysweep.store import from_item
 from paysweep.writer import register_order
+
 from paysweep_local.deploy import DeployedStack, create_secret, deploy_stack
 from paysweep_local.emulator import Emulator
 from paysweep_local.functions import InvocationResult, LocalFunction, schedule_event
@@ -156,8 +157,9 @@ class LocalStack:
         self.teemopay.stop()
         self.emulator.stop()
 
-    def __enter__(self) -> LocalStack:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -11,12 +11,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import kicc_adapter as kicc
 import pytest
+import teemopay_adapter as teemo
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-
-import kicc_adapter as kicc
-import teemopay_adapter as teemo
 from paysweep.answers import PaymentState
 from paysweep.decisions import Action, Phase, decide_payment
 from paysweep.http import HttpReply

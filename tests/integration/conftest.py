@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from paysweep_local.stack import LocalStack
 from support.outcomes import Published
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from paysweep.config import SweepConfig
 from paysweep_local.simulators import kicc
 from paysweep_local.stack import LocalStack

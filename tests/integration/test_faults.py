@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 
 import pytest
-
 from paysweep_local.simulators import kicc, teemopay
 from paysweep_local.stack import LocalStack
 from support.invariants import check_all

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeSerializer
-
 from paysweep.orders import shard_of, sweep_key
 from paysweep_local.simulators import kicc
 from paysweep_local.stack import LocalStack
@@ -20,19 +19,19 @@ from support.invariants import check_all
 from support.outcomes import Published
 from support.scenarios import KICC, add_kicc
 
-VALID = {"provider": KICC, "status": "PENDING", "amount": Decimal("1000"), "currency": "KRW",
+VALID = {"provider": KICC, "status": "PENDING", "amount": Decimal(1000), "currency": "KRW",
          "pgCno": "PG-INV", "createdAt": "2026-01-01T00:00:00Z"}
 
 # orderId -> (the fields that differ from a valid item, words the log line must contain)
 MALFORMED: dict[str, tuple[dict[str, Any], str]] = {
     "INV-NO-AMOUNT": ({"amount": None}, "amount"),
-    "INV-NEGATIVE": ({"amount": Decimal("-1000")}, "amount"),
+    "INV-NEGATIVE": ({"amount": Decimal(-1000)}, "amount"),
     "INV-TEXT-AMOUNT": ({"amount": "one thousand"}, "amount"),
     "INV-FRACTION-KRW": ({"amount": Decimal("1000.5")}, "amount"),
     "INV-CURRENCY": ({"currency": "XYZ"}, "currency"),
     "INV-NO-PGCNO": ({"pgCno": None}, "pgCno"),
     "INV-LONG-PGCNO": ({"pgCno": "P" * 61}, "pgCno"),
-    "INV-WRONG-TYPE": ({"currency": Decimal("410")}, "currency"),
+    "INV-WRONG-TYPE": ({"currency": Decimal(410)}, "currency"),
     "INV-" + "X" * 40: ({}, "orderId"),
 }
 

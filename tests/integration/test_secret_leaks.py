@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from paysweep_local.functions import InvocationResult
 from paysweep_local.keys import RsaKeyPair, generate_rsa_keypair
 from paysweep_local.simulators import kicc, teemopay

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-
 from paysweep_local.deploy import create_secret
 from paysweep_local.keys import generate_rsa_keypair, merchant_keys, teemopay_secret
 from paysweep_local.simulators import teemopay

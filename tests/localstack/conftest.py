@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from paysweep_local.deploy import DeployedStack, FunctionInfo, create_secret, deploy_stack
 from paysweep_local.emulator import Emulator
 

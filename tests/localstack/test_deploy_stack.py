@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from paysweep_local.deploy import (
     EXPLICITLY_PROVISIONED_TYPES,
     DeployedStack,

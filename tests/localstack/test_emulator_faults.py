@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
-
 from paysweep_local.emulator import Emulator, EmulatorError
 
 NO_RETRY = {"retries": {"mode": "standard", "total_max_attempts": 1}}

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-
 from paysweep_local.emulator import Emulator
 
 TRIALS = 60

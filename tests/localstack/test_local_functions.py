@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from paysweep_local.deploy import DeployedStack, FunctionInfo
 from paysweep_local.emulator import Emulator
 from paysweep_local.functions import FunctionThrottled, LocalFunction, schedule_event, schedule_target

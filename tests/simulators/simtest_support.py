@@ -84,7 +84,7 @@ def revise_body(pg_cno: str, key: str, day: str, secret: str = SECRET, **overrid
 def teemo_sign(
     body: dict[str, Any], nonce: str, key: rsa.RSAPrivateKey, algorithm: hashes.HashAlgorithm | None = None
 ) -> str:
-    blank = lambda v: v is None or (isinstance(v, str) and not v.strip())  # noqa: E731
+    blank = lambda v: v is None or (isinstance(v, str) and not v.strip())
     fields = sorted((k, v) for k, v in body.items() if k != "sign" and not blank(v))
     text = "&".join([*(f"{k}={v}" for k, v in fields), f"nonce={nonce}"])
     signature = key.sign(text.encode("utf-8"), padding.PKCS1v15(), algorithm or hashes.SHA1())

@@ -10,11 +10,10 @@ from datetime import timedelta
 
 import pytest
 import requests
-from simtest_support import FIND, MALL, QUERY, REVISE, SECRET, find, find_body, new_key, post, post_bytes
-
 from paysweep_local.simulators import KiccSimulator, ManualClock, TeemoPaySimulator
 from paysweep_local.simulators import kicc as k
 from paysweep_local.simulators.base import MAX_BODY_BYTES, Script
+from simtest_support import FIND, MALL, QUERY, REVISE, SECRET, find, find_body, new_key, post, post_bytes
 
 
 def test_lifecycle_base_url_and_context_manager() -> None:

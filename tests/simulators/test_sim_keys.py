@@ -7,8 +7,6 @@ import secrets
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from simtest_support import FIND, find_body, hmac_hex, kst_day, post, revise_body, teemo_query
-
 from paysweep_local.keys import (
     generate_rsa_keypair,
     kicc_secret,
@@ -19,6 +17,7 @@ from paysweep_local.keys import (
     teemopay_simulator_kwargs,
 )
 from paysweep_local.simulators import KiccSimulator, ManualClock, TeemoPaySimulator
+from simtest_support import FIND, find_body, hmac_hex, kst_day, post, revise_body, teemo_query
 
 
 def test_keypair_spellings_describe_one_key() -> None:

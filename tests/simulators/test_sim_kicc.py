@@ -11,6 +11,8 @@ from urllib.parse import unquote_plus
 
 import pytest
 import requests
+from paysweep_local.simulators import KiccSimulator, ManualClock
+from paysweep_local.simulators import kicc as k
 from simtest_support import (
     FIND,
     KST,
@@ -26,9 +28,6 @@ from simtest_support import (
     post_bytes,
     revise_body,
 )
-
-from paysweep_local.simulators import KiccSimulator, ManualClock
-from paysweep_local.simulators import kicc as k
 
 DOCS = Path(__file__).parents[1] / "fixtures" / "provider_docs"
 

@@ -14,11 +14,10 @@ import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from simtest_support import QUERY, post, teemo_headers, teemo_query, teemo_sign
-
 from paysweep_local.keys import generate_rsa_keypair, merchant_keys
 from paysweep_local.simulators import ManualClock, TeemoPaySimulator
 from paysweep_local.simulators import teemopay as t
+from simtest_support import QUERY, post, teemo_headers, teemo_query, teemo_sign
 
 DOCS = Path(__file__).parents[1] / "fixtures" / "provider_docs"
 
@@ -201,7 +200,7 @@ def test_signature_errors_are_refused(
 ) -> None:
     body = {"merchantOrderNo": order}
     other_key = generate_rsa_keypair().private_key()
-    nonce = lambda: secrets.token_hex(16)  # noqa: E731
+    nonce = lambda: secrets.token_hex(16)
     n1, n2, n3, n4, n5 = nonce(), nonce(), nonce(), nonce(), nonce()
     cases = {
         "another key": _signed_with(teemo_sim, clock, body, teemo_sign(body, n1, other_key), n1),

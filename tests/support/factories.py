@@ -51,7 +51,7 @@ def item(**overrides: Any) -> dict[str, Any]:
         "orderId": "ORD-1001",
         "provider": "kicc-wechatpay",
         "status": "PENDING",
-        "amount": Decimal("1000"),
+        "amount": Decimal(1000),
         "currency": "KRW",
         "pgCno": "PG0001",
         "createdAt": "2026-11-22T03:14:15Z",

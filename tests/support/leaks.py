@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives import serialization
 WINDOW = 40
 """Characters of a key's Base64 body (or hex of its DER) that count as a leak of the key."""
 
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=_-]{%d,}" % WINDOW)
-_HEX_RUN = re.compile(r"[0-9A-Fa-f]{%d,}" % WINDOW)
+_BASE64_RUN = re.compile(rf"[A-Za-z0-9+/=_-]{{{WINDOW},}}")
+_HEX_RUN = re.compile(rf"[0-9A-Fa-f]{{{WINDOW},}}")
 _PEM_ARMOUR = re.compile(r"PRIVATE\s+KEY-----")
 
 

@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from paysweep_local.stack import Delivered, LocalStack
+
 from support.schema import assert_valid_outcome
 
 

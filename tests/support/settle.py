@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from paysweep_local.stack import LocalStack
+
 from support.outcomes import Published
 
 PROVIDERS = ("kicc-wechatpay", "teemopay")

@@ -1,7 +1,6 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-
 from paysweep.clock import KST, parse_iso, to_iso
 
 

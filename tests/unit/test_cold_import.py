@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from paysweep.observability import tracing_enabled
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +41,7 @@ def loaded_after(code_dir: Path, program: str, **env: str) -> dict[str, object]:
         f"\nprint(json.dumps({{'loaded': sorted({{m.split('.')[0] for m in sys.modules}} & set({DEFERRED!r})),"
         " 'result': result}))"
     )
-    done = subprocess.run(  # noqa: S603 - our interpreter, our script
+    done = subprocess.run(
         [sys.executable, "-c", script], cwd=code_dir, env=lambda_env(code_dir, **env),
         capture_output=True, text=True, timeout=120, check=False,
     )

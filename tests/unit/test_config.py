@@ -1,7 +1,6 @@
 from datetime import timedelta
 
 import pytest
-
 from paysweep.config import ConfigError, SweepConfig
 from paysweep.outcomes import Outcome
 

@@ -6,16 +6,22 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from paysweep.answers import CancelAnswer, CancelIntent, CancelState, PaymentAnswer, PaymentState, ReportedAmount
+from paysweep.answers import (
+    CancelAnswer,
+    CancelIntent,
+    CancelState,
+    PaymentAnswer,
+    PaymentState,
+    ReportedAmount,
+)
 from paysweep.decisions import (
     CANCEL_TABLE,
     PAYMENT_TABLE,
     Action,
     Decision,
+    Phase,
     decide_cancel,
     decide_payment,
-    Phase,
     integrity_failure,
     phase_of,
 )
@@ -141,7 +147,7 @@ def test_a_confirmed_cancel_carries_the_reason_it_was_requested_for(reason):
 
 def test_phases_follow_expiry_grace_and_final_retry():
     o = order(window=timedelta(hours=2))
-    phase = lambda at: phase_of(o, T0 + at, grace=timedelta(minutes=5), final_retry=timedelta(minutes=15))  # noqa: E731
+    phase = lambda at: phase_of(o, T0 + at, grace=timedelta(minutes=5), final_retry=timedelta(minutes=15))
     assert phase(timedelta(hours=2, minutes=4, seconds=59)) is Phase.OPEN
     assert phase(timedelta(hours=2, minutes=5)) is Phase.FINAL
     assert phase(timedelta(hours=2, minutes=19, seconds=59)) is Phase.FINAL
@@ -150,14 +156,14 @@ def test_phases_follow_expiry_grace_and_final_retry():
 
 # -- properties -------------------------------------------------------------------------
 
-amounts = st.decimals(min_value=Decimal("0"), max_value=Decimal("100000000"), places=2, allow_nan=False)
+amounts = st.decimals(min_value=Decimal(0), max_value=Decimal(100000000), places=2, allow_nan=False)
 currencies = st.sampled_from(["KRW", "USD", "JPY", None])
 states = st.sampled_from(list(PaymentState))
 maybe_amount = st.one_of(st.none(), st.builds(ReportedAmount, st.one_of(st.none(), amounts), currencies))
 
 
 @settings(max_examples=500, deadline=None)
-@given(order_amount=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("100000000"), places=2),
+@given(order_amount=st.decimals(min_value=Decimal("0.01"), max_value=Decimal(100000000), places=2),
        order_currency=st.sampled_from(["KRW", "USD"]), state=states, paid=maybe_amount, expected=maybe_amount,
        phase=st.sampled_from(list(Phase)), can_cancel=st.booleans())
 def test_never_approved_unless_amount_and_currency_match_exactly(order_amount, order_currency, state, paid, expected,

@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import quote_plus
 
-import pytest
-
 import kicc_adapter as kicc
 import kicc_assumptions as assume
+import pytest
 from paysweep.answers import CancelIntent, CancelState, PaymentState
 from paysweep.http import HttpReply
 from support.factories import order
@@ -109,8 +108,8 @@ def test_http_failures(status, state):
 
 
 def intent(**fields):
-    base = dict(key=kicc.cancel_key(order()), request_date="20261122", reason="AMOUNT_MISMATCH",
-                requested_at="2026-11-22T03:20:00Z", deadline="2026-11-22T09:20:00Z")
+    base = {"key": kicc.cancel_key(order()), "request_date": "20261122", "reason": "AMOUNT_MISMATCH",
+                "requested_at": "2026-11-22T03:20:00Z", "deadline": "2026-11-22T09:20:00Z"}
     base.update(fields)
     return CancelIntent(**base)
 

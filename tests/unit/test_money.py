@@ -1,11 +1,17 @@
 from decimal import Decimal
 
 import pytest
+from paysweep.money import (
+    AmountError,
+    fits_currency,
+    format_amount,
+    from_minor_units,
+    parse_decimal_text,
+    to_decimal,
+)
 
-from paysweep.money import AmountError, fits_currency, format_amount, from_minor_units, parse_decimal_text, to_decimal
 
-
-@pytest.mark.parametrize("text, expected", [("1000", Decimal("1000")), ("1000.00", Decimal("1000.00")), ("0.5", Decimal("0.5"))])
+@pytest.mark.parametrize("text, expected", [("1000", Decimal(1000)), ("1000.00", Decimal("1000.00")), ("0.5", Decimal("0.5"))])
 def test_plain_decimal_text_parses_exactly(text, expected):
     assert parse_decimal_text(text) == expected
 
@@ -43,12 +49,12 @@ def test_ints_strings_and_decimals_become_exact_decimals():
 @pytest.mark.parametrize(
     "amount, currency, fits",
     [
-        (Decimal("1000"), "KRW", True),
+        (Decimal(1000), "KRW", True),
         (Decimal("1000.00"), "KRW", True),
         (Decimal("1000.5"), "KRW", False),
         (Decimal("12.03"), "USD", True),
         (Decimal("12.035"), "USD", False),
-        (Decimal("1"), "EUR", False),
+        (Decimal(1), "EUR", False),
         (Decimal("1E+40"), "KRW", False),
     ],
 )
@@ -61,9 +67,9 @@ def test_format_uses_the_currency_precision_and_keeps_unexpected_fractions():
     assert format_amount(Decimal("12.3"), "USD") == "12.30"
     assert format_amount(Decimal("1000.50"), "KRW") == "1000.50"
     assert format_amount(Decimal("1E+3"), "KRW") == "1000"
-    assert format_amount(Decimal("7"), None) == "7"
+    assert format_amount(Decimal(7), None) == "7"
 
 
 def test_minor_units_convert_to_the_major_unit_exactly():
     assert from_minor_units(1203, 2) == Decimal("12.03")
-    assert from_minor_units(1000, 0) == Decimal("1000")
+    assert from_minor_units(1000, 0) == Decimal(1000)

@@ -8,7 +8,6 @@ import json
 from decimal import Decimal
 
 import pytest
-
 from paysweep.answers import ReportedAmount
 from paysweep.cli import Settings, parser
 from paysweep.operations import Redriven, live_lease, whole
@@ -93,8 +92,8 @@ def test_show_text_tells_a_live_lease_from_an_expired_one() -> None:
 def test_show_json_keeps_amounts_exact_and_counters_whole() -> None:
     document = order_json(decided_item())
     assert document["amount"] == "12.03" and document["attempts"] == 3 and document["cancel"]["sends"] == 1
-    assert order_json({"amount": Decimal("1000")})["amount"] == "1000"
-    assert jsonable({"x": [Decimal("0.5"), Decimal("2")]}) == {"x": ["0.5", 2]}
+    assert order_json({"amount": Decimal(1000)})["amount"] == "1000"
+    assert jsonable({"x": [Decimal("0.5"), Decimal(2)]}) == {"x": ["0.5", 2]}
     json.dumps(document)  # nothing left that JSON cannot carry
 
 
@@ -136,23 +135,23 @@ def test_counters_and_leases() -> None:
 
 
 MESSAGES = [
-    dict(outcome=Outcome.APPROVED, reason=None, reported=ReportedAmount(Decimal("1000.00"), "KRW"),
-         provider_refs={"pgCno": "PG1", "approvalDate": "20261122031415"}),
-    dict(outcome=Outcome.REVIEW, reason=Reason.AMOUNT_MISMATCH, reported=ReportedAmount(Decimal("1000.50"), "KRW"),
-         provider_refs={"tradeNo": "TS1"}, provider="teemopay"),
-    dict(outcome=Outcome.CANCELLED, reason=Reason.CURRENCY_MISMATCH, reported=ReportedAmount(Decimal("1000"), "USD"),
-         provider_refs={}, generation=2),
-    dict(outcome=Outcome.FAILED, reason=Reason.EXPIRED, reported=None, provider_status=None, provider_refs={}),
-    dict(outcome=Outcome.REVIEW, reason=Reason.INVALID_ORDER, requested=None, reported=ReportedAmount(None, None),
-         provider_status=None, provider_refs={}),
-    dict(outcome=Outcome.REVIEW, reason=Reason.AMOUNT_MISMATCH, reported=ReportedAmount(Decimal("7"), None),
-         provider_refs={}, provider="teemopay"),
+    {"outcome": Outcome.APPROVED, "reason": None, "reported": ReportedAmount(Decimal("1000.00"), "KRW"),
+         "provider_refs": {"pgCno": "PG1", "approvalDate": "20261122031415"}},
+    {"outcome": Outcome.REVIEW, "reason": Reason.AMOUNT_MISMATCH, "reported": ReportedAmount(Decimal("1000.50"), "KRW"),
+         "provider_refs": {"tradeNo": "TS1"}, "provider": "teemopay"},
+    {"outcome": Outcome.CANCELLED, "reason": Reason.CURRENCY_MISMATCH, "reported": ReportedAmount(Decimal(1000), "USD"),
+         "provider_refs": {}, "generation": 2},
+    {"outcome": Outcome.FAILED, "reason": Reason.EXPIRED, "reported": None, "provider_status": None, "provider_refs": {}},
+    {"outcome": Outcome.REVIEW, "reason": Reason.INVALID_ORDER, "requested": None, "reported": ReportedAmount(None, None),
+         "provider_status": None, "provider_refs": {}},
+    {"outcome": Outcome.REVIEW, "reason": Reason.AMOUNT_MISMATCH, "reported": ReportedAmount(Decimal(7), None),
+         "provider_refs": {}, "provider": "teemopay"},
 ]
 
 
 def built(**overrides):
-    args = dict(order_id="ORD-1", provider="kicc-wechatpay", requested=ReportedAmount(Decimal("1000"), "KRW"),
-                provider_status="TS01", occurred_at="2026-11-22T03:14:15Z", attempts=4)
+    args = {"order_id": "ORD-1", "provider": "kicc-wechatpay", "requested": ReportedAmount(Decimal(1000), "KRW"),
+                "provider_status": "TS01", "occurred_at": "2026-11-22T03:14:15Z", "attempts": 4}
     args.update(overrides)
     return build_message(**args)
 

@@ -2,7 +2,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-
 from paysweep.orders import InvalidOrder, OrderStatus, new_order_item, parse_order, shard_of, sweep_key
 from support.factories import T0, item
 
@@ -15,7 +14,7 @@ def problems_of(raw):
 
 def test_a_contract_item_parses_with_the_provider_default_window():
     order = parse_order(item())
-    assert order.amount == Decimal("1000") and order.currency == "KRW"
+    assert order.amount == Decimal(1000) and order.currency == "KRW"
     assert order.pg_cno == "PG0001" and order.status is OrderStatus.PENDING
     assert order.expires_at == T0 + timedelta(hours=24)  # KICC: a day
 
@@ -31,8 +30,8 @@ def test_teemopay_default_window_is_two_hours_and_explicit_expiry_wins():
     "overrides, problem",
     [
         ({"amount": None}, "amount"),
-        ({"amount": Decimal("-5")}, "positive"),
-        ({"amount": Decimal("0")}, "positive"),
+        ({"amount": Decimal(-5)}, "positive"),
+        ({"amount": Decimal(0)}, "positive"),
         ({"amount": "1000"}, "DynamoDB N"),
         ({"amount": Decimal("1000.5")}, "more decimals than KRW"),
         ({"amount": Decimal("1E+13")}, "implausibly large"),
@@ -52,7 +51,7 @@ def test_teemopay_default_window_is_two_hours_and_explicit_expiry_wins():
         ({"createdAt": None}, "createdAt"),
         ({"expiresAt": "tomorrow"}, "expiresAt"),
         ({"status": "PAID"}, "status must be one of"),
-        ({"attempts": Decimal("-1")}, "attempts"),
+        ({"attempts": Decimal(-1)}, "attempts"),
     ],
 )
 def test_each_contract_violation_is_named(overrides, problem):
@@ -61,7 +60,7 @@ def test_each_contract_violation_is_named(overrides, problem):
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(InvalidOrder) as caught:
-        parse_order(item(amount=Decimal("-1"), currency="EUR", pgCno=None))
+        parse_order(item(amount=Decimal(-1), currency="EUR", pgCno=None))
     assert len(caught.value.problems) == 3
 
 

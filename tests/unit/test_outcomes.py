@@ -2,25 +2,24 @@ import json
 from decimal import Decimal
 
 import pytest
-
 from paysweep.answers import ReportedAmount
 from paysweep.outcomes import Outcome, OutcomeMessage, Reason, build_message, event_id
 from support.schema import assert_valid_outcome
 
 
 def message(**overrides):
-    args = dict(
-        order_id="ORD-1001",
-        provider="kicc-wechatpay",
-        outcome=Outcome.APPROVED,
-        reason=None,
-        requested=ReportedAmount(Decimal("1000"), "KRW"),
-        reported=ReportedAmount(Decimal("1000.00"), "KRW"),
-        provider_status="TS01",
-        provider_refs={"pgCno": "PG1", "approvalDate": "20261122031415"},
-        occurred_at="2026-11-22T03:14:15Z",
-        attempts=3,
-    )
+    args = {
+        "order_id": "ORD-1001",
+        "provider": "kicc-wechatpay",
+        "outcome": Outcome.APPROVED,
+        "reason": None,
+        "requested": ReportedAmount(Decimal(1000), "KRW"),
+        "reported": ReportedAmount(Decimal("1000.00"), "KRW"),
+        "provider_status": "TS01",
+        "provider_refs": {"pgCno": "PG1", "approvalDate": "20261122031415"},
+        "occurred_at": "2026-11-22T03:14:15Z",
+        "attempts": 3,
+    }
     args.update(overrides)
     return build_message(**args)
 
@@ -45,12 +44,9 @@ def test_the_contract_example_shape():
 
 
 def test_attributes_let_subscribers_filter_and_omit_a_null_reason():
-    assert message().attributes() == {
-        "provider": {"DataType": "String", "StringValue": "kicc-wechatpay"},
-        "outcome": {"DataType": "String", "StringValue": "APPROVED"},
-    }
+    assert message().attributes() == {"provider": "kicc-wechatpay", "outcome": "APPROVED"}
     review = message(outcome=Outcome.REVIEW, reason=Reason.AMOUNT_MISMATCH, reported=ReportedAmount(Decimal("1000.50"), "KRW"))
-    assert review.attributes()["reason"] == {"DataType": "String", "StringValue": "AMOUNT_MISMATCH"}
+    assert review.attributes()["reason"] == "AMOUNT_MISMATCH"
     assert assert_valid_outcome(review.body)["reported"] == {"amount": "1000.50", "currency": "KRW"}
 
 

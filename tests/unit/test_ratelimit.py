@@ -1,4 +1,5 @@
 import threading
+from itertools import pairwise
 
 from paysweep.ratelimit import RateLimiter
 
@@ -24,7 +25,7 @@ def test_calls_are_spaced_one_interval_apart():
     for _ in range(9):
         limiter.acquire()
         starts.append(fake.clock())
-    gaps = [round(b - a, 6) for a, b in zip(starts, starts[1:])]
+    gaps = [round(b - a, 6) for a, b in pairwise(starts)]
     assert gaps == [0.25] * 8
 
 

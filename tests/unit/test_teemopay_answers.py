@@ -5,11 +5,10 @@ import json
 from decimal import Decimal
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
 import teemopay_adapter as teemo
 import teemopay_signing as signing
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from paysweep.answers import PaymentState
 from paysweep.http import HttpReply
 from paysweep.secrets import SecretUnavailable

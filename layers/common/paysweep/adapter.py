@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol
 
 import requests
 
@@ -59,19 +59,21 @@ class Canceller(Protocol):
 class ProviderAdapter(Protocol):
     """One payment provider, as the sweep engine sees it."""
 
-    profile: ProviderProfile
-    canceller: Canceller | None
-    """None when the provider has no cancel API: integrity failures then go to REVIEW."""
+    @property
+    def profile(self) -> ProviderProfile: ...
+
+    @property
+    def canceller(self) -> Canceller | None:
+        """None when the provider has no cancel API: integrity failures then go to REVIEW."""
+        ...
 
     def check_payment(self, order: Order) -> PaymentAnswer: ...
 
 
 AdapterFactory = Callable[[ProviderClient], ProviderAdapter]
 
-_Answer = TypeVar("_Answer", PaymentAnswer, CancelAnswer)
 
-
-def guarded(call: Callable[[], _Answer], answer_type: type[_Answer]) -> _Answer:
+def guarded[Answer: (PaymentAnswer, CancelAnswer)](call: Callable[[], Answer], answer_type: type[Answer]) -> Answer:
     """Run one provider call and turn every transport failure into a normalised answer.
 
     An unexpected exception is an adapter bug or an answer nobody foresaw: it becomes
@@ -81,11 +83,11 @@ def guarded(call: Callable[[], _Answer], answer_type: type[_Answer]) -> _Answer:
     try:
         return call()
     except ProviderUnreachable as error:
-        return answer_type(states["retry"], detail=str(error), error_kind=error.kind)  # type: ignore[arg-type]
+        return answer_type(states["retry"], detail=str(error), error_kind=error.kind)
     except AnswerTooLarge as error:
-        return answer_type(states["unrecognised"], detail=str(error), error_kind="too_large")  # type: ignore[arg-type]
+        return answer_type(states["unrecognised"], detail=str(error), error_kind="too_large")
     except SecretUnavailable as error:
-        return answer_type(states["misconfigured"], detail=str(error), error_kind="secret")  # type: ignore[arg-type]
+        return answer_type(states["misconfigured"], detail=str(error), error_kind="secret")
 
 
 _STATES: dict[type, dict[str, Any]] = {

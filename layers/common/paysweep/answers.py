@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
-from typing import NamedTuple
-
+from typing import Any, NamedTuple
 
 NO_REFS: Mapping[str, str] = MappingProxyType({})
 """The shared, read-only `refs` of an answer that carries none."""
@@ -136,7 +135,7 @@ class CancelIntent(NamedTuple):
         return item
 
     @classmethod
-    def from_item(cls, item: dict[str, object]) -> CancelIntent:
+    def from_item(cls, item: Mapping[str, Any]) -> CancelIntent:
         return cls(
             key=str(item["key"]),
             request_date=str(item["requestDate"]),
@@ -144,8 +143,8 @@ class CancelIntent(NamedTuple):
             requested_at=str(item["requestedAt"]),
             deadline=str(item["deadline"]),
             reference=str(item["reference"]) if item.get("reference") else None,
-            sends=int(item.get("sends", 0)),  # type: ignore[call-overload]
-            confirms=int(item.get("confirms", 0)),  # type: ignore[call-overload]
+            sends=int(item.get("sends", 0)),
+            confirms=int(item.get("confirms", 0)),
             reported_amount=str(item["reportedAmount"]) if item.get("reportedAmount") is not None else None,
             reported_currency=str(item["reportedCurrency"]) if item.get("reportedCurrency") else None,
         )

@@ -6,31 +6,45 @@ which points the same code at the local stack's emulator instead of AWS.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from types_boto3_cloudformation import CloudFormationClient
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_sns import SNSClient
 
 
 class StackUnavailable(Exception):
     """The stack's outputs could not be read (no such stack, no credentials, no endpoint)."""
 
 
-def client(service: str) -> Any:
-    """A client with the SDK's standard retries (3 attempts) and short timeouts: an operator
-    should hear about a problem in seconds, not minutes. Made per command, from the
+def _config() -> Config:
+    """The SDK's standard retries (3 attempts) and short timeouts: an operator should hear
+    about a problem in seconds, not minutes. Clients are made per command, from the
     environment as it is then."""
-    return boto3.client(
-        service,
-        config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20),
-    )
+    return Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
+
+
+def dynamodb() -> DynamoDBClient:
+    return boto3.client("dynamodb", config=_config())
+
+
+def sns() -> SNSClient:
+    return boto3.client("sns", config=_config())
+
+
+def cloudformation() -> CloudFormationClient:
+    return boto3.client("cloudformation", config=_config())
 
 
 def stack_outputs(stack_name: str) -> dict[str, str]:
     """The CloudFormation outputs of a deployed stack (OrdersTableName, SweepShards, topic ARNs)."""
     try:
-        stacks = client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+        stacks = cloudformation().describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as error:
         message = error.response.get("Error", {}).get("Message", str(error))
         raise StackUnavailable(f"cannot read stack {stack_name!r}: {message}") from None

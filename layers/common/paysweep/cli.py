@@ -91,7 +91,7 @@ class Settings:
 
     def store(self) -> OrderStore:
         # The operator's reads and writes use neither index; the names are the template's.
-        return OrderStore(aws.client("dynamodb"), self.table, "due-index", "outbox-index")
+        return OrderStore(aws.dynamodb(), self.table, "due-index", "outbox-index")
 
 
 def _decimal(text: str) -> Decimal:
@@ -163,7 +163,7 @@ def cmd_republish(args: argparse.Namespace) -> int:
     store = settings.store()
     recorded = operations.recorded_outcome(store, args.order_id)
     message = recorded.message
-    publisher = OutcomePublisher(aws.client("sns"), {message.outcome: settings.topic_arn(message.outcome)})
+    publisher = OutcomePublisher(aws.sns(), {message.outcome: settings.topic_arn(message.outcome)})
     operations.republish(store, publisher, recorded)
     source = "rebuilt from the order's outcome record"
     if recorded.in_outbox:

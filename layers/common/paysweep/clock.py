@@ -28,7 +28,7 @@ def to_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(CANONICAL_FORMAT)
 
 
-def parse_iso(text: str) -> datetime:
+def parse_iso(text: object) -> datetime:
     """Parse an ISO-8601 timestamp that names its offset (`Z` or `+09:00`) into UTC.
 
     A timestamp without an offset is refused: guessing the zone of a payment deadline

@@ -13,11 +13,14 @@ The next sweep knows to look because the failed sweep's lease was never released
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from paysweep.answers import CancelIntent
 from paysweep.outcomes import OutcomeMessage
 from paysweep.store import call_dynamodb, from_item, to_item
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
 
 
 class JournalTarget(StrEnum):
@@ -39,7 +42,7 @@ class Compensation(NamedTuple):
 
 
 class CompensationJournal:
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
         self._table = table
 
@@ -55,8 +58,7 @@ class CompensationJournal:
         if entry.intent is not None:
             item["intent"] = entry.intent.to_item()
         call_dynamodb(
-            self._client,
-            "put_item",
+            self._client.put_item,
             TableName=self._table,
             Item=to_item(item),
             ConditionExpression="attribute_not_exists(orderId)",
@@ -64,7 +66,7 @@ class CompensationJournal:
 
     def find(self, order_id: str) -> Compensation | None:
         response = call_dynamodb(
-            self._client, "get_item", TableName=self._table, Key=to_item({"orderId": order_id}), ConsistentRead=True
+            self._client.get_item, TableName=self._table, Key=to_item({"orderId": order_id}), ConsistentRead=True
         )
         item = response.get("Item")
         if not item:
@@ -81,5 +83,5 @@ class CompensationJournal:
 
     def resolve(self, order_id: str) -> None:
         """Delete an entry once the orders table holds what it says."""
-        call_dynamodb(self._client, "delete_item", TableName=self._table, Key=to_item({"orderId": order_id}))
+        call_dynamodb(self._client.delete_item, TableName=self._table, Key=to_item({"orderId": order_id}))
 

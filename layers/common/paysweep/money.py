@@ -47,7 +47,7 @@ def to_decimal(value: object) -> Decimal:
 
     Floats are refused outright: by the time a float exists, the cents may already be wrong.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise AmountError(f"amount must be exact, got {type(value).__name__} {value!r}")
     if isinstance(value, Decimal):
         amount = value

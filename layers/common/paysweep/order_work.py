@@ -16,10 +16,11 @@ or expired, because the write it follows is exactly the one that failed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, NamedTuple, TYPE_CHECKING, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from paysweep.adapter import Canceller, guarded
 from paysweep.answers import (
@@ -70,14 +71,14 @@ class SweepContext(NamedTuple):
 def _answer_log(answer: PaymentAnswer | CancelAnswer) -> dict[str, Any]:
     """The normalised answer for logs: states, codes, amounts as text, no secrets."""
     view: dict[str, Any] = {"state": answer.state.value, "providerStatus": answer.provider_status}
-    for name in ("paid", "expected"):
-        amount = getattr(answer, name, None)
-        if amount is not None:
-            view[name] = _amount_text(amount)
-    if getattr(answer, "refs", None):
-        view["refs"] = answer.refs  # type: ignore[union-attr]
-    if getattr(answer, "reference", None):
-        view["reference"] = answer.reference  # type: ignore[union-attr]
+    if isinstance(answer, PaymentAnswer):
+        for name, amount in (("paid", answer.paid), ("expected", answer.expected)):
+            if amount is not None:
+                view[name] = _amount_text(amount)
+        if answer.refs:
+            view["refs"] = dict(answer.refs)
+    elif answer.reference:
+        view["reference"] = answer.reference
     view["detail"] = answer.detail
     return view
 
@@ -215,7 +216,7 @@ class OrderWork:
         if self.engine.adapter.canceller is None or intent is None:
             self._reject(InvalidOrder(order.order_id, ["status CANCELLING without a cancel record this provider can use"]))
             return
-        answer = self._call(lambda: self._canceller.confirm_cancel(order, intent), CancelAnswer)
+        answer = self._call(partial(self._canceller.confirm_cancel, order, intent), CancelAnswer)
         now = self.engine.clock()
         still_approved = answer.state is CancelState.PENDING and intent.reference is None
         if still_approved and now < parse_iso(intent.deadline) and not self.ctx.out_of_time():
@@ -503,7 +504,7 @@ class OrderWork:
         now: datetime,
         reported: ReportedAmount | None,
         provider_status: str | None,
-        refs: dict[str, str],
+        refs: Mapping[str, str],
     ) -> OutcomeMessage:
         return build_message(
             order_id=order.order_id,
@@ -604,7 +605,6 @@ def _unrecognised(answer_type: type) -> Any:
 
 
 def _whole(value: object) -> int:
-    try:
-        return max(0, int(value))  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         return 0
+    return max(0, int(value))

@@ -16,11 +16,11 @@ from typing import Any, NamedTuple
 
 from paysweep.answers import CancelIntent
 from paysweep.clock import parse_iso, to_iso
-from paysweep.money import AmountError, CURRENCY_EXPONENTS, fits_currency, to_decimal
+from paysweep.money import CURRENCY_EXPONENTS, AmountError, fits_currency, to_decimal
 from paysweep.providers import PROFILES, ProviderProfile
 
 # Amounts beyond this are certainly a writer's bug (a minor-unit value in a major-unit field).
-MAX_AMOUNT = Decimal("1000000000000")
+MAX_AMOUNT = Decimal(1000000000000)
 _ORDER_ID = re.compile(r"[A-Za-z0-9_\-.]+")
 _PRINTABLE_REF = re.compile(r"[\x21-\x7e]+")
 
@@ -137,7 +137,7 @@ def _check_time(item: dict[str, Any], name: str, problems: list[str], required: 
     if value is None and not required:
         return None
     try:
-        return parse_iso(value)  # type: ignore[arg-type]
+        return parse_iso(value)
     except ValueError as error:
         problems.append(f"{name}: {error}")
         return None
@@ -168,7 +168,7 @@ def parse_order(item: dict[str, Any], default_window: timedelta | None = None) -
     created_at = _check_time(item, "createdAt", problems, required=True)
     expires_at = _check_time(item, "expiresAt", problems, required=False)
     try:
-        status = OrderStatus(item.get("status"))
+        status = OrderStatus(str(item.get("status")))
     except ValueError:
         problems.append(f"status must be one of {[s.value for s in OrderStatus]}, got {item.get('status')!r}")
         status = OrderStatus.PENDING

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from paysweep.answers import ReportedAmount
 from paysweep.money import format_amount
@@ -61,14 +61,12 @@ class OutcomeMessage(NamedTuple):
     body: str
     """The exact JSON text published; stored in the outbox and re-published verbatim."""
 
-    def attributes(self) -> dict[str, dict[str, str]]:
-        """SNS message attributes, so subscribers can filter without parsing bodies."""
-        attributes = {
-            "provider": {"DataType": "String", "StringValue": self.provider},
-            "outcome": {"DataType": "String", "StringValue": self.outcome.value},
-        }
+    def attributes(self) -> dict[str, str]:
+        """The message attributes (all strings), so subscribers can filter without parsing
+        bodies: `provider`, `outcome`, and `reason` when there is one."""
+        attributes = {"provider": self.provider, "outcome": self.outcome.value}
         if self.reason is not None:
-            attributes["reason"] = {"DataType": "String", "StringValue": self.reason.value}
+            attributes["reason"] = self.reason.value
         return attributes
 
     def to_item(self) -> dict[str, str]:
@@ -84,7 +82,7 @@ class OutcomeMessage(NamedTuple):
         return item
 
     @classmethod
-    def from_item(cls, item: dict[str, object]) -> OutcomeMessage:
+    def from_item(cls, item: Mapping[str, Any]) -> OutcomeMessage:
         reason = item.get("reason")
         return cls(
             event_id=str(item["eventId"]),
@@ -176,7 +174,7 @@ def _recorded_amount(value: object, name: str) -> ReportedAmount | None:
     return ReportedAmount(amount, str(currency) if currency is not None else None)
 
 
-def message_from_record(order_id: str, generation: int, record: Mapping[str, object]) -> OutcomeMessage:
+def message_from_record(order_id: str, generation: int, record: Mapping[str, Any]) -> OutcomeMessage:
     """Rebuild a terminal order's message from its `outcome` record, with the same builder.
 
     `format_amount` gives back the recorded text for the amounts it formatted, and the
@@ -203,7 +201,7 @@ def message_from_record(order_id: str, generation: int, record: Mapping[str, obj
             provider_status=str(status) if status is not None else None,
             provider_refs={str(k): str(v) for k, v in refs.items()},
             occurred_at=str(record["occurredAt"]),
-            attempts=int(record["attempts"]),  # type: ignore[call-overload]
+            attempts=int(record["attempts"]),
             generation=generation,
         )
     except (ValueError, TypeError) as error:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from paysweep.outcomes import Outcome, OutcomeMessage
+
+if TYPE_CHECKING:
+    from types_boto3_sns import SNSClient
+    from types_boto3_sns.type_defs import MessageAttributeValueTypeDef, PublishBatchRequestEntryTypeDef
 
 BATCH_LIMIT = 10  # SNS PublishBatch accepts at most ten entries per request
 
@@ -25,7 +29,7 @@ class PublishReport(NamedTuple):
 class OutcomePublisher:
     """Publishes outcome messages to the topic of their outcome."""
 
-    def __init__(self, client: Any, topic_arns: Mapping[Outcome, str]) -> None:
+    def __init__(self, client: SNSClient, topic_arns: Mapping[Outcome, str]) -> None:
         self._client = client
         self._topic_arns = dict(topic_arns)
 
@@ -40,8 +44,8 @@ class OutcomePublisher:
         return report
 
     def _publish_batch(self, topic_arn: str, batch: Sequence[OutcomeMessage], report: PublishReport) -> None:
-        entries = [
-            {"Id": f"m{i}", "Message": message.body, "MessageAttributes": message.attributes()}
+        entries: list[PublishBatchRequestEntryTypeDef] = [
+            {"Id": f"m{i}", "Message": message.body, "MessageAttributes": _string_attributes(message)}
             for i, message in enumerate(batch)
         ]
         try:
@@ -58,3 +62,8 @@ class OutcomePublisher:
                 report.published.append(message)
             else:
                 report.failed.append((message, failed.get(entry_id, "NoResult")))
+
+
+def _string_attributes(message: OutcomeMessage) -> dict[str, MessageAttributeValueTypeDef]:
+    """SNS String attributes, the type filter policies match on."""
+    return {name: {"DataType": "String", "StringValue": value} for name, value in message.attributes().items()}

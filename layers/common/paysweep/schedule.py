@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 
-
 def backoff_delay(checks_done: int, backoff: Sequence[int]) -> timedelta:
     """Wait after the `checks_done`-th check (1-based)."""
     index = min(max(checks_done, 1), len(backoff)) - 1

@@ -29,7 +29,7 @@ def jsonable(value: Any) -> Any:
 
 def order_json(item: Mapping[str, Any]) -> dict[str, Any]:
     """The whole item for `show --json`; `amount` is always an exact decimal string."""
-    document = jsonable(item)
+    document: dict[str, Any] = jsonable(item)
     amount = item.get("amount")
     if isinstance(amount, Decimal):
         document["amount"] = f"{amount:f}"
@@ -151,7 +151,8 @@ def review_rows(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """`paysweep review`: one row per order, oldest decision first."""
     rows = []
     for item in items:
-        outcome = item.get("outcome") if isinstance(item.get("outcome"), Mapping) else {}
+        recorded = item.get("outcome")
+        outcome: Mapping[str, Any] = recorded if isinstance(recorded, Mapping) else {}
         rows.append({
             "orderId": item.get("orderId"),
             "provider": item.get("provider"),

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from paysweep.clock import utc_now
 from paysweep.orders import new_order_item
 from paysweep.store import ConditionFailed, OrderStore
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
 
 
 class DuplicateOrder(Exception):
@@ -34,7 +37,7 @@ def register_order(
     expires_at: datetime | None = None,
     created_at: datetime | None = None,
     first_check_after: timedelta = timedelta(minutes=1),
-    client: Any = None,
+    client: DynamoDBClient | None = None,
 ) -> dict[str, Any]:
     """Validate and write one pending order; returns the item written."""
     item = new_order_item(

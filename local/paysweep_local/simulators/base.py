@@ -285,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.track(self.connection, add=False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and benchmarks make thousands of requests."""
 
     def _serve(self) -> None:
@@ -448,7 +448,7 @@ class SimulatorBase:
             raise ValueError("probability must be within [0, 1], with at least one step")
         with self._lock:
             if probability:
-                self._chaos[path] = (probability, list(steps), random.Random(seed))  # noqa: S311 - test faults
+                self._chaos[path] = (probability, list(steps), random.Random(seed))
             else:
                 self._chaos.pop(path, None)
 

@@ -152,7 +152,7 @@ def load_public_key(text: str) -> rsa.RSAPublicKey:
     except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm) as error:
         raise ValueError("merchant_public_key is not a PEM or Base64 X.509 RSA public key") from error
     if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("merchant_public_key is not an RSA key")
+        raise TypeError("merchant_public_key is not an RSA key")
     return key
 
 
