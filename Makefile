@@ -11,21 +11,22 @@ SAM     := $(TOOLS)/sam/bin/sam
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 ARGS    ?=
 
-.PHONY: help setup run test soak bench build validate lint typecheck clean
+.PHONY: help setup run test soak bench simulate build validate lint typecheck clean
 
 help:
 	@echo "make run     run paysweep locally: emulator, simulators, both sweepers, live outcomes (ARGS=--keep-running)"
 	@echo "make test    install everything and run every test"
 	@echo "make soak    the chaos soak alone, with its figures (ORDERS=n for another size; default 2000)"
 	@echo "make bench   the performance benchmark (after make test's set-up)"
+	@echo "make simulate  the deterministic simulation (SEEDS=n seeds from START=0; SEED=k replays one)"
 	@echo "make build   sam build (the deployable artifacts, in .aws-sam/)"
 	@echo "make lint    ruff over the repository and mypy --strict over the product (part of make test)"
 
-$(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt functions/teemopay/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt functions/teemopay/requirements.txt pyproject.toml local/pyproject.toml
 	rm -rf $(VENV)
 	"$$(scripts/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . -e local
 	touch $@
 
 $(TOOLS)/%/.installed: requirements/%.txt
@@ -53,6 +54,9 @@ test: setup lint
 
 soak: $(VENV)/.installed
 	PAYSWEEP_SOAK_ORDERS=$(or $(ORDERS),$${PAYSWEEP_SOAK_ORDERS:-}) $(PY) -m pytest tests/integration/test_soak.py -s -q $(ARGS)
+
+simulate: $(VENV)/.installed
+	cd tests && ../$(PY) -m simulation.run $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),10000) --start $(or $(START),0)) $(ARGS)
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py $(ARGS)

@@ -1,0 +1,90 @@
+"""Backends of the store contract: each test runs once per backend.
+
+- `memory`: the in-memory doubles of the deterministic simulation (tests/doubles);
+- `moto`: the DynamoDB-backed store (`paysweep.aws`) over real HTTP to the moto emulator,
+  on tables created from `template.yaml`'s own definitions.
+
+A backend is a `Backend`: a store, a journal, and `settle()`, which waits until the sparse
+indexes show every write made so far (DynamoDB's global secondary indexes are eventually
+consistent; a test of index contents calls it first, so it holds for any lag).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+import yaml
+from doubles.store import MemoryCompensationJournal, MemoryOrderStore
+from paysweep.aws.journal import DynamoDBCompensationJournal
+from paysweep.aws.store import DynamoDBOrderStore
+from paysweep.sweep.ports import CompensationJournal, OrderStore
+from paysweep_local.emulator import Emulator
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+DUE_INDEX, OUTBOX_INDEX = "due-index", "outbox-index"
+
+
+class Backend(NamedTuple):
+    name: str
+    store: OrderStore
+    journal: CompensationJournal
+    settle: Callable[[], None]
+    raw_client: Any
+    """The DynamoDB client behind the store (None for memory): for the racing test's own calls."""
+
+
+def _template_table(logical_id: str) -> dict[str, Any]:
+    """CreateTable arguments from the template's own table definition (keys, indexes)."""
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    resources = yaml.load(TEMPLATE.read_text(), Loader=_Loader)["Resources"]
+    properties = resources[logical_id]["Properties"]
+    table: dict[str, Any] = {
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if properties.get("GlobalSecondaryIndexes"):
+        table["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    return table
+
+
+def memory_backend() -> Backend:
+    store = MemoryOrderStore()
+    return Backend("memory", store, MemoryCompensationJournal(), store.refresh_indexes, None)
+
+
+def dynamodb_backend(name: str, client: Any) -> Backend:
+    suffix = uuid.uuid4().hex[:10]
+    orders, journal = f"orders-{suffix}", f"compensations-{suffix}"
+    client.create_table(TableName=orders, **_template_table("OrdersTable"))
+    client.create_table(TableName=journal, **_template_table("CompensationsTable"))
+    return Backend(
+        name,
+        DynamoDBOrderStore(client, orders, DUE_INDEX, OUTBOX_INDEX),
+        DynamoDBCompensationJournal(client, journal),
+        lambda: time.sleep(0.0),  # moto's indexes follow each write at once; real GSIs lag (see README)
+        client,
+    )
+
+
+@pytest.fixture(scope="session")
+def moto_emulator() -> Iterator[Emulator]:
+    with Emulator() as running:
+        yield running
+
+
+@pytest.fixture(params=["memory", "moto"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "memory":
+        return memory_backend()
+    emulator: Emulator = request.getfixturevalue("moto_emulator")
+    return dynamodb_backend("moto", emulator.client("dynamodb"))

@@ -1,0 +1,258 @@
+"""The order store's and the journal's contract, held on every backend (conftest.py).
+
+What the sweep relies on, spelled out: a guard that does not hold refuses the write and
+reports the item as it was; a claim returns the whole item as it was before it; numbers come
+back as exact decimals; the sparse indexes hold exactly the due (keys only) and unpublished
+orders, oldest first, in pages; the journal keeps an order's first entry. The in-memory
+double is trusted by the deterministic simulation only because it passes this beside the
+DynamoDB-backed store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from paysweep.domain import item
+from paysweep.domain.answers import CancelIntent
+from paysweep.domain.clock import to_iso
+from paysweep.domain.orders import OrderStatus, new_order_item
+from paysweep.domain.outcomes import Outcome, Reason, build_message, outcome_record
+from paysweep.sweep.ports import Compensation, ConditionFailed, DueOrder, JournalTarget
+
+from conformance.conftest import Backend
+
+NOW = datetime(2026, 11, 22, 3, 14, 15, tzinfo=UTC)
+T0, T1, T2 = to_iso(NOW), to_iso(NOW + timedelta(seconds=1)), to_iso(NOW + timedelta(minutes=2))
+SHARD = "kicc-wechatpay#0"
+
+
+def register(backend: Backend, order_id: str, *, due: datetime = NOW, shard: str = SHARD) -> dict[str, object]:
+    order = new_order_item(order_id=order_id, provider="kicc-wechatpay", amount=Decimal(1000), currency="KRW",
+                           shards=1, created_at=due, first_check_after=timedelta(0), pg_cno=f"PG-{order_id}")
+    order["sweepKey"] = shard
+    backend.store.put_new(order)  # both stores have the writer's insert
+    return order
+
+
+def claim_of(order_id: str, token: str, *, due_by: str = T0, shard: str = SHARD) -> item.Transition:
+    return item.claim(order_id, item.Due(shard, due_by), token=token, now=T0, lease_until=T2)
+
+
+def refused(action: Callable[[], object]) -> ConditionFailed:
+    with pytest.raises(ConditionFailed) as failure:
+        action()
+    return failure.value
+
+
+# -- writes and their guards ----------------------------------------------------------------
+
+
+def test_a_new_order_is_written_once_and_a_second_write_reports_the_first(backend: Backend) -> None:
+    written = register(backend, "C-NEW")
+    again = refused(lambda: register(backend, "C-NEW"))
+    assert again.current is not None and again.current["pgCno"] == written["pgCno"]
+    stored = backend.store.read("C-NEW")
+    assert stored is not None and stored["amount"] == Decimal(1000) and isinstance(stored["amount"], Decimal)
+
+
+def test_a_claim_returns_the_whole_item_as_it_was_and_takes_the_lease(backend: Backend) -> None:
+    register(backend, "C-CLAIM")
+    before = backend.store.claim(claim_of("C-CLAIM", "sweep-a:1"))
+    assert before["status"] == "PENDING" and "leaseOwner" not in before and before["pgCno"] == "PG-C-CLAIM"
+    after = backend.store.read("C-CLAIM")
+    assert after is not None
+    assert (after["leaseOwner"], after["leaseUntil"], after["nextCheckAt"]) == ("sweep-a:1", T2, T2)
+
+
+def test_a_second_claim_is_refused_and_sees_the_first_lease(backend: Backend) -> None:
+    register(backend, "C-RACE")
+    backend.store.claim(claim_of("C-RACE", "sweep-a:1"))
+    second = refused(lambda: backend.store.claim(claim_of("C-RACE", "sweep-b:1")))
+    assert second.current is not None and second.current["leaseOwner"] == "sweep-a:1"
+
+
+def test_a_claim_needs_the_order_due_and_in_the_shard(backend: Backend) -> None:
+    register(backend, "C-LATER", due=NOW + timedelta(minutes=5))
+    register(backend, "C-ELSEWHERE", shard="kicc-wechatpay#1")
+    assert refused(lambda: backend.store.claim(claim_of("C-LATER", "s:1"))).current is not None
+    assert refused(lambda: backend.store.claim(claim_of("C-ELSEWHERE", "s:1"))).current is not None
+    missing = refused(lambda: backend.store.claim(claim_of("C-NOBODY", "s:1")))
+    assert missing.current is None
+    assert backend.store.read("C-NOBODY") is None, "a refused write must not create the item"
+
+
+def test_many_claims_at_once_have_exactly_one_winner(backend: Backend) -> None:
+    register(backend, "C-CROWD")
+    winners: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def contend(n: int) -> None:
+        barrier.wait()
+        try:
+            backend.store.claim(claim_of("C-CROWD", f"sweep-{n}:1"))
+            winners.append(f"sweep-{n}:1")
+        except ConditionFailed:
+            pass
+
+    threads = [threading.Thread(target=contend, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
+    stored = backend.store.read("C-CROWD")
+    assert stored is not None and stored["leaseOwner"] == winners[0]
+
+
+def test_a_leased_write_needs_the_lease_and_the_status(backend: Backend) -> None:
+    register(backend, "C-LEASE")
+    backend.store.claim(claim_of("C-LEASE", "mine"))
+    write = item.Transition("C-LEASE", item.Leased("mine", OrderStatus.PENDING.value), {"attempts": 1})
+    refused(lambda: backend.store.apply(write._replace(guard=item.Leased("theirs", OrderStatus.PENDING.value))))
+    refused(lambda: backend.store.apply(write._replace(guard=item.Leased("mine", OrderStatus.CANCELLING.value))))
+    backend.store.apply(write)
+    backend.store.apply(write._replace(guard=item.Leased("mine", None), set={"attempts": 2}))
+    stored = backend.store.read("C-LEASE")
+    assert stored is not None and stored["attempts"] == Decimal(2)
+
+
+@pytest.mark.parametrize(
+    ("lease", "holds"),
+    [
+        (None, True),  # nobody holds it
+        (("mine", T2), True),  # we do
+        (("theirs", T0), True),  # theirs, expired by T1
+        (("theirs", T2), False),  # theirs, live
+    ],
+)
+def test_a_free_or_own_lease_write_refuses_only_a_live_foreign_lease(
+    backend: Backend, lease: tuple[str, str] | None, holds: bool
+) -> None:
+    register(backend, "C-FREE")
+    if lease is not None:
+        backend.store.claim(item.claim("C-FREE", item.Due(SHARD, T0), token=lease[0], now=T0, lease_until=lease[1]))
+    write = item.Transition("C-FREE", item.LeasedOrFree("mine", OrderStatus.PENDING.value, T1), {"attempts": 7})
+    if holds:
+        backend.store.apply(write)
+    else:
+        assert refused(lambda: backend.store.apply(write)).current is not None
+    refused(lambda: backend.store.apply(write._replace(guard=item.LeasedOrFree("mine", "REVIEW", T1))))
+
+
+def test_an_operator_write_needs_the_item_unchanged_and_no_live_lease(backend: Backend) -> None:
+    register(backend, "C-OPS")
+    read = backend.store.read("C-OPS")
+    assert read is not None
+    make_due = item.make_due(read, now=T1, sweep_key=SHARD)
+    stale = item.Transition("C-OPS", item.Unchanged({"attempts": 3}, T1), {"updatedAt": T1})
+    absent_expected = item.Transition("C-OPS", item.Unchanged({"status": None}, T1), {"updatedAt": T1})
+    refused(lambda: backend.store.apply(stale))
+    refused(lambda: backend.store.apply(absent_expected))
+    backend.store.claim(claim_of("C-OPS", "sweep-a:1"))
+    leased = backend.store.read("C-OPS")
+    assert leased is not None
+    refused(lambda: backend.store.apply(item.make_due(leased, now=T1, sweep_key=SHARD)))
+    refused(lambda: backend.store.apply(make_due))  # the claim changed updatedAt
+
+
+def test_the_outbox_marker_is_cleared_once(backend: Backend) -> None:
+    register(backend, "C-OUT")
+    backend.store.claim(claim_of("C-OUT", "s:1"))
+    decided = decide("C-OUT", "s:1")
+    backend.store.apply(decided)
+    backend.store.apply(item.clear_outbox("C-OUT", "C-OUT:APPROVED"))
+    refused(lambda: backend.store.apply(item.clear_outbox("C-OUT", "C-OUT:APPROVED")))
+    stored = backend.store.read("C-OUT")
+    assert stored is not None and not set(item.OUTBOX_MARKER) & set(stored)
+    assert stored["status"] == "APPROVED" and stored["outcome"]["eventId"] == "C-OUT:APPROVED"
+
+
+def test_a_write_to_a_missing_item_is_refused_and_creates_nothing(backend: Backend) -> None:
+    failure = refused(lambda: backend.store.apply(item.Transition("C-GHOST", item.Leased("s:1", None), {"attempts": 1})))
+    assert failure.current is None
+    assert backend.store.read("C-GHOST") is None
+
+
+def test_numbers_and_structures_come_back_as_dynamodb_returns_them(backend: Backend) -> None:
+    register(backend, "C-TYPES")
+    backend.store.claim(claim_of("C-TYPES", "s:1"))
+    backend.store.apply(item.Transition("C-TYPES", item.Leased("s:1", None), {
+        "attempts": 3, "cancel": {"reportedAmount": "1000.50", "sends": 2}, "history": ("a", "b"),
+    }))
+    stored = backend.store.read("C-TYPES")
+    assert stored is not None
+    assert stored["attempts"] == Decimal(3) and isinstance(stored["attempts"], Decimal)
+    assert stored["cancel"] == {"reportedAmount": "1000.50", "sends": Decimal(2)}
+    assert stored["history"] == ["a", "b"]
+
+
+# -- the sparse indexes -----------------------------------------------------------------------
+
+
+def test_the_due_index_holds_due_orders_oldest_first_keys_only(backend: Backend) -> None:
+    for n, minutes in enumerate((3, 1, 2)):
+        register(backend, f"C-DUE-{n}", due=NOW - timedelta(minutes=minutes))
+    register(backend, "C-NOT-YET", due=NOW + timedelta(minutes=1))
+    register(backend, "C-DONE")
+    backend.store.claim(claim_of("C-DONE", "s:1"))
+    backend.store.apply(decide("C-DONE", "s:1"))
+    backend.settle()
+    due = list(backend.store.due_in_shard(SHARD, T0, page_size=2))
+    assert [entry.order_id for entry in due] == ["C-DUE-0", "C-DUE-2", "C-DUE-1"], "oldest first, across pages"
+    assert all(isinstance(entry, DueOrder) and entry.sweep_key == SHARD for entry in due)
+    assert backend.store.count_due([SHARD, "kicc-wechatpay#1"], T0) == 3
+    assert backend.store.count_due([SHARD], to_iso(NOW + timedelta(minutes=2))) == 4
+
+
+def test_a_claimed_order_leaves_the_due_view_until_its_lease_ends(backend: Backend) -> None:
+    register(backend, "C-HIDDEN")
+    backend.store.claim(claim_of("C-HIDDEN", "s:1"))
+    backend.settle()
+    assert [e.order_id for e in backend.store.due_in_shard(SHARD, T0, page_size=10)] == []
+    assert [e.order_id for e in backend.store.due_in_shard(SHARD, T2, page_size=10)] == ["C-HIDDEN"]
+
+
+def test_the_outbox_index_holds_unpublished_outcomes_with_their_message(backend: Backend) -> None:
+    register(backend, "C-UNPUB")
+    backend.store.claim(claim_of("C-UNPUB", "s:1"))
+    backend.store.apply(decide("C-UNPUB", "s:1"))
+    backend.settle()
+    unpublished = list(backend.store.unpublished([SHARD], T2, page_size=1))
+    assert [entry["orderId"] for entry in unpublished] == ["C-UNPUB"]
+    assert unpublished[0]["outbox"]["eventId"] == "C-UNPUB:APPROVED"
+    assert list(backend.store.unpublished([SHARD], to_iso(NOW - timedelta(minutes=1)), page_size=1)) == []
+    backend.store.apply(item.clear_outbox("C-UNPUB", "C-UNPUB:APPROVED"))
+    backend.settle()
+    assert list(backend.store.unpublished([SHARD], T2, page_size=1)) == []
+
+
+# -- the journal --------------------------------------------------------------------------------
+
+
+def test_the_journal_keeps_an_orders_first_entry_until_resolved(backend: Backend) -> None:
+    message = build_message(order_id="C-J", provider="kicc-wechatpay", outcome=Outcome.CANCELLED,
+                            reason=Reason.DB_UPDATE_FAILED, requested=None, reported=None, provider_status=None,
+                            provider_refs={}, occurred_at=T0, attempts=1)
+    intent = CancelIntent(key="PSC1", request_date="20261122", reason="DB_UPDATE_FAILED", requested_at=T0, deadline=T2)
+    entry = Compensation("C-J", JournalTarget.CANCELLING, message, intent, T0, 1_800_000_000)
+    backend.journal.record(entry)
+    refused(lambda: backend.journal.record(entry._replace(target=JournalTarget.REVIEW, intent=None)))
+    assert backend.journal.find("C-J") == entry
+    backend.journal.resolve("C-J")
+    assert backend.journal.find("C-J") is None
+    backend.journal.resolve("C-J")  # resolving twice is harmless
+
+
+def decide(order_id: str, token: str) -> item.Transition:
+    message = build_message(order_id=order_id, provider="kicc-wechatpay", outcome=Outcome.APPROVED, reason=None,
+                            requested=None, reported=None, provider_status="TS01", provider_refs={},
+                            occurred_at=T1, attempts=1)
+    return item.decide(
+        order_id, item.Leased(token, OrderStatus.PENDING.value), check=item.Check(T1, "status", "APPROVED", "TS01"),
+        history=[], attempts=1, status="APPROVED", outcome=outcome_record(message), outbox=message.to_item(),
+        outbox_key=SHARD,
+    )
