@@ -169,7 +169,9 @@ def cmd_republish(args: argparse.Namespace) -> int:
     operations.republish(store, publisher, recorded)
     source = "rebuilt from the order's outcome record"
     if recorded.in_outbox:
-        source = "from the outbox (marker cleared)"
+        source = "rebuilt from the order's outcome record; it has left the due index (the outbox)"
+        if recorded.legacy_marker:
+            source = "from the 0.1 outbox (marker cleared)"
     print(f"{message.event_id}: published to the {message.outcome.value} topic, {source}")
     return 0
 
@@ -242,9 +244,11 @@ def parser() -> argparse.ArgumentParser:
         "republish", parents=[stack], help="publish a decided order's outcome again, same eventId",
         description=(
             "Publish a terminal order's outcome again to its topic under the same eventId (subscribers "
-            "de-duplicate on it). A message still in the outbox is published as stored and its marker "
-            "cleared; otherwise the message is rebuilt by the product's message builder from the order's "
-            "outcome record, the same body as first published. Exit 3 if the order is not decided."
+            "de-duplicate on it). The message is rebuilt by the product's message builder from the order's "
+            "outcome record, the same body as first published; an outcome not yet confirmed published "
+            "(still in the due index) is confirmed, and the order leaves the index. A message paysweep 0.1 "
+            "left in its outbox is published as stored and its marker cleared. Exit 3 if the order is not "
+            "decided."
         ),
     )
     republish.add_argument("order_id", metavar="ORDER_ID")

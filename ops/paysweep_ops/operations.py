@@ -48,10 +48,12 @@ class Redriven:
 
 @dataclass(frozen=True)
 class Recorded:
-    """A terminal order's outcome message, and whether it still waits in the outbox."""
+    """A terminal order's outcome message, and whether it still waits in the outbox (in the
+    due index, or, written by paysweep 0.1, as an outbox marker)."""
 
     message: OutcomeMessage
     in_outbox: bool
+    legacy_marker: bool = False
 
 
 def read_order(store: DynamoDBOrderStore, order_id: str) -> dict[str, Any]:
@@ -76,6 +78,8 @@ def redrive(store: DynamoDBOrderStore, order_id: str, *, shards: int, now: datet
     item = read_order(store, order_id)
     status = str(item.get("status"))
     stamp = to_iso(now)
+    if items.unpublished(item):
+        _refuse_unpublished(item)
     if until := live_lease(item, stamp):
         owner = item["leaseOwner"]
         raise Refused(f"{order_id} is being checked by sweep {owner} until {until}; try again after that")
@@ -111,16 +115,21 @@ def _make_due(store: DynamoDBOrderStore, item: dict[str, Any], now: str, shards:
 def _restart(store: DynamoDBOrderStore, item: dict[str, Any], now: str, shards: int) -> Redriven:
     """A terminal order back to PENDING as its next generation, due now (`items.restart`)."""
     order_id, status = str(item[items.ORDER_ID]), str(item[items.STATUS])
-    if item.get(items.OUTBOX_KEY):
-        event = (item.get(items.OUTBOX) or {}).get("eventId", "its outcome")
-        raise Refused(
-            f"{order_id}: {event} is not confirmed published yet; run `paysweep republish {order_id}` "
-            "(or wait for the next sweep) before re-driving it"
-        )
+    if items.unpublished(item):
+        _refuse_unpublished(item)
     transition = items.restart(item, now=now, sweep_key=_home_shard(item, shards))
     _write(store, item, transition, now)
     generation = int(transition.set[items.GENERATION])
     return Redriven(order_id, status, OrderStatus.PENDING.value, generation, now)
+
+
+def _refuse_unpublished(item: dict[str, Any]) -> None:
+    order_id = item[items.ORDER_ID]
+    event = (item.get(items.OUTCOME) or {}).get("eventId", "its outcome")
+    raise Refused(
+        f"{order_id}: {event} is not confirmed published yet; run `paysweep republish {order_id}` "
+        "(or wait for the next sweep) before re-driving it"
+    )
 
 
 def _write(store: DynamoDBOrderStore, item: dict[str, Any], transition: items.Transition, now: str) -> None:
@@ -156,37 +165,40 @@ def in_review(
 def recorded_outcome(store: DynamoDBOrderStore, order_id: str) -> Recorded:
     """A terminal order's outcome message, exactly as it was (or will be) published.
 
-    From the outbox when the marker is still there (the stored text, byte for byte);
-    otherwise rebuilt from the order's `outcome` record by the message builder.
+    Rebuilt from the order's `outcome` record by the message builder; a paysweep 0.1 outbox
+    marker still in the order is published as stored (the text, byte for byte).
     """
     item = read_order(store, order_id)
-    status = item.get("status")
+    status = item.get(items.STATUS)
     if status not in TERMINAL_STATUSES:
         raise Refused(f"{order_id} is {status}: it has no outcome to re-publish until it is decided")
-    outbox = item.get("outbox")
-    if isinstance(outbox, dict) and item.get("outboxKey"):
-        return Recorded(OutcomeMessage.from_item(outbox), in_outbox=True)
-    record = item.get("outcome")
+    outbox = item.get(items.OUTBOX)
+    if isinstance(outbox, dict) and item.get(items.OUTBOX_KEY):
+        return Recorded(OutcomeMessage.from_item(outbox), in_outbox=True, legacy_marker=True)
+    record = item.get(items.OUTCOME)
     if not isinstance(record, dict):
         raise Refused(f"{order_id} is {status} but has no outcome record")
     try:
-        return Recorded(message_from_record(order_id, whole(item.get("generation")), record), in_outbox=False)
+        message = message_from_record(order_id, whole(item.get(items.GENERATION)), record)
     except IncompleteRecord as error:
         raise Refused(f"{order_id}: cannot rebuild its message exactly: {error}") from None
+    return Recorded(message, in_outbox=items.unpublished(item))
 
 
 def republish(store: DynamoDBOrderStore, publisher: OutcomePublisher, recorded: Recorded) -> None:
     """Publish the message again under its `eventId` (subscribers de-duplicate on it).
 
-    A message still in the outbox has its marker cleared once SNS accepts it, as a sweep
-    would do; a concurrent sweep that cleared it first is fine.
+    An outcome still waiting in the outbox is confirmed once SNS accepts it, as a sweep would
+    do (the order leaves the due index); a concurrent sweep that confirmed it first is fine.
     """
     message = recorded.message
     report = publisher.publish([message])
     if report.failed:
         raise PublishFailed(f"SNS did not accept {message.event_id}: {report.failed[0][1]}")
     if recorded.in_outbox:
+        confirm = (items.clear_outbox(message.order_id, message.event_id) if recorded.legacy_marker
+                   else items.published(message.order_id, message.event_id, message.outcome.value))
         try:
-            store.apply(items.clear_outbox(message.order_id, message.event_id))
+            store.apply(confirm)
         except ConditionFailed:
-            pass  # a sweep re-published and cleared it meanwhile
+            pass  # a sweep re-published and confirmed it meanwhile

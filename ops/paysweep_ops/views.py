@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from paysweep.domain.item import live_lease, whole
-from paysweep.domain.orders import ACTIVE_STATUSES
+from paysweep.domain.item import live_lease, unpublished, whole
+from paysweep.domain.orders import ACTIVE_STATUSES, TERMINAL_STATUSES
 
 from paysweep_ops.operations import Redriven
 
@@ -64,6 +64,8 @@ def _due_line(item: Mapping[str, Any], now: str) -> str:
         if item.get("status") in ACTIVE_STATUSES:
             return "- (not in the due index)"
         return "- (terminal: not in the due index)"
+    if item.get("status") in TERMINAL_STATUSES:
+        return f"{due} in {_text(item.get('sweepKey'))} (decided: in the due index until its outcome is published)"
     state = "due now" if str(due) <= now else "not due yet"
     return f"{due} in {_text(item.get('sweepKey'))} ({state})"
 
@@ -90,11 +92,11 @@ def _outcome_lines(item: Mapping[str, Any]) -> list[str]:
     outcome = item.get("outcome")
     if not isinstance(outcome, Mapping):
         return [_row("outcome", "-")]
-    published = (
-        f"NOT YET PUBLISHED: in the outbox since {_text(item.get('outboxSince'))}"
-        if item.get("outboxKey")
-        else "published"
-    )
+    published = "published"
+    if item.get("outboxKey"):
+        published = f"NOT YET PUBLISHED: in the 0.1 outbox since {_text(item.get('outboxSince'))}"
+    elif unpublished(item):
+        published = f"NOT YET PUBLISHED: waiting in the due index since {_text(item.get('updatedAt'))}"
     if item.get("status") in ACTIVE_STATUSES:
         published = "previous generation, superseded by a re-drive"
     words = [_text(outcome.get("outcome"))]

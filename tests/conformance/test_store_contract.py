@@ -20,7 +20,7 @@ from paysweep.domain import item
 from paysweep.domain.answers import CancelIntent
 from paysweep.domain.clock import to_iso
 from paysweep.domain.orders import OrderStatus, new_order_item
-from paysweep.domain.outcomes import Outcome, Reason, build_message, outcome_record
+from paysweep.domain.outcomes import Outcome, OutcomeMessage, Reason, build_message, outcome_record
 from paysweep.sweep.ports import Compensation, ConditionFailed, DueOrder, JournalTarget
 
 from conformance.conftest import Backend
@@ -38,8 +38,8 @@ def register(backend: Backend, order_id: str, *, due: datetime = NOW, shard: str
     return order
 
 
-def claim_of(order_id: str, token: str, *, due_by: str = T0, shard: str = SHARD) -> item.Transition:
-    return item.claim(order_id, item.Due(shard, due_by), token=token, now=T0, lease_until=T2)
+def claim_of(order_id: str, token: str, *, due_by: str = T0, shard: str = SHARD, now: str = T0) -> item.Transition:
+    return item.claim(order_id, item.Due(shard, due_by, now), token=token, now=now, lease_until=T2)
 
 
 def refused(action: Callable[[], object]) -> ConditionFailed:
@@ -65,7 +65,8 @@ def test_a_claim_returns_the_whole_item_as_it_was_and_takes_the_lease(backend: B
     assert before["status"] == "PENDING" and "leaseOwner" not in before and before["pgCno"] == "PG-C-CLAIM"
     after = backend.store.read("C-CLAIM")
     assert after is not None
-    assert (after["leaseOwner"], after["leaseUntil"], after["nextCheckAt"]) == ("sweep-a:1", T2, T2)
+    assert (after["leaseOwner"], after["leaseUntil"]) == ("sweep-a:1", T2)
+    assert after["nextCheckAt"] == before["nextCheckAt"], "a claim leaves the due index alone"
 
 
 def test_a_second_claim_is_refused_and_sees_the_first_lease(backend: Backend) -> None:
@@ -73,6 +74,16 @@ def test_a_second_claim_is_refused_and_sees_the_first_lease(backend: Backend) ->
     backend.store.claim(claim_of("C-RACE", "sweep-a:1"))
     second = refused(lambda: backend.store.claim(claim_of("C-RACE", "sweep-b:1")))
     assert second.current is not None and second.current["leaseOwner"] == "sweep-a:1"
+
+
+def test_a_lease_that_ran_out_can_be_taken_over(backend: Backend) -> None:
+    register(backend, "C-EXPIRED")
+    backend.store.claim(item.claim("C-EXPIRED", item.Due(SHARD, T0, T0), token="sweep-a:1", now=T0, lease_until=T1))
+    refused(lambda: backend.store.claim(claim_of("C-EXPIRED", "sweep-b:1", now=T0)))
+    before = backend.store.claim(claim_of("C-EXPIRED", "sweep-b:1", now=T2))
+    assert before["leaseOwner"] == "sweep-a:1", "the claim reports the abandoned lease"
+    stored = backend.store.read("C-EXPIRED")
+    assert stored is not None and stored["leaseOwner"] == "sweep-b:1"
 
 
 def test_a_claim_needs_the_order_due_and_in_the_shard(backend: Backend) -> None:
@@ -134,7 +145,7 @@ def test_a_free_or_own_lease_write_refuses_only_a_live_foreign_lease(
 ) -> None:
     register(backend, "C-FREE")
     if lease is not None:
-        backend.store.claim(item.claim("C-FREE", item.Due(SHARD, T0), token=lease[0], now=T0, lease_until=lease[1]))
+        backend.store.claim(item.claim("C-FREE", item.Due(SHARD, T0, T0), token=lease[0], now=T0, lease_until=lease[1]))
     write = item.Transition("C-FREE", item.LeasedOrFree("mine", OrderStatus.PENDING.value, T1), {"attempts": 7})
     if holds:
         backend.store.apply(write)
@@ -159,16 +170,28 @@ def test_an_operator_write_needs_the_item_unchanged_and_no_live_lease(backend: B
     refused(lambda: backend.store.apply(make_due))  # the claim changed updatedAt
 
 
-def test_the_outbox_marker_is_cleared_once(backend: Backend) -> None:
+def test_a_decided_order_stays_due_until_its_outcome_is_confirmed_published_once(backend: Backend) -> None:
     register(backend, "C-OUT")
     backend.store.claim(claim_of("C-OUT", "s:1"))
-    decided = decide("C-OUT", "s:1")
-    backend.store.apply(decided)
-    backend.store.apply(item.clear_outbox("C-OUT", "C-OUT:APPROVED"))
-    refused(lambda: backend.store.apply(item.clear_outbox("C-OUT", "C-OUT:APPROVED")))
+    backend.store.apply(decide("C-OUT", "s:1"))
+    decided = backend.store.read("C-OUT")
+    assert decided is not None and decided["status"] == "APPROVED" and item.unpublished(decided)
+    assert decided["leaseUntil"] == T2, "the lease holds until the outcome should be published"
+    refused(lambda: backend.store.apply(item.published("C-OUT", "C-OUT:APPROVED", "REVIEW")))
+    backend.store.apply(item.published("C-OUT", "C-OUT:APPROVED", "APPROVED"))
+    refused(lambda: backend.store.apply(item.published("C-OUT", "C-OUT:APPROVED", "APPROVED")))
     stored = backend.store.read("C-OUT")
-    assert stored is not None and not set(item.OUTBOX_MARKER) & set(stored)
+    assert stored is not None and not item.unpublished(stored)
+    assert not {*item.DUE_INDEX_KEYS, *item.LEASE} & set(stored)
     assert stored["status"] == "APPROVED" and stored["outcome"]["eventId"] == "C-OUT:APPROVED"
+
+
+def test_a_legacy_outbox_marker_is_cleared_once(backend: Backend) -> None:
+    legacy_outbox(backend, "C-LEGACY")
+    backend.store.apply(item.clear_outbox("C-LEGACY", "C-LEGACY:APPROVED"))
+    refused(lambda: backend.store.apply(item.clear_outbox("C-LEGACY", "C-LEGACY:APPROVED")))
+    stored = backend.store.read("C-LEGACY")
+    assert stored is not None and not set(item.OUTBOX_MARKER) & set(stored)
 
 
 def test_a_write_to_a_missing_item_is_refused_and_creates_nothing(backend: Backend) -> None:
@@ -200,6 +223,7 @@ def test_the_due_index_holds_due_orders_oldest_first_keys_only(backend: Backend)
     register(backend, "C-DONE")
     backend.store.claim(claim_of("C-DONE", "s:1"))
     backend.store.apply(decide("C-DONE", "s:1"))
+    backend.store.apply(item.published("C-DONE", "C-DONE:APPROVED", "APPROVED"))
     backend.settle()
     due = list(backend.store.due_in_shard(SHARD, T0, page_size=2))
     assert [entry.order_id for entry in due] == ["C-DUE-0", "C-DUE-2", "C-DUE-1"], "oldest first, across pages"
@@ -208,18 +232,18 @@ def test_the_due_index_holds_due_orders_oldest_first_keys_only(backend: Backend)
     assert backend.store.count_due([SHARD], to_iso(NOW + timedelta(minutes=2))) == 4
 
 
-def test_a_claimed_order_leaves_the_due_view_until_its_lease_ends(backend: Backend) -> None:
-    register(backend, "C-HIDDEN")
-    backend.store.claim(claim_of("C-HIDDEN", "s:1"))
+def test_a_claimed_or_decided_order_stays_in_the_due_index(backend: Backend) -> None:
+    register(backend, "C-LEASED")
+    register(backend, "C-DECIDED")
+    backend.store.claim(claim_of("C-LEASED", "s:1"))
+    backend.store.claim(claim_of("C-DECIDED", "s:2"))
+    backend.store.apply(decide("C-DECIDED", "s:2"))
     backend.settle()
-    assert [e.order_id for e in backend.store.due_in_shard(SHARD, T0, page_size=10)] == []
-    assert [e.order_id for e in backend.store.due_in_shard(SHARD, T2, page_size=10)] == ["C-HIDDEN"]
+    assert [e.order_id for e in backend.store.due_in_shard(SHARD, T0, page_size=10)] == ["C-DECIDED", "C-LEASED"]
 
 
-def test_the_outbox_index_holds_unpublished_outcomes_with_their_message(backend: Backend) -> None:
-    register(backend, "C-UNPUB")
-    backend.store.claim(claim_of("C-UNPUB", "s:1"))
-    backend.store.apply(decide("C-UNPUB", "s:1"))
+def test_the_outbox_index_holds_the_legacy_markers_with_their_message(backend: Backend) -> None:
+    legacy_outbox(backend, "C-UNPUB")
     backend.settle()
     unpublished = list(backend.store.unpublished([SHARD], T2, page_size=1))
     assert [entry["orderId"] for entry in unpublished] == ["C-UNPUB"]
@@ -248,11 +272,24 @@ def test_the_journal_keeps_an_orders_first_entry_until_resolved(backend: Backend
 
 
 def decide(order_id: str, token: str) -> item.Transition:
-    message = build_message(order_id=order_id, provider="kicc-wechatpay", outcome=Outcome.APPROVED, reason=None,
-                            requested=None, reported=None, provider_status="TS01", provider_refs={},
-                            occurred_at=T1, attempts=1)
+    message = approval(order_id)
     return item.decide(
         order_id, item.Leased(token, OrderStatus.PENDING.value), check=item.Check(T1, "status", "APPROVED", "TS01"),
-        history=[], attempts=1, status="APPROVED", outcome=outcome_record(message), outbox=message.to_item(),
-        outbox_key=SHARD,
+        history=[], attempts=1, status="APPROVED", outcome=outcome_record(message), publish_by=T2,
     )
+
+
+def approval(order_id: str) -> OutcomeMessage:
+    return build_message(order_id=order_id, provider="kicc-wechatpay", outcome=Outcome.APPROVED, reason=None,
+                         requested=None, reported=None, provider_status="TS01", provider_refs={},
+                         occurred_at=T1, attempts=1)
+
+
+def legacy_outbox(backend: Backend, order_id: str) -> None:
+    """A decided order as paysweep 0.1 left it: out of the due index, its message in an outbox marker."""
+    register(backend, order_id)
+    message = approval(order_id)
+    backend.store.apply(item.Transition(order_id, item.Unchanged({}, T0), {
+        "status": "APPROVED", "outcome": outcome_record(message),
+        "outbox": {**message.to_item(), "since": T1}, "outboxKey": SHARD, "outboxSince": T1,
+    }, item.DUE_INDEX_KEYS))

@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable
 
 import pytest
+from paysweep.domain.item import unpublished
 from paysweep_local.simulators import kicc, teemopay
 from paysweep_local.stack import LocalStack
 from support.invariants import check_all
 from support.outcomes import Published
 from support.scenarios import KICC, TEEMO, add_kicc, add_teemopay
 from support.settle import settle
+from support.writes import CLAIM_WRITE, CONFIRM_WRITE
 
 EXPECTED = {
     "K-PAID": ("APPROVED", None),
@@ -91,12 +93,12 @@ FIRST_SWEEP_FAULTS: dict[str, Fault] = {
     "provider answer breaks the docs": provider_malformed,
     "due-index query throttled": dynamodb("Query", "throttle"),
     "due-index query errors": dynamodb("Query", "internal"),
-    "claim throttled": dynamodb("UpdateItem", "throttle", '"#due": "nextCheckAt"'),
-    "claim errors": dynamodb("UpdateItem", "unavailable", '"#due": "nextCheckAt"'),
+    "claim throttled": dynamodb("UpdateItem", "throttle", CLAIM_WRITE),
+    "claim errors": dynamodb("UpdateItem", "unavailable", CLAIM_WRITE),
     "reschedule write errors": dynamodb("UpdateItem", "internal", '"#r0": "leaseOwner"'),
     "cancel intent write errors": dynamodb("UpdateItem", "internal", '"CANCELLING"'),
     "terminal write of a decline errors": dynamodb("UpdateItem", "internal", "-T-DECLINED:FAILED"),
-    "outbox clear errors": dynamodb("UpdateItem", "internal", '"#o": "outbox"'),
+    "publication confirm errors": dynamodb("UpdateItem", "internal", CONFIRM_WRITE),
     "SNS publish fails": sns_publish_fails,
 }
 
@@ -130,7 +132,7 @@ def test_crash_after_record_before_publish(stack: LocalStack, published: Publish
     stack.functions[TEEMO].kill()
     assert running.result().error["type"] == "Runtime.ExitError"
     recorded = [i for i in stack.orders() if i.get("status") in ("APPROVED", "FAILED", "REVIEW")]
-    assert recorded and all("outbox" in i for i in recorded), "the crash should leave recorded, unpublished outcomes"
+    assert recorded and all(unpublished(i) for i in recorded), "the crash should leave recorded, unpublished outcomes"
     time.sleep(10)  # let the held publish finish, as a real in-flight request would
     outcomes_and_invariants(stack, published, ids)
 

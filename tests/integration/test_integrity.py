@@ -16,6 +16,7 @@ from paysweep_local.stack import LocalStack
 from support.invariants import check_all
 from support.outcomes import Published
 from support.scenarios import KICC, TEEMO, add_kicc, add_teemopay, kicc_finds, kicc_revises
+from support.writes import RECORD_WRITE
 
 LEASE_AND_MORE = 120  # seconds of simulated time after which any lease of a sweep has expired
 
@@ -162,7 +163,7 @@ def test_an_approval_the_table_cannot_record_is_cancelled(stack: LocalStack, pub
 def test_an_unwritable_table_still_cancels_publishes_and_converges_later(stack: LocalStack, published: Published) -> None:
     pg_cno = add_kicc(stack, "IN-DOWN", [kicc.approved()], settle_after=1)
     # After the claim, the orders table refuses every write of this order.
-    stack.emulator.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match='"outbox"')
+    stack.emulator.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match=RECORD_WRITE)
     stack.emulator.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match='"CANCELLING"')
     run = stack.sweep(KICC)
     assert run.ok and run.result["outcomes"] == {"CANCELLED": 1}
@@ -190,7 +191,7 @@ def test_an_unwritable_table_still_cancels_publishes_and_converges_later(stack: 
 def test_the_loser_of_a_race_never_cancels_the_winners_correct_approval(stack: LocalStack, published: Published) -> None:
     pg_cno = add_kicc(stack, "IN-RACE", [kicc.approved()])
     # Sweep A's APPROVED write is held by the table for 8 s ...
-    stack.emulator.add_fault("dynamodb", "UpdateItem", error="hang", seconds=8, times=1, match='"outbox"')
+    stack.emulator.add_fault("dynamodb", "UpdateItem", error="hang", seconds=8, times=1, match=RECORD_WRITE)
     sweep_a = stack.sweep_async(KICC)
     time.sleep(3)
     # ... meanwhile A's lease runs out (simulated time) and sweep B approves the order.

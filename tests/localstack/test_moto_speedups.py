@@ -168,7 +168,7 @@ def script(client: Any) -> None:
         due = [entry for key in sweep_keys for entry in store.due_in_shard(key, at, page_size=2)]
         for i, entry in enumerate(due):
             token = f"sweep-{round_}-{i}"
-            due_by = item.Due(entry.sweep_key, at)
+            due_by = item.Due(entry.sweep_key, at, at)
             claim = item.claim(entry.order_id, due_by, token=token, now=at, lease_until=to_iso(NOW + timedelta(minutes=2)))
             claimed = claim.applied_to(store.claim(claim))
             expect_refusal(lambda: store.claim(item.claim(entry.order_id, due_by, token="late", now=at, lease_until=at)))

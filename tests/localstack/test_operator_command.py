@@ -236,7 +236,7 @@ def test_redrive_refuses_an_order_a_sweep_is_checking(stack: LocalStack, cli) ->
     item = stack.register("OP-LEASED", TEEMO, "1000")
     store = DynamoDBOrderStore(stack.emulator.client("dynamodb"), stack.table, "due-index", "outbox-index")
     now = utc_now()
-    store.claim(items.claim("OP-LEASED", items.Due(item["sweepKey"], to_iso(now)), token="sweep-other:1",
+    store.claim(items.claim("OP-LEASED", items.Due(item["sweepKey"], to_iso(now), to_iso(now)), token="sweep-other:1",
                             now=to_iso(now), lease_until=to_iso(now + timedelta(minutes=2))))
     before = stack.order("OP-LEASED")
 
@@ -334,7 +334,7 @@ def test_republish_sends_the_same_message_under_the_same_event_id(
     sweep(stack, provider)
     published.collect()
     original = [d for d in published.all if d.message["orderId"] == order_id]
-    assert len(original) == 1 and "outbox" not in stack.order(order_id)
+    assert len(original) == 1 and "sweepKey" not in stack.order(order_id)
 
     code, out, err = cli("republish", order_id)
     assert (code, err) == (0, ""), err
@@ -345,7 +345,7 @@ def test_republish_sends_the_same_message_under_the_same_event_id(
     assert (again[0].topic, again[0].attributes) == (original[0].topic, original[0].attributes)
 
 
-def test_republish_of_an_outcome_still_in_the_outbox_publishes_it_and_clears_the_marker(
+def test_republish_of_an_outcome_still_in_the_outbox_publishes_it_and_confirms_it(
     stack: LocalStack, published: Published, cli
 ) -> None:
     add_teemopay(stack, "OP-OUTBOX", [teemopay.failed()])
@@ -353,7 +353,7 @@ def test_republish_of_an_outcome_still_in_the_outbox_publishes_it_and_clears_the
     sweep(stack, TEEMO)
     stack.emulator.clear_faults()
     item = stack.order("OP-OUTBOX")
-    assert item["status"] == "FAILED" and item["outboxKey"] and not published.collect()
+    assert item["status"] == "FAILED" and item["sweepKey"] and not published.collect()
 
     code, _, err = cli("redrive", "OP-OUTBOX")
     assert code == EXIT_CONFLICT and "not confirmed published yet" in err
@@ -361,11 +361,10 @@ def test_republish_of_an_outcome_still_in_the_outbox_publishes_it_and_clears_the
 
     code, out, err = cli("republish", "OP-OUTBOX")
     assert (code, err) == (0, ""), err
-    assert "from the outbox (marker cleared)" in out
+    assert "it has left the due index (the outbox)" in out
     delivered = published.collect()
-    assert [d.body for d in delivered] == [item["outbox"]["body"]]
-    assert delivered[0].message["eventId"] == "OP-OUTBOX:FAILED"
-    assert not {"outbox", "outboxKey", "outboxSince"} & set(stack.order("OP-OUTBOX"))
+    assert [d.message["eventId"] for d in delivered] == ["OP-OUTBOX:FAILED"]
+    assert not {"sweepKey", "nextCheckAt", "leaseOwner", "leaseUntil"} & set(stack.order("OP-OUTBOX"))
     assert cli("redrive", "OP-OUTBOX")[0] == 0
 
 

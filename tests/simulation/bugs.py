@@ -14,9 +14,13 @@ from paysweep.sweep import compensation, engine, order_flow
 
 
 def _skip_the_lease_condition() -> list[tuple[Any, str, Any]]:
-    """The claim no longer refuses an order another sweep holds: its condition checks the
-    shard only, not that the order is due (a live lease keeps it not due)."""
-    return [(item.Due, "holds", lambda self, current: current is not None and current.get(item.SWEEP_KEY) == self.sweep_key)]
+    """The claim no longer refuses an order another sweep holds a live lease on."""
+
+    def holds(self: item.Due, current: Any) -> bool:
+        due = current.get(item.NEXT_CHECK_AT) if current else None
+        return current is not None and current.get(item.SWEEP_KEY) == self.sweep_key and str(due) <= self.due_by
+
+    return [(item.Due, "holds", holds)]
 
 
 def _reuse_no_cancel_key() -> list[tuple[Any, str, Any]]:
@@ -31,13 +35,12 @@ def _reuse_no_cancel_key() -> list[tuple[Any, str, Any]]:
 
 
 def _drop_the_outbox_marker() -> list[tuple[Any, str, Any]]:
-    """The terminal transition no longer writes its outbox marker."""
+    """The terminal transition takes the order out of the due index at once, so nothing marks
+    its outcome as still to be published (the due index is the outbox)."""
     original = item.decide
 
     def decide(*args: Any, **kwargs: Any) -> item.Transition:
-        transition = original(*args, **kwargs)
-        kept = {name: value for name, value in transition.set.items() if name not in item.OUTBOX_MARKER}
-        return transition._replace(set=kept)
+        return original(*args, **kwargs)._replace(remove=(*item.DUE_INDEX_KEYS, *item.LEASE))
 
     return [(item, "decide", decide)]
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from paysweep.domain import item as items
-from paysweep.domain.clock import parse_iso
+from paysweep.domain.clock import parse_iso, to_iso
 from paysweep.domain.orders import ACTIVE_STATUSES, TERMINAL_STATUSES
 
 from simulation import provider as books
@@ -55,8 +56,8 @@ class Invariants:
         order_id, status = item[items.ORDER_ID], item.get(items.STATUS)
         in_index = bool(item.get(items.SWEEP_KEY)) and bool(item.get(items.NEXT_CHECK_AT))
         if status in TERMINAL_STATUSES:
-            if item.get(items.SWEEP_KEY) or item.get(items.NEXT_CHECK_AT):
-                self.fail("a terminal order leaves the due index", f"{order_id}: {status} still in it")
+            if bool(item.get(items.SWEEP_KEY)) != bool(item.get(items.NEXT_CHECK_AT)):
+                self.fail("no order is lost", f"{order_id}: {status} half in the due index")
             transition = (str(status), str(item.get(items.OUTCOME, {}).get("eventId")))
             first = self.first_terminal.setdefault(order_id, transition)
             if first != transition:
@@ -97,16 +98,19 @@ class Invariants:
         summary = run.summary or {}
         if not summary.get("complete"):
             return
-        started = EPOCH.timestamp() + run.start
+        started = to_iso(EPOCH + timedelta(seconds=run.start))
+        caught_up = to_iso(EPOCH + timedelta(seconds=run.start - INDEX_LAG))
         left = [
             item[items.ORDER_ID]
             for item in self.world.memory.all_items()
             if item.get(items.SWEEP_KEY) in run.shards
             and item.get(items.STATUS) in ACTIVE_STATUSES
-            and parse_iso(item[items.NEXT_CHECK_AT]).timestamp() <= started - INDEX_LAG
-            and parse_iso(item.get(items.UPDATED_AT) or item["createdAt"]).timestamp() <= started
+            and item[items.NEXT_CHECK_AT] <= caught_up
+            and (item.get(items.UPDATED_AT) or item["createdAt"]) < started
+            and (item.get(items.LEASE_UNTIL) or item["createdAt"]) < started
         ]
-        """Due when the sweep began and untouched since: no other sweep took the order on."""
+        """Due when the sweep began, untouched since, and no lease on it then: nobody else had it.
+        Compared as the product compares them: whole-second UTC text."""
         if left:
             self.fail("a sweep that says complete: true left nothing due in its shards",
                       f"{run.group} returned complete with {left} due since before it started "
@@ -116,7 +120,7 @@ class Invariants:
 
     def settled(self) -> bool:
         return all(
-            item.get(items.STATUS) in TERMINAL_STATUSES and not item.get(items.OUTBOX_KEY)
+            item.get(items.STATUS) in TERMINAL_STATUSES and not items.unpublished(item)
             for item in self.world.memory.all_items()
         )
 
@@ -128,7 +132,7 @@ class Invariants:
             if status not in TERMINAL_STATUSES:
                 self.fail("every order is decided once nothing fails any more", f"{order_id}: still {status}: {item}")
             event_id = item[items.OUTCOME]["eventId"]
-            if item.get(items.OUTBOX_KEY):
+            if items.unpublished(item):
                 self.fail("every terminal transition is published", f"{order_id}: {event_id} still in the outbox")
             if event_id not in {m.event_id for m in self.world.delivered.messages if m.order_id == order_id}:
                 self.fail("every terminal transition is published", f"{order_id}: {event_id} never published")

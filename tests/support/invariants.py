@@ -10,13 +10,14 @@ ACTIVE = {"PENDING", "CANCELLING"}
 
 
 def check_not_lost(items: list[dict[str, Any]]) -> list[str]:
-    """1. Every order is terminal, or still due in the index (sweepKey and nextCheckAt)."""
+    """1. Every order is terminal, or still due in the index (sweepKey and nextCheckAt). A
+    terminal order may be in the index too, while its outcome waits to be published."""
     problems = []
     for item in items:
         status = item.get("status")
         if status in TERMINAL:
-            if "sweepKey" in item or "nextCheckAt" in item:
-                problems.append(f"{item['orderId']}: terminal {status} but still in the due index")
+            if ("sweepKey" in item) != ("nextCheckAt" in item):
+                problems.append(f"{item['orderId']}: terminal {status} half in the due index")
         elif status in ACTIVE:
             if not item.get("sweepKey") or not item.get("nextCheckAt"):
                 problems.append(f"{item['orderId']}: {status} but not in the due index (lost)")
@@ -28,7 +29,8 @@ def check_not_lost(items: list[dict[str, Any]]) -> list[str]:
 def check_published(items: list[dict[str, Any]], messages: list[dict[str, Any]], *, settled: bool = True) -> list[str]:
     """2. Every terminal transition is published, under one stable eventId matching the table.
 
-    With `settled`, nothing may still sit in an outbox (a repair sweep has run).
+    With `settled`, nothing may still sit in the outbox (a repair sweep has run): a decided
+    order has left the due index, and no 0.1 outbox marker is left.
     """
     problems = []
     by_order: dict[str, set[str]] = {}
@@ -43,8 +45,8 @@ def check_published(items: list[dict[str, Any]], messages: list[dict[str, Any]],
                 problems.append(f"{order_id}: {event_id} recorded but never published")
             if published - {event_id}:
                 problems.append(f"{order_id}: published {sorted(published)} but recorded {event_id}")
-            if settled and "outbox" in item:
-                problems.append(f"{order_id}: outbox marker never cleared")
+            if settled and ("sweepKey" in item or "outbox" in item):
+                problems.append(f"{order_id}: outcome never confirmed published (still in the outbox)")
         elif published and not _compensation_pending(item):
             problems.append(f"{order_id}: published {sorted(published)} while still {item.get('status')}")
     problems += [f"{order_id}: published but not in the table" for order_id in by_order]

@@ -45,11 +45,11 @@ def update_expression(set_values: Mapping[str, Any], remove: Iterable[str]) -> E
 def condition_expression(guard: item.Guard) -> Expression:
     """The guard as a DynamoDB condition: the same rule as the guard's `holds()`."""
     match guard:
-        case item.Due(sweep_key=sweep_key, due_by=due_by):
+        case item.Due(sweep_key=sweep_key, due_by=due_by, now=now):
             return (
-                "#sk = :sk AND #due <= :now",
-                {"#sk": item.SWEEP_KEY, "#due": item.NEXT_CHECK_AT},
-                {":sk": serialize(sweep_key), ":now": serialize(due_by)},
+                "#sk = :sk AND #due <= :due AND (attribute_not_exists(#until) OR #until < :now)",
+                {"#sk": item.SWEEP_KEY, "#due": item.NEXT_CHECK_AT, "#until": item.LEASE_UNTIL},
+                {":sk": serialize(sweep_key), ":due": serialize(due_by), ":now": serialize(now)},
             )
         case item.Leased(token=token, status=None):
             return "#lease = :token", {"#lease": item.LEASE_OWNER}, {":token": serialize(token)}
@@ -67,6 +67,12 @@ def condition_expression(guard: item.Guard) -> Expression:
             )
         case item.Unchanged(expected=expected, now=now):
             return _unchanged(expected, now)
+        case item.Recorded(event_id=event_id, status=status):
+            return (
+                "#oc.eventId = :e AND #status = :s AND attribute_exists(#sk)",
+                {"#oc": item.OUTCOME, "#status": item.STATUS, "#sk": item.SWEEP_KEY},
+                {":e": serialize(event_id), ":s": serialize(status)},
+            )
         case item.OutboxHolds(event_id=event_id):
             return "#o.eventId = :e", {"#o": item.OUTBOX}, {":e": serialize(event_id)}
         case item.Absent():
@@ -146,7 +152,8 @@ class DynamoDBOrderStore:
         return total
 
     def unpublished(self, sweep_keys: Iterable[str], older_than: str, page_size: int) -> Iterator[dict[str, Any]]:
-        """Orders whose outcome was recorded but not yet confirmed published (the outbox)."""
+        """Outcomes paysweep 0.1 recorded with an outbox marker and SNS never confirmed (the
+        outbox index; nothing writes it any more)."""
         for key in sweep_keys:
             for page in self._query_pages(
                 IndexName=self._outbox_index,

@@ -1,6 +1,12 @@
 """The orders-table item as the sweeper writes it: attribute names, the lease rule, and every
 write as a `Transition` (what it sets, what it removes, and the guard it must pass).
 
+Cost shapes the item (README, cost table). The due index (keys only: `sweepKey`,
+`nextCheckAt`) is written only when an order's next check moves or when it leaves the index:
+a lease lives in attributes the index does not hold, so a claim is one write unit; and a
+decided order stays in the due index until its outcome is published, so the due index is the
+outbox too: no marker is written, and re-publishing rebuilds the message from `outcome`.
+
 This module is the one owner of the item's shape. The sweep builds its writes here, the
 operator command builds its writes here, and both stores carry them out: the DynamoDB store
 renders each guard as a condition expression, the in-memory store used by the simulation
@@ -17,13 +23,14 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from paysweep.domain.orders import OrderStatus
+from paysweep.domain.orders import TERMINAL_STATUSES, OrderStatus
 
 ORDER_ID = "orderId"
 STATUS = "status"
 SWEEP_KEY = "sweepKey"
 NEXT_CHECK_AT = "nextCheckAt"
-"""With `sweepKey`, the key of the sparse due index: an item without both is not due."""
+"""With `sweepKey`, the key of the sparse due index: an item without both is not due. A
+decided order keeps both until its outcome is published."""
 LEASE_OWNER = "leaseOwner"
 LEASE_UNTIL = "leaseUntil"
 ATTEMPTS = "attempts"
@@ -35,7 +42,8 @@ CANCEL = "cancel"
 OUTBOX = "outbox"
 OUTBOX_KEY = "outboxKey"
 OUTBOX_SINCE = "outboxSince"
-"""With `outboxKey`, the key of the sparse outbox index: outcomes not yet confirmed published."""
+"""The outbox marker of paysweep 0.1 (the message, in the sparse outbox index, until SNS took
+it). No longer written; a marker left by 0.1 is still published and cleared (legacy)."""
 UPDATED_AT = "updatedAt"
 
 DUE_INDEX_KEYS = (SWEEP_KEY, NEXT_CHECK_AT)
@@ -114,15 +122,19 @@ class Check(NamedTuple):
 
 
 class Due(NamedTuple):
-    """A claim: the order is still in this shard and due by the time the sweep read the index
-    (the index is eventually consistent; the guard re-checks the real item)."""
+    """A claim: the order is still in this shard, due by the time the sweep read the index
+    (the index is eventually consistent; the guard re-checks the real item), and no sweep
+    holds a live lease on it at `now`."""
 
     sweep_key: str
     due_by: str
+    now: str
 
     def holds(self, item: Mapping[str, Any] | None) -> bool:
-        due = item.get(NEXT_CHECK_AT) if item else None
-        return item is not None and item.get(SWEEP_KEY) == self.sweep_key and isinstance(due, str) and due <= self.due_by
+        if item is None or item.get(SWEEP_KEY) != self.sweep_key:
+            return False
+        due, until = item.get(NEXT_CHECK_AT), item.get(LEASE_UNTIL)
+        return isinstance(due, str) and due <= self.due_by and (until is None or (isinstance(until, str) and until < self.now))
 
 
 class Leased(NamedTuple):
@@ -174,8 +186,27 @@ class Unchanged(NamedTuple):
         return until is None or (isinstance(until, str) and until <= self.now)
 
 
+class Recorded(NamedTuple):
+    """The order's recorded outcome is this event's, decided as `status`, and its outcome not
+    yet confirmed published (it is still in the due index): publishing it again, or a
+    re-driven order's next generation, must not be mistaken for it."""
+
+    event_id: str
+    status: str
+
+    def holds(self, item: Mapping[str, Any] | None) -> bool:
+        outcome = item.get(OUTCOME) if item else None
+        return (
+            item is not None
+            and isinstance(outcome, Mapping)
+            and outcome.get("eventId") == self.event_id
+            and item.get(STATUS) == self.status
+            and SWEEP_KEY in item
+        )
+
+
 class OutboxHolds(NamedTuple):
-    """The outbox marker is this event's (clearing it twice, or another's, does nothing)."""
+    """A 0.1 outbox marker is this event's (clearing it twice, or another's, does nothing)."""
 
     event_id: str
 
@@ -191,7 +222,7 @@ class Absent(NamedTuple):
         return item is None
 
 
-Guard = Due | Leased | LeasedOrFree | Unchanged | OutboxHolds | Absent
+Guard = Due | Leased | LeasedOrFree | Unchanged | Recorded | OutboxHolds | Absent
 
 
 class Transition(NamedTuple):
@@ -214,13 +245,10 @@ class Transition(NamedTuple):
 
 
 def claim(order_id: str, due: Due, *, token: str, now: str, lease_until: str) -> Transition:
-    """Take the lease on a due order. `nextCheckAt` moves to the lease's end: other sweeps stop
-    seeing the order as due, and if this sweep dies the order is due again by itself."""
-    return Transition(
-        order_id,
-        due,
-        {LEASE_OWNER: token, LEASE_UNTIL: lease_until, NEXT_CHECK_AT: lease_until, UPDATED_AT: now},
-    )
+    """Take the lease on a due order: attributes the due index does not hold, so one write unit.
+    The order stays in the index; other sweeps' claims are refused while the lease is live, and
+    if this sweep dies the order is claimable again when the lease runs out."""
+    return Transition(order_id, due, {LEASE_OWNER: token, LEASE_UNTIL: lease_until, UPDATED_AT: now})
 
 
 def _recorded(check: Check, history: Sequence[str], attempts: int | None) -> dict[str, Any]:
@@ -261,7 +289,7 @@ def keep_leased(
     """Record a step and hold the lease until `lease_until` for the call that follows (a cancel
     after the status query, a re-sent cancel). With `status`, the order moves on (CANCELLING).
     The lease is (re)taken by the guard's token: after a failed write it may have lapsed."""
-    values: dict[str, Any] = {LEASE_OWNER: guard.token, LEASE_UNTIL: lease_until, NEXT_CHECK_AT: lease_until}
+    values: dict[str, Any] = {LEASE_OWNER: guard.token, LEASE_UNTIL: lease_until}
     if status is not None:
         values[STATUS] = status.value
     if cancel is not None:
@@ -279,68 +307,68 @@ def decide(
     attempts: int,
     status: str,
     outcome: Mapping[str, Any],
-    outbox: Mapping[str, Any],
-    outbox_key: str,
+    publish_by: str,
     cancel: Mapping[str, Any] | None = None,
 ) -> Transition:
-    """The terminal transition and its outbox marker, in one write: the order leaves the due
-    index (no `sweepKey`, no `nextCheckAt`) and enters the outbox index until published."""
-    values = {
-        STATUS: status,
-        OUTCOME: outcome,
-        OUTBOX: {**outbox, "since": check.at},
-        OUTBOX_KEY: outbox_key,
-        OUTBOX_SINCE: check.at,
-        **_recorded(check, history, attempts),
-    }
+    """The terminal transition. The order stays in the due index (its keys do not change, so
+    the index is not written) until its outcome is published: that is the outbox. The lease
+    now runs until `publish_by`, so no other sweep re-publishes while this one is about to."""
+    values = {STATUS: status, OUTCOME: outcome, LEASE_OWNER: guard.token, LEASE_UNTIL: publish_by,
+              **_recorded(check, history, attempts)}
     if cancel is not None:
         values[CANCEL] = cancel
-    return Transition(order_id, guard, values, (*DUE_INDEX_KEYS, *LEASE))
+    return Transition(order_id, guard, values)
+
+
+def published(order_id: str, event_id: str, status: str) -> Transition:
+    """SNS accepted the outcome: the order leaves the due index, and so the outbox."""
+    return Transition(order_id, Recorded(event_id, status), NO_VALUES, (*DUE_INDEX_KEYS, *LEASE))
+
+
+def unpublished(found: Mapping[str, Any]) -> bool:
+    """A decided order whose outcome is not confirmed published (still in the due index, or a
+    0.1 outbox marker)."""
+    return found.get(STATUS) in TERMINAL_STATUSES and (SWEEP_KEY in found or OUTBOX_KEY in found)
 
 
 def leave_due_index(order_id: str, guard: Leased) -> Transition:
-    """A terminal order found in the due index (a writer's mistake): out of it, nothing else."""
+    """A terminal order in the due index with no outcome of ours to publish (a writer's
+    mistake): out of it, nothing else."""
     return Transition(order_id, guard, NO_VALUES, (*DUE_INDEX_KEYS, *LEASE))
 
 
 def clear_outbox(order_id: str, event_id: str) -> Transition:
-    """SNS accepted the outcome: the marker goes (and the order leaves the outbox index)."""
+    """A 0.1 outbox marker whose message SNS accepted: the marker goes."""
     return Transition(order_id, OutboxHolds(event_id), NO_VALUES, OUTBOX_MARKER)
 
 
 def supersede(
-    recorded: Mapping[str, Any],
+    order_id: str,
+    guard: Leased,
     *,
+    history: Sequence[str],
     now: str,
     target: OrderStatus,
     event_id: str,
     cancel: Mapping[str, Any] | None = None,
     outcome: Mapping[str, Any] | None = None,
-    outbox: Mapping[str, Any] | None = None,
+    publish_by: str | None = None,
 ) -> Transition:
     """An unpublished outcome replaced by what the compensation journal says the sweep did.
 
     When the write of an approval failed without a clear answer (it may have happened), the
     order could not be re-read, and the table refused the compensation too, the sweep cancelled
     (or sent the order to REVIEW) and journaled it. The approval may stand in the table all the
-    same, unpublished: it is superseded before anyone hears of it. CANCELLING goes back into
-    the due index to have its cancel confirmed; REVIEW takes the journaled message's place in
-    the outbox. Guarded by the record being unchanged since it was read."""
+    same, unpublished: it is superseded before anyone hears of it. CANCELLING is due now, to
+    have its cancel confirmed (the lease released); REVIEW takes the journaled outcome's place,
+    to be published under the lease until `publish_by`."""
     check = Check(now, "journal", target.value, detail=event_id)
-    values: dict[str, Any] = {
-        STATUS: target.value,
-        LAST_CHECK: check.to_item(),
-        HISTORY: history_with(recorded.get(HISTORY) or [], check.line()),
-        UPDATED_AT: now,
-    }
-    remove: tuple[str, ...] = ()
+    values: dict[str, Any] = {STATUS: target.value, **_recorded(check, history, None)}
     if target is OrderStatus.CANCELLING:
-        values.update({CANCEL: cancel, SWEEP_KEY: recorded[OUTBOX_KEY], NEXT_CHECK_AT: now})
-        remove = OUTBOX_MARKER
-    else:
-        values.update({OUTCOME: outcome, OUTBOX: {**(outbox or {}), "since": now}, OUTBOX_SINCE: now})
-    expected = {name: recorded.get(name) for name in (STATUS, UPDATED_AT, OUTBOX_KEY)}
-    return Transition(str(recorded[ORDER_ID]), Unchanged(expected, now), values, remove)
+        values.update({CANCEL: cancel, NEXT_CHECK_AT: now})
+        return Transition(order_id, guard, values, LEASE)
+    values.update({OUTCOME: outcome, LEASE_UNTIL: publish_by or now})
+    return Transition(order_id, guard, values)
 
 
 # -- the operator's writes ----------------------------------------------------------------
@@ -376,5 +404,5 @@ def restart(item: Mapping[str, Any], *, now: str, sweep_key: str) -> Transition:
         HISTORY: history_with(item.get(HISTORY) or [], check.line()),
         UPDATED_AT: now,
     }
-    expected = {name: item.get(name) for name in (STATUS, GENERATION, ATTEMPTS, UPDATED_AT, OUTBOX_KEY)}
+    expected = {name: item.get(name) for name in (STATUS, GENERATION, ATTEMPTS, UPDATED_AT, SWEEP_KEY, OUTBOX_KEY)}
     return Transition(str(item[ORDER_ID]), Unchanged(expected, now), values, LEASE)

@@ -19,7 +19,7 @@ from typing import Any
 from paysweep.domain import item
 from paysweep.domain.answers import CancelAnswer, CancelIntent, CancelState, PaymentAnswer
 from paysweep.domain.clock import to_iso
-from paysweep.domain.orders import InvalidOrder, Order, OrderStatus, parse_order
+from paysweep.domain.orders import TERMINAL_STATUSES, InvalidOrder, Order, OrderStatus, parse_order
 from paysweep.domain.outcomes import Outcome, OutcomeMessage, Reason, outcome_record
 from paysweep.observability import logger
 from paysweep.sweep.ports import (
@@ -34,42 +34,6 @@ from paysweep.sweep.tools import SweepTools
 
 JOURNAL_RETENTION = timedelta(days=14)
 """How long a journal entry outlives the order's expiry (DynamoDB TTL)."""
-
-
-def reconciled_with_journal(tools: SweepTools, message: OutcomeMessage) -> OutcomeMessage | None:
-    """The outcome to re-publish for an order whose recorded outcome was never confirmed
-    published: its own, unless the compensation journal says the sweep did otherwise while the
-    table could not be trusted (`item.supersede`). None: nothing to publish now (the journal's
-    outcome went out when it was journaled; a cancel still waits for its confirmation).
-
-    Raises `StoreError` when the journal or the table cannot be read or written: the outcome
-    then waits in the outbox for the next sweep."""
-    entry = tools.journal.find(message.order_id)
-    if entry is None or entry.message.event_id == message.event_id:
-        return message
-    recorded = tools.store.read(message.order_id)
-    if recorded is None or not recorded.get(item.OUTBOX_KEY):
-        return None
-    now = to_iso(tools.clock())
-    logger.warning(
-        "the compensation journal supersedes an unpublished outcome",
-        extra={"orderId": message.order_id, "recorded": message.event_id, "journaled": entry.message.event_id},
-    )
-    if entry.target is JournalTarget.CANCELLING:
-        if entry.intent is None:
-            raise RuntimeError("a journaled cancel must carry its intent")
-        tools.store.apply(item.supersede(
-            recorded, now=now, target=OrderStatus.CANCELLING, event_id=entry.message.event_id,
-            cancel=entry.intent.to_item(),
-        ))
-        tools.journal.resolve(message.order_id)
-        return None
-    tools.store.apply(item.supersede(
-        recorded, now=now, target=OrderStatus.REVIEW, event_id=entry.message.event_id,
-        outcome=outcome_record(entry.message), outbox=entry.message.to_item(),
-    ))
-    tools.journal.resolve(message.order_id)
-    return entry.message
 
 
 class Compensator:
@@ -201,7 +165,7 @@ class Compensator:
         """An outcome the orders table could not record: published at once, with no marker to
         clear (the journal holds it until the table does)."""
         self.tools.summary.count_outcome(message.outcome.value)
-        self.tools.outbox.publish([message], recorded=False)
+        self.tools.outbox.publish([message], confirm=None)
 
     # -- after an abandoned lease ---------------------------------------------------------
 
@@ -217,7 +181,12 @@ class Compensator:
             return True
         if entry is None:
             return False
-        if claimed.get(item.STATUS) != OrderStatus.PENDING.value:
+        status = claimed.get(item.STATUS)
+        outcome = claimed.get(item.OUTCOME)
+        recorded = outcome.get("eventId") if isinstance(outcome, Mapping) else None
+        if status in TERMINAL_STATUSES and item.unpublished(claimed) and recorded != entry.message.event_id:
+            return self._supersede(claimed, entry)
+        if status != OrderStatus.PENDING.value:
             self._resolve(order_id)
             return False
         try:
@@ -241,6 +210,34 @@ class Compensator:
         if self.steps.write(converged, what="journal convergence").done:
             self._resolve(order_id)
             self.steps.continue_cancel(order._replace(status=OrderStatus.CANCELLING, cancel=entry.intent))
+        return True
+
+    def _supersede(self, claimed: Mapping[str, Any], entry: Compensation) -> bool:
+        """A decided order whose outcome was never published, while the journal holds what the
+        sweep did instead (`item.supersede`): the journal wins before anyone hears otherwise."""
+        order_id, status = str(claimed[item.ORDER_ID]), str(claimed[item.STATUS])
+        now = self.tools.clock()
+        logger.warning("the compensation journal supersedes an unpublished outcome",
+                       extra={"recorded": status, "journaled": entry.message.event_id})
+        guard = item.Leased(self.steps.token, status)
+        if entry.target is JournalTarget.CANCELLING:
+            if entry.intent is None:
+                raise RuntimeError("a journaled cancel must carry its intent")
+            transition = item.supersede(
+                order_id, guard, history=self.steps.history, now=to_iso(now), target=OrderStatus.CANCELLING,
+                event_id=entry.message.event_id, cancel=entry.intent.to_item(),
+            )
+            if self.steps.write(transition, what="journal supersede").done:
+                self._resolve(order_id)
+            return True
+        transition = item.supersede(
+            order_id, guard, history=self.steps.history, now=to_iso(now), target=OrderStatus.REVIEW,
+            event_id=entry.message.event_id, outcome=outcome_record(entry.message),
+            publish_by=to_iso(now + self.tools.config.outbox_grace),
+        )
+        if self.steps.write(transition, what="journal supersede").done:
+            self._resolve(order_id)
+            self.tools.outbox.add(entry.message)
         return True
 
     def _resolve(self, order_id: str) -> None:

@@ -28,9 +28,8 @@ from paysweep.domain.clock import parse_iso, to_iso, utc_now
 from paysweep.domain.orders import sweep_key
 from paysweep.domain.outcomes import OutcomeMessage
 from paysweep.observability import logger, order_log_context
-from paysweep.sweep.compensation import reconciled_with_journal
 from paysweep.sweep.order_flow import OrderFlow
-from paysweep.sweep.outbox import OutboxBuffer
+from paysweep.sweep.outbox import OutboxBuffer, clear_the_legacy_marker
 from paysweep.sweep.ports import (
     Clock,
     CompensationJournal,
@@ -40,7 +39,6 @@ from paysweep.sweep.ports import (
     OutcomePublisher,
     ProviderAdapter,
     RemainingMillis,
-    StoreError,
     StoreUnavailable,
 )
 from paysweep.sweep.ratelimit import RateLimiter
@@ -139,16 +137,16 @@ class _Sweep:
     # -- outbox repair -------------------------------------------------------------------
 
     def _republish_backlog(self) -> None:
-        """Publish again what earlier sweeps recorded but never confirmed published (unless the
-        compensation journal supersedes it: `compensation.reconciled_with_journal`)."""
+        """Publish what paysweep 0.1 recorded with an outbox marker and never confirmed published.
+
+        Outcomes recorded since wait in the due index instead and are re-published by the sweep
+        that claims them; the outbox index only drains. One Query per shard and sweep (0.5 read
+        units on an empty index), until the migration note's next version removes the index."""
         older_than = to_iso(self.engine.clock() - self.config.outbox_grace)
         batch: list[OutcomeMessage] = []
         try:
             for unpublished in self.engine.store.unpublished(self.sweep_keys, older_than, self.config.page_size):
-                message = self._reconciled(OutcomeMessage.from_item(unpublished[item.OUTBOX]))
-                if message is None:
-                    continue
-                batch.append(message)
+                batch.append(OutcomeMessage.from_item(unpublished[item.OUTBOX]))
                 if len(batch) >= self.config.page_size:
                     self._republish(batch)
                     batch = []
@@ -161,17 +159,8 @@ class _Sweep:
         if batch:
             self._republish(batch)
 
-    def _reconciled(self, message: OutcomeMessage) -> OutcomeMessage | None:
-        try:
-            return reconciled_with_journal(self.tools, message)
-        except StoreError as error:
-            self.summary.count_error("journal_read")
-            logger.warning("cannot check the compensation journal; the outcome waits in the outbox",
-                           extra={"orderId": message.order_id, "error": str(error)})
-            return None
-
     def _republish(self, batch: list[OutcomeMessage]) -> None:
-        published = self.outbox.publish(batch)
+        published = self.outbox.publish(batch, confirm=clear_the_legacy_marker)
         self.summary.count("republished", len(published))
         for message in published:
             logger.warning(
@@ -242,7 +231,7 @@ class _Sweep:
         token = f"{self.engine.owner}:{self.engine.new_token()}"
         now = self.engine.clock()
         claim = item.claim(
-            due.order_id, item.Due(due.sweep_key, due_by),
+            due.order_id, item.Due(due.sweep_key, due_by, to_iso(now)),
             token=token, now=to_iso(now), lease_until=to_iso(now + self.config.lease),
         )
         try:

@@ -35,7 +35,15 @@ from paysweep.domain.clock import parse_iso, to_iso
 from paysweep.domain.decisions import Action, Decision, decide_cancel, decide_payment, phase_of
 from paysweep.domain.money import fits_currency, format_amount
 from paysweep.domain.orders import TERMINAL_STATUSES, InvalidOrder, Order, OrderStatus, parse_order
-from paysweep.domain.outcomes import Outcome, OutcomeMessage, Reason, build_message, outcome_record
+from paysweep.domain.outcomes import (
+    IncompleteRecord,
+    Outcome,
+    OutcomeMessage,
+    Reason,
+    build_message,
+    message_from_record,
+    outcome_record,
+)
 from paysweep.domain.schedule import next_check_at
 from paysweep.observability import logger
 from paysweep.sweep.compensation import Compensator
@@ -73,7 +81,7 @@ class OrderFlow:
             return
         status = self.item.get(item.STATUS)
         if status in TERMINAL_STATUSES:
-            self._heal_index(str(status))
+            self._publish_recorded(str(status))
             return
         try:
             order = parse_order(self.item, self.config.expiry_window)
@@ -246,10 +254,7 @@ class OrderFlow:
             generation=item.whole(self.item.get(item.GENERATION)),
         )
         check = item.Check(now, "validation", "INVALID", detail="; ".join(error.problems))
-        self._commit_terminal(
-            message, check, item.Leased(self.token, None),
-            outbox_key=str(self.item.get(item.SWEEP_KEY, "")), attempts=attempts,
-        )
+        self._commit_terminal(message, check, item.Leased(self.token, None), attempts=attempts)
 
     def _raw_requested(self) -> ReportedAmount | None:
         """The invalid order's amount for its message, when it is at least a valid amount."""
@@ -258,9 +263,30 @@ class OrderFlow:
             return ReportedAmount(amount, currency)
         return None
 
-    def _heal_index(self, status: str) -> None:
-        """A terminal order still in the due index (a writer's mistake): take it out, change nothing else."""
-        logger.warning("terminal order found in the due index; removing it from the index", extra={"status": status})
+    def _publish_recorded(self, status: str) -> None:
+        """A decided order still in the due index: its outcome was never confirmed published (the
+        sweep that recorded it crashed, or SNS or the confirming write failed). Re-published under
+        the same `eventId`, rebuilt from the order's `outcome` record."""
+        try:
+            message = message_from_record(self.order_id, item.whole(self.item.get(item.GENERATION)), self._record(status))
+        except IncompleteRecord as error:
+            self._heal_index(status, str(error))
+            return
+        logger.warning("re-publishing an outcome left unconfirmed", extra={"eventId": message.event_id})
+        self.tools.summary.count("republished")
+        self.tools.outbox.add(message)
+
+    def _record(self, status: str) -> Mapping[str, Any]:
+        record = self.item.get(item.OUTCOME)
+        if not isinstance(record, Mapping) or record.get("outcome") != status:
+            raise IncompleteRecord(f"no outcome record for the status {status}")
+        return record
+
+    def _heal_index(self, status: str, why: str) -> None:
+        """A terminal order in the due index with no outcome of ours to publish (a writer's
+        mistake): take it out, change nothing else."""
+        logger.warning("terminal order found in the due index; removing it from the index",
+                       extra={"status": status, "problem": why})
         try:
             self.tools.store.apply(item.leave_due_index(self.order_id, item.Leased(self.token, status)))
         except StoreError as error:
@@ -352,9 +378,7 @@ class OrderFlow:
             if free_lease_ok
             else item.Leased(self.token, order.status.value)
         )
-        return self._commit_terminal(
-            message, check, guard, outbox_key=order.sweep_key, attempts=order.attempts + self.calls, cancel=cancel
-        )
+        return self._commit_terminal(message, check, guard, attempts=order.attempts + self.calls, cancel=cancel)
 
     def _commit_terminal(
         self,
@@ -362,19 +386,19 @@ class OrderFlow:
         check: item.Check,
         guard: item.Leased | item.LeasedOrFree,
         *,
-        outbox_key: str,
         attempts: int,
         cancel: CancelIntent | None = None,
     ) -> Written:
-        """The terminal transition and its outbox marker, in one conditional write.
+        """The terminal transition, the order staying in the due index until published.
 
         The `outcome` record keeps the message's inputs (CONTRACT.md section 2), so the message
-        can be rebuilt exactly after the outbox marker is cleared (`paysweep republish`).
+        is rebuilt exactly whenever it is published again (a later sweep, `paysweep republish`).
         """
+        publish_by = to_iso(parse_iso(check.at) + self.config.outbox_grace)
         transition = item.decide(
             self.order_id, guard, check=check, history=self.history, attempts=attempts,
-            status=message.outcome.value, outcome=outcome_record(message), outbox=message.to_item(),
-            outbox_key=outbox_key, cancel=cancel.to_item() if cancel else None,
+            status=message.outcome.value, outcome=outcome_record(message), publish_by=publish_by,
+            cancel=cancel.to_item() if cancel else None,
         )
         try:
             self.tools.store.apply(transition)

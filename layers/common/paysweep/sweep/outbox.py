@@ -1,17 +1,23 @@
-"""The outbox: outcomes recorded with the transition, published after, cleared last.
+"""The outbox: outcomes recorded with the transition, published after, confirmed last.
 
-A terminal transition writes the outcome message into the order in the same conditional
-write (the outbox marker). This buffer publishes markers in batches and clears each one
-once SNS has accepted it. A crash anywhere in between leaves the marker, and the next
-sweep re-publishes it under the same `eventId` (`republish_backlog`).
+A decided order stays in the due index until its outcome is published (`item.decide`):
+that is the outbox, and it costs no write of its own. This buffer publishes recorded outcomes
+in batches and, once SNS has accepted one, takes its order out of the due index
+(`item.published`). A crash anywhere in between leaves the order in the index, decided; the
+next sweep to claim it re-publishes its outcome, rebuilt from its `outcome` record, under the
+same `eventId`.
+
+A 0.1 outbox marker (the message stored in the order, in the outbox index) is published from
+its stored body and cleared the 0.1 way (`item.clear_outbox`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 
-from paysweep.domain.item import clear_outbox
+from paysweep.domain import item
 from paysweep.domain.outcomes import Outcome, OutcomeMessage
 from paysweep.observability import logger
 from paysweep.sweep.ports import ConditionFailed, OrderStore, OutcomePublisher, StoreUnavailable
@@ -19,6 +25,17 @@ from paysweep.sweep.summary import SweepSummary
 
 BATCH_LIMIT = 10
 """Outcomes of one topic published together: what one SNS PublishBatch request takes."""
+
+Confirm = Callable[[OutcomeMessage], item.Transition]
+"""The write that records a message as published."""
+
+
+def leave_the_due_index(message: OutcomeMessage) -> item.Transition:
+    return item.published(message.order_id, message.event_id, message.outcome.value)
+
+
+def clear_the_legacy_marker(message: OutcomeMessage) -> item.Transition:
+    return item.clear_outbox(message.order_id, message.event_id)
 
 
 class OutboxBuffer:
@@ -49,11 +66,11 @@ class OutboxBuffer:
         if batch:
             self.publish(batch)
 
-    def publish(self, messages: list[OutcomeMessage], *, recorded: bool = True) -> list[OutcomeMessage]:
-        """Publish, then clear the markers of what SNS accepted. Returns what was published.
+    def publish(self, messages: list[OutcomeMessage], *, confirm: Confirm | None = leave_the_due_index) -> list[OutcomeMessage]:
+        """Publish, then confirm what SNS accepted. Returns what was published.
 
-        `recorded=False` is for a compensation the table could not record: there is no
-        marker to clear.
+        `confirm=None` is for a compensation the table could not record: there is nothing in
+        the table to confirm.
         """
         report = self._publisher.publish(messages)
         for message, code in report.failed:
@@ -62,19 +79,19 @@ class OutboxBuffer:
                 "outcome not published; it stays in the outbox for the next sweep",
                 extra={"orderId": message.order_id, "eventId": message.event_id, "error": code},
             )
-        for message in report.published if recorded else ():
-            self._clear(message)
+        if confirm is not None:
+            for message in report.published:
+                self._confirm(confirm(message))
         return report.published
 
-    def _clear(self, message: OutcomeMessage) -> None:
+    def _confirm(self, transition: item.Transition) -> None:
         try:
-            self._store.apply(clear_outbox(message.order_id, message.event_id))
+            self._store.apply(transition)
         except ConditionFailed:
-            pass  # already cleared by a concurrent re-publish: nothing left to do
+            pass  # already confirmed by a concurrent re-publish: nothing left to do
         except StoreUnavailable as error:
             self._summary.count_error("outbox_clear")
             logger.warning(
-                "published, but the outbox marker was not cleared: a later sweep re-publishes it "
-                "under the same eventId",
-                extra={"orderId": message.order_id, "eventId": message.event_id, "error": error.code},
+                "published, but not confirmed in the table: a later sweep re-publishes it under the same eventId",
+                extra={"orderId": transition.order_id, "error": error.code},
             )
