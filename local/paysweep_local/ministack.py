@@ -200,7 +200,7 @@ class MiniStack:
             aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=keys.get("AWS_SESSION_TOKEN") or None,
-            config=Config(retries={"mode": "standard", "max_attempts": 3}, **config),
+            config=Config(**{"retries": {"mode": "standard", "max_attempts": 3}, **config}),
         )
 
     def reset(self) -> None:

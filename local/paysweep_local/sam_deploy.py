@@ -223,6 +223,7 @@ def deploy(
 ) -> Deployment:
     """`make build` and `sam deploy` from the README into `ministack`; `values` fill the placeholders."""
     commands = readme_commands()
+    workdir.mkdir(parents=True, exist_ok=True)
     build_dir, cache_dir = workdir / "build", workdir / "cache"
     env = tool_env(ministack)
     build = [*commands.build, f"SAM={sam_path()}", f"BUILD_ARGS={local_build_args(build_dir, cache_dir)}"]
