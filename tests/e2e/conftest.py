@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from e2e.deployed import FUNCTION_OUTPUTS, E2EStack
+from e2e.policies import RolePolicies, role_name_of
 from paysweep_local.keys import (
     kicc_secret,
     kicc_simulator_kwargs,
@@ -35,9 +37,6 @@ from paysweep_local.ministack import MiniStack
 from paysweep_local.sam_deploy import create_secret, deploy
 from paysweep_local.simulators import KiccSimulator, TeemoPaySimulator
 from paysweep_local.tls import TestCA
-
-from e2e.deployed import FUNCTION_OUTPUTS, E2EStack
-from e2e.policies import RolePolicies, role_name_of
 
 LOCAL_PARAMETERS = {
     "AllowInsecureHttp": "false",

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from support.schema import assert_valid_outcome
-
 from e2e.deployed import Delivered, E2EStack
+from support.schema import assert_valid_outcome
 
 
 def check_delivered(delivered: Delivered) -> dict[str, Any]:

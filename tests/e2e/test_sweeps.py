@@ -12,10 +12,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from paysweep_local.simulators import Step, kicc, teemopay
-
 from e2e.deployed import E2EStack
 from e2e.outcomes import Subscriber
+from paysweep_local.simulators import Step, kicc, teemopay
 
 KICC = "kicc-wechatpay"
 TEEMO = "teemopay"
