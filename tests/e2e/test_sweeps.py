@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from e2e.deployed import E2EStack
 from e2e.outcomes import Subscriber
-from paysweep_local.simulators import Step, kicc, teemopay
+from paysweep_local.keys import kicc_secret, kicc_simulator_kwargs
+from paysweep_local.simulators import KiccSimulator, Step, kicc, teemopay
+from paysweep_local.tls import TestCA
 
 KICC = "kicc-wechatpay"
 TEEMO = "teemopay"
@@ -139,3 +143,38 @@ def test_the_deployed_schedule_fires_the_sweep(stack: E2EStack, subscriber: Subs
     add_kicc(stack, "E2E-K-TICK", [kicc.approved()])
     message = subscriber.wait_for("E2E-K-TICK", timeout_seconds=90)
     assert message["outcome"] == "APPROVED"
+
+
+@pytest.fixture
+def kicc_behind_an_untrusted_certificate(stack: E2EStack, tmp_path: Path) -> Iterator[KiccSimulator]:
+    """The KICC function pointed at a KICC simulator whose certificate no trusted CA signed."""
+    lambda_client = stack.client("lambda")
+    name = stack.function_name(KICC)
+    variables = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    rogue = KiccSimulator(**kicc_simulator_kwargs(kicc_secret())).start(TestCA.create(tmp_path).server_context())
+    try:
+        update_variables(lambda_client, name, {**variables, "PROVIDER_BASE_URL": rogue.base_url})
+        yield rogue
+    finally:
+        update_variables(lambda_client, name, variables)
+        rogue.stop()
+
+
+def update_variables(lambda_client: Any, name: str, variables: dict[str, str]) -> None:
+    lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+
+
+def test_tls_is_verified_an_untrusted_certificate_is_refused(
+    stack: E2EStack, kicc_behind_an_untrusted_certificate: KiccSimulator
+) -> None:
+    """HTTPS with verification, not HTTPS alone: the same sweep against a server whose certificate
+    the test CA did not sign fails the handshake; the order stays due and the server never sees
+    a request."""
+    rogue = kicc_behind_an_untrusted_certificate
+    rogue.add_payment("PG-E2E-K-MITM", "E2E-K-MITM", 1000, "KRW", script=[kicc.approved()])
+    stack.register("E2E-K-MITM", KICC, "1000", pg_cno="PG-E2E-K-MITM")
+    summary = stack.invoke(KICC).summary
+    assert summary["outcomes"] == {} and summary["providerErrors"] == {"connection": 1}, summary
+    assert rogue.requests == []
+    assert stack.order("E2E-K-MITM")["status"] == "PENDING"
