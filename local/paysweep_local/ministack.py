@@ -22,7 +22,6 @@ AWS settings leaks into the functions.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -202,9 +201,3 @@ class MiniStack:
             aws_session_token=keys.get("AWS_SESSION_TOKEN") or None,
             config=Config(**{"retries": {"mode": "standard", "max_attempts": 3}, **config}),
         )
-
-    def reset(self) -> None:
-        """Wipe every service's state (MiniStack's own /_ministack/reset)."""
-        request = urllib.request.Request(f"{self.url}/_ministack/reset", data=b"", method="POST")
-        with urllib.request.urlopen(request, timeout=30) as answer:  # nosec B310  # loopback only
-            json.loads(answer.read() or b"{}")

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conformance.conftest import Store
+from conformance.backends import Store
 from paysweep.answers import CancelIntent
 from paysweep.clock import to_iso
 from paysweep.journal import Compensation, JournalTarget

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from e2e.deployed import FUNCTION_OUTPUTS, E2EStack
@@ -112,7 +111,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if SETUP_SECONDS:
         figures = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in SETUP_SECONDS.items())
         terminalreporter.write_line(f"e2e MiniStack set-up: {figures}")
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]

@@ -295,15 +295,15 @@ def test_the_deployed_policy_allows_every_call_of_a_sweep(stack: E2EStack, provi
     assert sweep.delivered == {order_id: outcome for outcome, order_id in sweep.orders.items()}
 
 
+VARIANTS_PER_FUNCTION = 11
+"""OrdersTable: the statement and each of its 3 resources; CompensationJournal; OutcomeTopics:
+the statement and each of its 4 topics; ProviderSecret. A grant added to or taken from the
+template changes the count, and the test below fails on it: no grant goes untested."""
+
+
 def cases() -> list[tuple[str, int]]:
     """(provider, variant number): the variants themselves are only known after the deploy."""
-    # OrdersTable: statement + 3 resources; CompensationJournal; OutcomeTopics: statement + 4
-    # topics; ProviderSecret. A statement added to the template changes the count: the
-    # test below then fails on the number, so a new grant cannot go untested.
     return [(provider, number) for provider in PROVIDERS for number in range(VARIANTS_PER_FUNCTION)]
-
-
-VARIANTS_PER_FUNCTION = 11
 
 
 @pytest.mark.parametrize(("provider", "number"), cases())
