@@ -22,16 +22,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from e2e.deployed import OUTCOMES, E2EStack, now_ms
+from e2e.orders import abandon_lease, expired_since, write_order
 from e2e.outcomes import Subscriber
 from e2e.policies import RolePolicies, Variant, variants
-from paysweep.clock import to_iso
-from paysweep.writer import register_order
 from paysweep_local.simulators import kicc, teemopay
 
 KICC = "kicc-wechatpay"
@@ -40,26 +38,6 @@ PROVIDERS = (KICC, TEEMO)
 
 
 # -- scenarios: orders whose sweep makes every call a statement covers --------------------------
-
-
-def write_order(stack: E2EStack, order_id: str, provider: str, amount: str = "1000", **extra: Any) -> dict[str, Any]:
-    """The writer helper `paysweep register` uses, due at once (quicker than two CLI runs)."""
-    return register_order(
-        table_name=stack.output("OrdersTableName"),
-        shards=int(stack.output("SweepShards")),
-        order_id=order_id,
-        provider=provider,
-        amount=amount,
-        currency="KRW",
-        first_check_after=timedelta(0),
-        client=stack.client("dynamodb"),
-        **extra,
-    )
-
-
-def expired_since(minutes: int) -> dict[str, datetime]:
-    now = datetime.now(UTC)
-    return {"created_at": now - timedelta(minutes=minutes + 60), "expires_at": now - timedelta(minutes=minutes)}
 
 
 def all_outcomes(stack: E2EStack, provider: str, tag: str) -> dict[str, str]:
@@ -89,17 +67,6 @@ def all_outcomes(stack: E2EStack, provider: str, tag: str) -> dict[str, str]:
         write_order(stack, order_id, TEEMO)
         orders[outcome] = order_id
     return orders
-
-
-def abandon_lease(stack: E2EStack, order_id: str) -> None:
-    """What a sweep that crashed holding the lease leaves: a lease that expired unreleased."""
-    past = to_iso(datetime.now(UTC) - timedelta(minutes=5))
-    stack.client("dynamodb").update_item(
-        TableName=stack.output("OrdersTableName"),
-        Key={"orderId": {"S": order_id}},
-        UpdateExpression="SET leaseOwner = :owner, leaseUntil = :past, nextCheckAt = :past",
-        ExpressionAttributeValues={":owner": {"S": "crashed-sweep"}, ":past": {"S": past}},
-    )
 
 
 @dataclass
