@@ -13,22 +13,23 @@ MINISTACK := $(TOOLS)/ministack/bin/ministack
 ARGS    ?=
 BUILD_ARGS ?=
 
-.PHONY: help setup run test soak bench build deploy-local validate lint typecheck clean
+.PHONY: help setup run test soak bench simulate build deploy-local validate lint typecheck clean
 
 help:
 	@echo "make run     run paysweep locally: emulator, simulators, both sweepers, live outcomes (ARGS=--keep-running)"
 	@echo "make test    install everything and run every test"
 	@echo "make soak    the chaos soak alone, with its figures (ORDERS=n for another size; default 2000)"
 	@echo "make bench   the performance benchmark (after make test's set-up)"
+	@echo "make simulate  the deterministic simulation (SEEDS=n seeds from START=0; SEED=k replays one)"
 	@echo "make build   sam build (the deployable artifacts, in .aws-sam/)"
 	@echo "make deploy-local  sam build + sam deploy (README commands) into a local MiniStack, then stop it"
 	@echo "make lint    ruff over the repository and mypy --strict over the product (part of make test)"
 
-$(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt functions/teemopay/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt functions/teemopay/requirements.txt pyproject.toml local/pyproject.toml
 	rm -rf $(VENV)
 	"$$(scripts/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . -e local
 	touch $@
 
 $(TOOLS)/%/.installed: requirements/%.txt
@@ -57,6 +58,9 @@ test: setup lint
 
 soak: $(VENV)/.installed
 	PAYSWEEP_SOAK_ORDERS=$(or $(ORDERS),$${PAYSWEEP_SOAK_ORDERS:-}) $(PY) -m pytest tests/integration/test_soak.py -s -q $(ARGS)
+
+simulate: $(VENV)/.installed
+	cd tests && ../$(PY) -m simulation.run $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),10000) --start $(or $(START),0)) $(ARGS)
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py $(ARGS)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from paysweep.clock import to_iso
+from paysweep.domain.clock import to_iso
 
 from bench import cost, importtime
 from bench.harness import KICC, MAIN_MIX, Bench, Calibration, SweepRun, later_order_item, terminal_order_item

@@ -31,9 +31,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from paysweep.clock import to_iso
-from paysweep.orders import new_order_item, sweep_key
-from paysweep.store import to_item
+from paysweep.aws.dynamodb import to_item
+from paysweep.domain.clock import to_iso
+from paysweep.domain.orders import new_order_item, sweep_key
 from paysweep_local.functions import InvocationResult, LocalFunction
 from paysweep_local.simulators import kicc
 from paysweep_local.stack import LocalStack

@@ -22,8 +22,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import kicc_assumptions as assume
-from paysweep.adapter import ProviderClient, http_failure_kind, is_transient_http
-from paysweep.answers import (
+from paysweep.domain.answers import (
     CancelAnswer,
     CancelIntent,
     CancelState,
@@ -31,11 +30,11 @@ from paysweep.answers import (
     PaymentState,
     ReportedAmount,
 )
-from paysweep.clock import to_iso
-from paysweep.http import HttpReply
-from paysweep.orders import Order
-from paysweep.providers import KICC_WECHATPAY
-from paysweep.secrets import SecretUnavailable
+from paysweep.domain.clock import to_iso
+from paysweep.domain.orders import Order
+from paysweep.domain.providers import KICC_WECHATPAY
+from paysweep.provider.client import ProviderClient, SecretUnavailable, http_failure_kind, is_transient_http
+from paysweep.provider.http import HttpReply
 
 FIND_PATH = "/api/trades/wechatpay/find"
 REVISE_PATH = "/api/trades/wechatpay/revise"

@@ -11,8 +11,8 @@ import hmac
 from datetime import datetime
 from decimal import Decimal
 
-from paysweep.clock import KST
-from paysweep.money import from_minor_units
+from paysweep.domain.clock import KST
+from paysweep.domain.money import from_minor_units
 
 # [GAP KICC-AMOUNT] `amountInfo.totAmount` in /find answers uses the same minor units as the
 # create request: KRW in whole won, USD x100 (cents). No source states it for responses.

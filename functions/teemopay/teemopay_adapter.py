@@ -19,13 +19,12 @@ from typing import Any
 
 import teemopay_assumptions as assume
 import teemopay_signing as signing
-from paysweep.adapter import ProviderClient, http_failure_kind, is_transient_http
-from paysweep.answers import PaymentAnswer, PaymentState, ReportedAmount
-from paysweep.http import HttpReply
-from paysweep.money import AmountError, parse_decimal_text
-from paysweep.orders import Order
-from paysweep.providers import TEEMOPAY
-from paysweep.secrets import SecretUnavailable
+from paysweep.domain.answers import PaymentAnswer, PaymentState, ReportedAmount
+from paysweep.domain.money import AmountError, parse_decimal_text
+from paysweep.domain.orders import Order
+from paysweep.domain.providers import TEEMOPAY
+from paysweep.provider.client import ProviderClient, SecretUnavailable, http_failure_kind, is_transient_http
+from paysweep.provider.http import HttpReply
 
 QUERY_PATH = "/api/pay/payment/query/v1"
 OK = 200

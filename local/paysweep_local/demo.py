@@ -30,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from paysweep.store import to_item
+from paysweep.aws.dynamodb import to_item
 
 from paysweep_local.simulators import kicc, teemopay
 from paysweep_local.stack import REPO, Delivered, LocalStack

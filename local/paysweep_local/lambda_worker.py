@@ -13,7 +13,7 @@ Protocol (one JSON object per line):
 
 The protocol owns a private duplicate of the original stdout; file descriptor 1 (and so
 every ``print`` and Powertools log line) is pointed at stderr, the log stream the parent
-reads. ``clock_offset_seconds`` shifts ``paysweep.clock.utc_now`` for simulated-time tests.
+reads. ``clock_offset_seconds`` shifts ``paysweep.domain.clock.utc_now`` for simulated-time tests.
 
 Lambda's advanced logging controls (``AWS_LAMBDA_LOG_LEVEL``, ``AWS_LAMBDA_LOG_FORMAT``) are
 honoured as the Python runtime honours them: a handler on the root logger at that level, so
@@ -38,7 +38,7 @@ from typing import Any, TextIO
 
 from paysweep_local.emulator import watch_parent
 
-CLOCK_FUNCTION = "paysweep.clock:utc_now"
+CLOCK_FUNCTION = "paysweep.domain.clock:utc_now"
 PLATFORM_PREFIXES = ("START RequestId:", "END RequestId:", "REPORT RequestId:", "INIT_REPORT")
 """Lines the runtime itself writes to the log (as Lambda does), not the handler."""
 

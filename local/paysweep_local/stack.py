@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Self
 
-from paysweep.store import from_item
+from paysweep.aws.dynamodb import from_item
 from paysweep.writer import register_order
 
 from paysweep_local.deploy import DeployedStack, create_secret, deploy_stack

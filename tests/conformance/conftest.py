@@ -1,24 +1,104 @@
-"""One store contract, several emulators: the `backend` fixture (backends in `backends.py`).
+"""Backends of the store contract: each test runs once per backend.
 
-Each test gets a store bound to fresh tables on one backend; adding a backend (an in-memory
-store, say) is one entry in `backends.BACKENDS`: the tests never name a backend.
+- `memory`: the in-memory doubles of the deterministic simulation (tests/doubles);
+- `moto`: the DynamoDB-backed store (`paysweep.aws`) over real HTTP to the moto emulator,
+  on tables created from `template.yaml`'s own definitions;
+- `ministack`: the same store over HTTP to MiniStack (`paysweep_local.ministack`), a second,
+  independent model of DynamoDB. Unlike moto behind our `Emulator` (which serialises requests,
+  because moto applies a conditional write without a lock), MiniStack takes concurrent requests
+  as they come, so its contention result is its own DynamoDB's.
+
+A backend is a `Backend`: a store, a journal, and `settle()`, which waits until the sparse
+indexes show every write made so far (DynamoDB's global secondary indexes are eventually
+consistent; a test of index contents calls it first, so it holds for any lag).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
-from conformance.backends import BACKENDS, Backend, Store
+import yaml
+from doubles.store import MemoryCompensationJournal, MemoryOrderStore
+from paysweep.aws.journal import DynamoDBCompensationJournal
+from paysweep.aws.store import DynamoDBOrderStore
+from paysweep.sweep.ports import CompensationJournal, OrderStore
+from paysweep_local.emulator import Emulator
+from paysweep_local.ministack import MiniStack
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+DUE_INDEX, OUTBOX_INDEX = "due-index", "outbox-index"
 
 
-@pytest.fixture(scope="session", params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    with BACKENDS[request.param]() as started:
-        yield started
+class Backend(NamedTuple):
+    name: str
+    store: OrderStore
+    journal: CompensationJournal
+    settle: Callable[[], None]
+    raw_client: Any
+    """The DynamoDB client behind the store (None for memory): for the racing test's own calls."""
 
 
-@pytest.fixture
-def store(backend: Backend) -> Store:
-    """A store bound to fresh tables on one backend."""
-    return backend.fresh_store()
+def _template_table(logical_id: str) -> dict[str, Any]:
+    """CreateTable arguments from the template's own table definition (keys, indexes)."""
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    resources = yaml.load(TEMPLATE.read_text(), Loader=_Loader)["Resources"]
+    properties = resources[logical_id]["Properties"]
+    table: dict[str, Any] = {
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if properties.get("GlobalSecondaryIndexes"):
+        table["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    return table
+
+
+def memory_backend() -> Backend:
+    store = MemoryOrderStore()
+    return Backend("memory", store, MemoryCompensationJournal(), store.refresh_indexes, None)
+
+
+def dynamodb_backend(name: str, client: Any) -> Backend:
+    suffix = uuid.uuid4().hex[:10]
+    orders, journal = f"orders-{suffix}", f"compensations-{suffix}"
+    client.create_table(TableName=orders, **_template_table("OrdersTable"))
+    client.create_table(TableName=journal, **_template_table("CompensationsTable"))
+    return Backend(
+        name,
+        DynamoDBOrderStore(client, orders, DUE_INDEX, OUTBOX_INDEX),
+        DynamoDBCompensationJournal(client, journal),
+        lambda: time.sleep(0.0),  # moto's indexes follow each write at once; real GSIs lag (see README)
+        client,
+    )
+
+
+@pytest.fixture(scope="session")
+def moto_emulator() -> Iterator[Emulator]:
+    with Emulator() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def ministack() -> Iterator[MiniStack]:
+    with MiniStack(auth=False) as running:
+        yield running
+
+
+@pytest.fixture(params=["memory", "moto", "ministack"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "memory":
+        return memory_backend()
+    if request.param == "ministack":
+        server: MiniStack = request.getfixturevalue("ministack")
+        return dynamodb_backend("ministack", server.client("dynamodb", max_pool_connections=32))
+    emulator: Emulator = request.getfixturevalue("moto_emulator")
+    return dynamodb_backend("moto", emulator.client("dynamodb"))

@@ -1,292 +1,258 @@
-"""The DynamoDB behaviour `paysweep.store` and `paysweep.journal` rely on, on every backend.
+"""The order store's and the journal's contract, held on every backend (conftest.py).
 
-Each test states one thing AWS DynamoDB does (its API reference, cited) that the sweep's
-correctness rests on: a conditional write has one winner, `ReturnValues=ALL_OLD` returns the item
-before the write, a failed condition returns the item it failed on
-(`ReturnValuesOnConditionCheckFailure`), sparse indexes hold only items with the index key and
-are read eventually, `Select=COUNT` counts without items, and pages end only without a
-`LastEvaluatedKey`. Written once; `backend` (conftest) runs them on moto and on MiniStack.
+What the sweep relies on, spelled out: a guard that does not hold refuses the write and
+reports the item as it was; a claim returns the whole item as it was before it; numbers come
+back as exact decimals; the sparse indexes hold exactly the due (keys only) and unpublished
+orders, oldest first, in pages; the journal keeps an order's first entry. The in-memory
+double is trusted by the deterministic simulation only because it passes this beside the
+DynamoDB-backed store.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from decimal import Decimal
 
 import pytest
-from conformance.backends import Store
-from paysweep.answers import CancelIntent
-from paysweep.clock import to_iso
-from paysweep.journal import Compensation, JournalTarget
-from paysweep.orders import new_order_item
-from paysweep.outcomes import Outcome, OutcomeMessage, Reason
-from paysweep.store import ConditionFailed, DueOrder, Transition
+from paysweep.domain import item
+from paysweep.domain.answers import CancelIntent
+from paysweep.domain.clock import to_iso
+from paysweep.domain.orders import OrderStatus, new_order_item
+from paysweep.domain.outcomes import Outcome, Reason, build_message, outcome_record
+from paysweep.sweep.ports import Compensation, ConditionFailed, DueOrder, JournalTarget
 
-PROVIDER = "teemopay"
-SHARDS = 1
-SWEEP_KEY = f"{PROVIDER}#0"
-VISIBLE_WITHIN_SECONDS = 5.0
-"""GSIs are eventually consistent (DynamoDB Developer Guide, "Reading from a GSI"): an index
-read may miss a write for a moment. The store never trusts the index alone (claims re-check
-the item), and these tests wait up to this long for an index to catch up."""
+from conformance.conftest import Backend
+
+NOW = datetime(2026, 11, 22, 3, 14, 15, tzinfo=UTC)
+T0, T1, T2 = to_iso(NOW), to_iso(NOW + timedelta(seconds=1)), to_iso(NOW + timedelta(minutes=2))
+SHARD = "kicc-wechatpay#0"
 
 
-def iso(moment: datetime) -> str:
-    return to_iso(moment)
+def register(backend: Backend, order_id: str, *, due: datetime = NOW, shard: str = SHARD) -> dict[str, object]:
+    order = new_order_item(order_id=order_id, provider="kicc-wechatpay", amount=Decimal(1000), currency="KRW",
+                           shards=1, created_at=due, first_check_after=timedelta(0), pg_cno=f"PG-{order_id}")
+    order["sweepKey"] = shard
+    backend.store.put_new(order)  # both stores have the writer's insert
+    return order
 
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+def claim_of(order_id: str, token: str, *, due_by: str = T0, shard: str = SHARD) -> item.Transition:
+    return item.claim(order_id, item.Due(shard, due_by), token=token, now=T0, lease_until=T2)
 
 
-def put_order(store: Store, order_id: str, *, due_in: timedelta = timedelta(0), **extra: Any) -> dict[str, Any]:
-    item = new_order_item(
-        order_id=order_id, provider=PROVIDER, amount="1000", currency="KRW", shards=SHARDS,
-        created_at=NOW - timedelta(minutes=1), first_check_after=timedelta(minutes=1) + due_in,
-    )
-    item.update(extra)
-    store.orders.put_new(item)
-    return item
+def refused(action: Callable[[], object]) -> ConditionFailed:
+    with pytest.raises(ConditionFailed) as failure:
+        action()
+    return failure.value
 
 
-def due(order_id: str, at: datetime = NOW) -> DueOrder:
-    return DueOrder(iso(at), order_id, SWEEP_KEY)
+# -- writes and their guards ----------------------------------------------------------------
 
 
-def claim(store: Store, order_id: str, token: str, *, now: datetime = NOW) -> Any:
-    return store.orders.claim(
-        due(order_id), due_by=iso(now), now=iso(now), lease_until=iso(now + timedelta(seconds=60)), token=token
-    )
+def test_a_new_order_is_written_once_and_a_second_write_reports_the_first(backend: Backend) -> None:
+    written = register(backend, "C-NEW")
+    again = refused(lambda: register(backend, "C-NEW"))
+    assert again.current is not None and again.current["pgCno"] == written["pgCno"]
+    stored = backend.store.read("C-NEW")
+    assert stored is not None and stored["amount"] == Decimal(1000) and isinstance(stored["amount"], Decimal)
 
 
-def eventually[T](read: Callable[[], T], done: Callable[[T], bool]) -> T:
-    deadline = time.monotonic() + VISIBLE_WITHIN_SECONDS
-    while True:
-        value = read()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
+def test_a_claim_returns_the_whole_item_as_it_was_and_takes_the_lease(backend: Backend) -> None:
+    register(backend, "C-CLAIM")
+    before = backend.store.claim(claim_of("C-CLAIM", "sweep-a:1"))
+    assert before["status"] == "PENDING" and "leaseOwner" not in before and before["pgCno"] == "PG-C-CLAIM"
+    after = backend.store.read("C-CLAIM")
+    assert after is not None
+    assert (after["leaseOwner"], after["leaseUntil"], after["nextCheckAt"]) == ("sweep-a:1", T2, T2)
 
 
-# -- conditional writes -------------------------------------------------------------------------
+def test_a_second_claim_is_refused_and_sees_the_first_lease(backend: Backend) -> None:
+    register(backend, "C-RACE")
+    backend.store.claim(claim_of("C-RACE", "sweep-a:1"))
+    second = refused(lambda: backend.store.claim(claim_of("C-RACE", "sweep-b:1")))
+    assert second.current is not None and second.current["leaseOwner"] == "sweep-a:1"
 
 
-def test_a_conditional_write_has_one_winner_under_contention(store: Store) -> None:
-    """UpdateItem with a ConditionExpression is atomic: of many concurrent claims of one due order,
-    exactly one succeeds (API reference, UpdateItem: "conditional update"). On moto that holds
-    only because our Emulator serialises requests (moto's threaded server checks and writes
-    without a lock); on MiniStack it is the emulator's own DynamoDB."""
-    contenders, rounds = 16, 5  # several rounds: a race that is only sometimes lost still shows
-    for round_number in range(rounds):
-        order_id = f"C-RACE-{round_number}"
-        put_order(store, order_id)
-        start = threading.Barrier(contenders)
-
-        def attempt(n: int, order_id: str = order_id, start: threading.Barrier = start) -> str:
-            start.wait(timeout=30)
-            try:
-                claim(store, order_id, f"sweep-{n}")
-            except ConditionFailed:
-                return "lost"
-            return f"sweep-{n}"
-
-        with ThreadPoolExecutor(contenders) as pool:
-            results = list(pool.map(attempt, range(contenders)))
-        winners = [r for r in results if r != "lost"]
-        assert len(winners) == 1, f"{store.backend.name}: {len(winners)} claims of {order_id} succeeded: {winners}"
-        assert store.orders.read(order_id)["leaseOwner"] == winners[0]
+def test_a_claim_needs_the_order_due_and_in_the_shard(backend: Backend) -> None:
+    register(backend, "C-LATER", due=NOW + timedelta(minutes=5))
+    register(backend, "C-ELSEWHERE", shard="kicc-wechatpay#1")
+    assert refused(lambda: backend.store.claim(claim_of("C-LATER", "s:1"))).current is not None
+    assert refused(lambda: backend.store.claim(claim_of("C-ELSEWHERE", "s:1"))).current is not None
+    missing = refused(lambda: backend.store.claim(claim_of("C-NOBODY", "s:1")))
+    assert missing.current is None
+    assert backend.store.read("C-NOBODY") is None, "a refused write must not create the item"
 
 
-def test_claim_returns_the_item_as_it_was_before_with_all_old(store: Store) -> None:
-    """ReturnValues=ALL_OLD returns every attribute as it was before the update (API reference,
-    UpdateItem, ReturnValues): the claim learns of an abandoned lease from it."""
-    put_order(store, "C-OLD", leaseOwner="crashed-sweep", leaseUntil=iso(NOW - timedelta(minutes=5)))
-    claimed = claim(store, "C-OLD", "sweep-new")
-    assert claimed.abandoned_lease == "crashed-sweep"
-    assert claimed.item["leaseOwner"] == "sweep-new" and claimed.item["amount"] == 1000
-    assert store.orders.read("C-OLD")["leaseOwner"] == "sweep-new"
+def test_many_claims_at_once_have_exactly_one_winner(backend: Backend) -> None:
+    register(backend, "C-CROWD")
+    winners: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def contend(n: int) -> None:
+        barrier.wait()
+        try:
+            backend.store.claim(claim_of("C-CROWD", f"sweep-{n}:1"))
+            winners.append(f"sweep-{n}:1")
+        except ConditionFailed:
+            pass
+
+    threads = [threading.Thread(target=contend, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
+    stored = backend.store.read("C-CROWD")
+    assert stored is not None and stored["leaseOwner"] == winners[0]
 
 
-def test_a_failed_condition_returns_the_item_it_failed_on(store: Store) -> None:
-    """ReturnValuesOnConditionCheckFailure=ALL_OLD puts the item in the
-    ConditionalCheckFailedException (API reference, UpdateItem): the store reports the current
-    state without another read."""
-    put_order(store, "C-FAIL")
-    claim(store, "C-FAIL", "sweep-a")
-    with pytest.raises(ConditionFailed) as lost:
-        store.orders.apply(Transition("C-FAIL", "sweep-b", "PENDING", {"status": "APPROVED"}))
-    assert lost.value.current is not None, f"{store.backend.name} returned no item with the failed condition"
-    assert lost.value.current["leaseOwner"] == "sweep-a" and lost.value.current["status"] == "PENDING"
+def test_a_leased_write_needs_the_lease_and_the_status(backend: Backend) -> None:
+    register(backend, "C-LEASE")
+    backend.store.claim(claim_of("C-LEASE", "mine"))
+    write = item.Transition("C-LEASE", item.Leased("mine", OrderStatus.PENDING.value), {"attempts": 1})
+    refused(lambda: backend.store.apply(write._replace(guard=item.Leased("theirs", OrderStatus.PENDING.value))))
+    refused(lambda: backend.store.apply(write._replace(guard=item.Leased("mine", OrderStatus.CANCELLING.value))))
+    backend.store.apply(write)
+    backend.store.apply(write._replace(guard=item.Leased("mine", None), set={"attempts": 2}))
+    stored = backend.store.read("C-LEASE")
+    assert stored is not None and stored["attempts"] == Decimal(2)
 
 
-def test_an_operator_write_is_refused_when_the_order_changed(store: Store) -> None:
-    """The operator's write requires the order as read: a claim since then (even one whose lease
-    has run out) changed `updatedAt`, so the write fails and reports the item as it is."""
-    put_order(store, "C-OP")
-    read = store.orders.read("C-OP")
+@pytest.mark.parametrize(
+    ("lease", "holds"),
+    [
+        (None, True),  # nobody holds it
+        (("mine", T2), True),  # we do
+        (("theirs", T0), True),  # theirs, expired by T1
+        (("theirs", T2), False),  # theirs, live
+    ],
+)
+def test_a_free_or_own_lease_write_refuses_only_a_live_foreign_lease(
+    backend: Backend, lease: tuple[str, str] | None, holds: bool
+) -> None:
+    register(backend, "C-FREE")
+    if lease is not None:
+        backend.store.claim(item.claim("C-FREE", item.Due(SHARD, T0), token=lease[0], now=T0, lease_until=lease[1]))
+    write = item.Transition("C-FREE", item.LeasedOrFree("mine", OrderStatus.PENDING.value, T1), {"attempts": 7})
+    if holds:
+        backend.store.apply(write)
+    else:
+        assert refused(lambda: backend.store.apply(write)).current is not None
+    refused(lambda: backend.store.apply(write._replace(guard=item.LeasedOrFree("mine", "REVIEW", T1))))
+
+
+def test_an_operator_write_needs_the_item_unchanged_and_no_live_lease(backend: Backend) -> None:
+    register(backend, "C-OPS")
+    read = backend.store.read("C-OPS")
     assert read is not None
-    claim(store, "C-OP", "sweep-a")
-    with pytest.raises(ConditionFailed) as refused:
-        store.orders.update_unchanged(
-            "C-OP", expected={"updatedAt": read.get("updatedAt")}, now=iso(NOW + timedelta(minutes=2)),
-            set_values={"status": "PENDING"},
-        )
-    assert refused.value.current is not None and refused.value.current["leaseOwner"] == "sweep-a"
+    make_due = item.make_due(read, now=T1, sweep_key=SHARD)
+    stale = item.Transition("C-OPS", item.Unchanged({"attempts": 3}, T1), {"updatedAt": T1})
+    absent_expected = item.Transition("C-OPS", item.Unchanged({"status": None}, T1), {"updatedAt": T1})
+    refused(lambda: backend.store.apply(stale))
+    refused(lambda: backend.store.apply(absent_expected))
+    backend.store.claim(claim_of("C-OPS", "sweep-a:1"))
+    leased = backend.store.read("C-OPS")
+    assert leased is not None
+    refused(lambda: backend.store.apply(item.make_due(leased, now=T1, sweep_key=SHARD)))
+    refused(lambda: backend.store.apply(make_due))  # the claim changed updatedAt
 
 
-def test_put_new_never_overwrites_and_reports_the_existing_order(store: Store) -> None:
-    """PutItem with attribute_not_exists refuses an existing key, and with
-    ReturnValuesOnConditionCheckFailure=ALL_OLD returns the item that is there."""
-    put_order(store, "C-DUP")
-    with pytest.raises(ConditionFailed) as refused:
-        store.orders.put_new({**put_order_item("C-DUP"), "amount": 5})
-    assert refused.value.current is not None and refused.value.current["amount"] == 1000
-    assert store.orders.read("C-DUP")["amount"] == 1000
+def test_the_outbox_marker_is_cleared_once(backend: Backend) -> None:
+    register(backend, "C-OUT")
+    backend.store.claim(claim_of("C-OUT", "s:1"))
+    decided = decide("C-OUT", "s:1")
+    backend.store.apply(decided)
+    backend.store.apply(item.clear_outbox("C-OUT", "C-OUT:APPROVED"))
+    refused(lambda: backend.store.apply(item.clear_outbox("C-OUT", "C-OUT:APPROVED")))
+    stored = backend.store.read("C-OUT")
+    assert stored is not None and not set(item.OUTBOX_MARKER) & set(stored)
+    assert stored["status"] == "APPROVED" and stored["outcome"]["eventId"] == "C-OUT:APPROVED"
 
 
-def put_order_item(order_id: str) -> dict[str, Any]:
-    return new_order_item(order_id=order_id, provider=PROVIDER, amount="1000", currency="KRW", shards=SHARDS,
-                          created_at=NOW - timedelta(minutes=1), first_check_after=timedelta(minutes=1))
+def test_a_write_to_a_missing_item_is_refused_and_creates_nothing(backend: Backend) -> None:
+    failure = refused(lambda: backend.store.apply(item.Transition("C-GHOST", item.Leased("s:1", None), {"attempts": 1})))
+    assert failure.current is None
+    assert backend.store.read("C-GHOST") is None
 
 
-# -- the compensation journal -------------------------------------------------------------------
+def test_numbers_and_structures_come_back_as_dynamodb_returns_them(backend: Backend) -> None:
+    register(backend, "C-TYPES")
+    backend.store.claim(claim_of("C-TYPES", "s:1"))
+    backend.store.apply(item.Transition("C-TYPES", item.Leased("s:1", None), {
+        "attempts": 3, "cancel": {"reportedAmount": "1000.50", "sends": 2}, "history": ("a", "b"),
+    }))
+    stored = backend.store.read("C-TYPES")
+    assert stored is not None
+    assert stored["attempts"] == Decimal(3) and isinstance(stored["attempts"], Decimal)
+    assert stored["cancel"] == {"reportedAmount": "1000.50", "sends": Decimal(2)}
+    assert stored["history"] == ["a", "b"]
 
 
-def journal_entry(order_id: str, created_at: str) -> Compensation:
-    """A compensation as a sweep records it: the cancel it requested and the message it published."""
-    message = OutcomeMessage(f"{order_id}:CANCELLED", order_id, PROVIDER, Outcome.CANCELLED,
-                             Reason.DB_UPDATE_FAILED, f'{{"orderId": "{order_id}"}}')
-    intent = CancelIntent(f"{order_id}-cancel", "20261201", Reason.DB_UPDATE_FAILED.value, iso(NOW),
-                          iso(NOW + timedelta(hours=1)), reported_amount="1000", reported_currency="KRW")
-    return Compensation(order_id, JournalTarget.CANCELLING, message, intent, created_at, int(NOW.timestamp()) + 3600)
+# -- the sparse indexes -----------------------------------------------------------------------
 
 
-def test_the_journal_keeps_the_first_entry_and_reads_it_back_whole(store: Store) -> None:
-    """PutItem with attribute_not_exists: a retried record never replaces the first; GetItem with
-    ConsistentRead sees it at once; DeleteItem resolves it."""
-    first, second = journal_entry("J-1", iso(NOW)), journal_entry("J-1", iso(NOW + timedelta(seconds=1)))
-    store.journal.record(first)
-    with pytest.raises(ConditionFailed):
-        store.journal.record(second)
-    assert store.journal.find("J-1") == first
-    store.journal.resolve("J-1")
-    assert store.journal.find("J-1") is None
-    assert store.journal.find("J-NONE") is None
+def test_the_due_index_holds_due_orders_oldest_first_keys_only(backend: Backend) -> None:
+    for n, minutes in enumerate((3, 1, 2)):
+        register(backend, f"C-DUE-{n}", due=NOW - timedelta(minutes=minutes))
+    register(backend, "C-NOT-YET", due=NOW + timedelta(minutes=1))
+    register(backend, "C-DONE")
+    backend.store.claim(claim_of("C-DONE", "s:1"))
+    backend.store.apply(decide("C-DONE", "s:1"))
+    backend.settle()
+    due = list(backend.store.due_in_shard(SHARD, T0, page_size=2))
+    assert [entry.order_id for entry in due] == ["C-DUE-0", "C-DUE-2", "C-DUE-1"], "oldest first, across pages"
+    assert all(isinstance(entry, DueOrder) and entry.sweep_key == SHARD for entry in due)
+    assert backend.store.count_due([SHARD, "kicc-wechatpay#1"], T0) == 3
+    assert backend.store.count_due([SHARD], to_iso(NOW + timedelta(minutes=2))) == 4
 
 
-# -- sparse indexes, counts, pages --------------------------------------------------------------
+def test_a_claimed_order_leaves_the_due_view_until_its_lease_ends(backend: Backend) -> None:
+    register(backend, "C-HIDDEN")
+    backend.store.claim(claim_of("C-HIDDEN", "s:1"))
+    backend.settle()
+    assert [e.order_id for e in backend.store.due_in_shard(SHARD, T0, page_size=10)] == []
+    assert [e.order_id for e in backend.store.due_in_shard(SHARD, T2, page_size=10)] == ["C-HIDDEN"]
 
 
-def test_the_due_index_holds_due_orders_oldest_first_and_pages_through_them(store: Store) -> None:
-    """Query pages end only when LastEvaluatedKey is absent (API reference, Query, Limit); the
-    range key sorts the page (ScanIndexForward)."""
-    for n in range(7):
-        put_order(store, f"I-{n}", due_in=timedelta(seconds=-60 + n))
-    put_order(store, "I-LATER", due_in=timedelta(hours=1))
-
-    def read() -> list[str]:
-        return [d.order_id for d in store.orders.due_in_shard(SWEEP_KEY, iso(NOW), page_size=2)]
-
-    found = eventually(read, lambda ids: len(ids) == 7)
-    assert found == [f"I-{n}" for n in range(7)], found
-
-
-def test_an_order_leaves_the_due_index_when_claimed_and_a_removed_key_leaves_the_index(store: Store) -> None:
-    """A claim moves nextCheckAt past now; removing sweepKey drops the item from the sparse index."""
-    put_order(store, "I-CLAIM")
-    put_order(store, "I-DONE")
-    claim(store, "I-CLAIM", "sweep-a")
-    _close(store, "I-DONE")
-
-    def read() -> list[str]:
-        return [d.order_id for d in store.orders.due_in_shard(SWEEP_KEY, iso(NOW), page_size=100)]
-
-    assert eventually(read, lambda ids: ids == []) == []
+def test_the_outbox_index_holds_unpublished_outcomes_with_their_message(backend: Backend) -> None:
+    register(backend, "C-UNPUB")
+    backend.store.claim(claim_of("C-UNPUB", "s:1"))
+    backend.store.apply(decide("C-UNPUB", "s:1"))
+    backend.settle()
+    unpublished = list(backend.store.unpublished([SHARD], T2, page_size=1))
+    assert [entry["orderId"] for entry in unpublished] == ["C-UNPUB"]
+    assert unpublished[0]["outbox"]["eventId"] == "C-UNPUB:APPROVED"
+    assert list(backend.store.unpublished([SHARD], to_iso(NOW - timedelta(minutes=1)), page_size=1)) == []
+    backend.store.apply(item.clear_outbox("C-UNPUB", "C-UNPUB:APPROVED"))
+    backend.settle()
+    assert list(backend.store.unpublished([SHARD], T2, page_size=1)) == []
 
 
-def _close(store: Store, order_id: str) -> None:
-    """Decide an order as a sweep does: claim, then a transition that removes the index keys."""
-    claim(store, order_id, "closer")
-    store.orders.apply(Transition(order_id, "closer", "PENDING", {"status": "REVIEW"},
-                                  ("sweepKey", "nextCheckAt", "leaseOwner", "leaseUntil")))
+# -- the journal --------------------------------------------------------------------------------
 
 
-def test_select_count_counts_due_orders_without_returning_them(store: Store) -> None:
-    """Select=COUNT returns Count and no Items (API reference, Query, Select)."""
-    for n in range(5):
-        put_order(store, f"N-{n}")
-    put_order(store, "N-LATER", due_in=timedelta(hours=1))
-    counted = eventually(lambda: store.orders.count_due([SWEEP_KEY], iso(NOW)), lambda n: n == 5)
-    assert counted == 5
-    raw = store.backend.client.query(
-        TableName=store.orders_table, IndexName="due-index", Select="COUNT",
-        KeyConditionExpression="sweepKey = :k AND nextCheckAt <= :now",
-        ExpressionAttributeValues={":k": {"S": SWEEP_KEY}, ":now": {"S": iso(NOW)}},
+def test_the_journal_keeps_an_orders_first_entry_until_resolved(backend: Backend) -> None:
+    message = build_message(order_id="C-J", provider="kicc-wechatpay", outcome=Outcome.CANCELLED,
+                            reason=Reason.DB_UPDATE_FAILED, requested=None, reported=None, provider_status=None,
+                            provider_refs={}, occurred_at=T0, attempts=1)
+    intent = CancelIntent(key="PSC1", request_date="20261122", reason="DB_UPDATE_FAILED", requested_at=T0, deadline=T2)
+    entry = Compensation("C-J", JournalTarget.CANCELLING, message, intent, T0, 1_800_000_000)
+    backend.journal.record(entry)
+    refused(lambda: backend.journal.record(entry._replace(target=JournalTarget.REVIEW, intent=None)))
+    assert backend.journal.find("C-J") == entry
+    backend.journal.resolve("C-J")
+    assert backend.journal.find("C-J") is None
+    backend.journal.resolve("C-J")  # resolving twice is harmless
+
+
+def decide(order_id: str, token: str) -> item.Transition:
+    message = build_message(order_id=order_id, provider="kicc-wechatpay", outcome=Outcome.APPROVED, reason=None,
+                            requested=None, reported=None, provider_status="TS01", provider_refs={},
+                            occurred_at=T1, attempts=1)
+    return item.decide(
+        order_id, item.Leased(token, OrderStatus.PENDING.value), check=item.Check(T1, "status", "APPROVED", "TS01"),
+        history=[], attempts=1, status="APPROVED", outcome=outcome_record(message), outbox=message.to_item(),
+        outbox_key=SHARD,
     )
-    assert raw["Count"] == 5 and "Items" not in raw, raw
-
-
-def test_the_outbox_index_returns_the_outbox_it_projects(store: Store) -> None:
-    """The INCLUDE projection brings `outbox` with the keys: republishing needs no table read."""
-    outbox = {"eventId": "O-1:APPROVED", "body": "{}"}
-    put_order(store, "O-1", outbox=outbox, outboxKey=SWEEP_KEY, outboxSince=iso(NOW - timedelta(minutes=5)))
-    put_order(store, "O-2")
-
-    def read() -> list[dict[str, Any]]:
-        return list(store.orders.unpublished([SWEEP_KEY], iso(NOW), page_size=10))
-
-    found = eventually(read, lambda items: len(items) == 1)
-    assert [item["orderId"] for item in found] == ["O-1"]
-    assert found[0]["outbox"] == outbox
-    store.orders.clear_outbox("O-1", "O-1:APPROVED")
-    with pytest.raises(ConditionFailed):
-        store.orders.clear_outbox("O-1", "O-1:APPROVED")  # already cleared: the condition fails
-    assert eventually(read, lambda items: items == []) == []
-
-
-def test_a_filtered_scan_pages_past_pages_without_matches(store: Store) -> None:
-    """Scan applies Limit before FilterExpression (API reference, Scan, Limit): a page can be empty
-    and still not the last, so only LastEvaluatedKey ends the listing."""
-    for n in range(6):
-        put_order(store, f"S-{n}")
-    _close(store, "S-3")
-    _close(store, "S-5")
-    found = sorted(item["orderId"] for item in store.orders.in_status("REVIEW", page_size=1))
-    assert found == ["S-3", "S-5"]
-
-
-def test_a_counting_query_with_a_limit_pages_like_any_query(store: Store) -> None:
-    """With Select=COUNT and Limit, a page counts at most Limit items and hands back a
-    LastEvaluatedKey (API reference, Query: Limit, Count): the store's count_due follows the keys."""
-    for n in range(5):
-        put_order(store, f"P-{n}")
-    eventually(lambda: store.orders.count_due([SWEEP_KEY], iso(NOW)), lambda n: n == 5)
-    request: dict[str, Any] = {
-        "TableName": store.orders_table, "IndexName": "due-index", "Select": "COUNT", "Limit": 2,
-        "KeyConditionExpression": "sweepKey = :k AND nextCheckAt <= :now",
-        "ExpressionAttributeValues": {":k": {"S": SWEEP_KEY}, ":now": {"S": iso(NOW)}},
-    }
-    counts: list[int] = []
-    while True:
-        page = store.backend.client.query(**request)
-        counts.append(page["Count"])
-        if "LastEvaluatedKey" not in page:
-            break
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    assert sum(counts) == 5 and max(counts) <= 2, counts
-
-
-def test_a_scan_limit_counts_items_read_not_items_matched(store: Store) -> None:
-    """Limit caps the items a Scan reads, before the filter (API reference, Scan: Limit,
-    ScannedCount): a page may match nothing and still carry a LastEvaluatedKey."""
-    for n in range(4):
-        put_order(store, f"L-{n}")
-    page = store.backend.client.scan(
-        TableName=store.orders_table, Limit=1, FilterExpression="#s = :s",
-        ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":s": {"S": "REVIEW"}},
-    )
-    assert page["ScannedCount"] == 1 and page["Count"] == 0 and page["Items"] == [], page
-    assert "LastEvaluatedKey" in page, f"{store.backend.name} ended the scan after one of four items"

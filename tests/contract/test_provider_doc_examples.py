@@ -16,10 +16,10 @@ import pytest
 import teemopay_adapter as teemo
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from paysweep.answers import PaymentState
-from paysweep.decisions import Action, Phase, decide_payment
-from paysweep.http import HttpReply
-from paysweep.outcomes import Outcome, Reason
+from paysweep.domain.answers import PaymentState
+from paysweep.domain.decisions import Action, Phase, decide_payment
+from paysweep.domain.outcomes import Outcome, Reason
+from paysweep.provider.http import HttpReply
 from support.factories import order
 
 DOCS = Path(__file__).resolve().parents[1] / "fixtures" / "provider_docs"

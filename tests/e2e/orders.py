@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from e2e.deployed import E2EStack
-from paysweep.clock import to_iso
+from paysweep.domain.clock import to_iso
 from paysweep.writer import register_order
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeSerializer
-from paysweep.orders import shard_of, sweep_key
+from paysweep.domain.orders import shard_of, sweep_key
 from paysweep_local.simulators import kicc
 from paysweep_local.stack import LocalStack
 from support.invariants import check_all

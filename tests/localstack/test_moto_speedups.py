@@ -23,9 +23,11 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.responses import DynamoResult
-from paysweep.clock import to_iso
-from paysweep.orders import OrderStatus, new_order_item
-from paysweep.store import ConditionFailed, OrderStore, Transition
+from paysweep.aws.store import DynamoDBOrderStore
+from paysweep.domain import item
+from paysweep.domain.clock import to_iso
+from paysweep.domain.orders import OrderStatus, new_order_item
+from paysweep.sweep.ports import ConditionFailed
 from paysweep_local.emulator import Emulator
 from paysweep_local.moto_speedups import FAST_DYNAMODB_OPERATIONS, dynamodb_wire_body
 
@@ -153,7 +155,7 @@ def attempt(action: Callable[[], Any]) -> None:
 
 def script(client: Any) -> None:
     """paysweep's store operations on a few orders, twice over, then requests moto refuses."""
-    store = OrderStore(client, "orders", "due-index", "outbox-index")
+    store = DynamoDBOrderStore(client, "orders", "due-index", "outbox-index")
     at = to_iso(NOW)
     for round_ in range(2):
         for n in range(3):
@@ -166,26 +168,28 @@ def script(client: Any) -> None:
         due = [entry for key in sweep_keys for entry in store.due_in_shard(key, at, page_size=2)]
         for i, entry in enumerate(due):
             token = f"sweep-{round_}-{i}"
-            claimed = store.claim(entry, due_by=at, now=at, lease_until=to_iso(NOW + timedelta(minutes=2)), token=token)
-            expect_refusal(lambda: store.claim(entry, due_by=at, now=at, lease_until=at, token="late"))
+            due_by = item.Due(entry.sweep_key, at)
+            claim = item.claim(entry.order_id, due_by, token=token, now=at, lease_until=to_iso(NOW + timedelta(minutes=2)))
+            claimed = claim.applied_to(store.claim(claim))
+            expect_refusal(lambda: store.claim(item.claim(entry.order_id, due_by, token="late", now=at, lease_until=at)))
             if i % 2:  # still pending: reschedule and release
-                store.apply(Transition(entry.order_id, token, OrderStatus.PENDING, set={
-                    "attempts": int(claimed.item.get("attempts", 0)) + 1, "nextCheckAt": to_iso(NOW + timedelta(minutes=1)),
+                store.apply(item.Transition(entry.order_id, item.Leased(token, OrderStatus.PENDING), {
+                    "attempts": int(claimed.get("attempts", 0)) + 1, "nextCheckAt": to_iso(NOW + timedelta(minutes=1)),
                     "lastCheck": {"at": at, "kind": "status", "state": "IN_PROGRESS", "providerStatus": "TS03", "detail": None},
-                    "history": [*claimed.item.get("history", []), f"{at} status IN_PROGRESS TS03"], "updatedAt": at,
-                }, remove=["leaseOwner", "leaseUntil"]))
+                    "history": [*claimed.get("history", []), f"{at} status IN_PROGRESS TS03"], "updatedAt": at,
+                }, ["leaseOwner", "leaseUntil"]))
             else:  # decided: record the outcome with its outbox marker, then clear the marker
                 event = f"{entry.order_id}:APPROVED"
-                store.apply(Transition(entry.order_id, token, OrderStatus.PENDING, set={
+                store.apply(item.Transition(entry.order_id, item.Leased(token, OrderStatus.PENDING), {
                     "status": "APPROVED", "outbox": {"eventId": event, "body": "{}", "topic": "APPROVED"},
                     "outboxKey": entry.sweep_key, "outboxSince": at, "updatedAt": at,
                     "outcome": {"outcome": "APPROVED", "reason": None, "eventId": event, "occurredAt": at},
-                }, remove=["sweepKey", "nextCheckAt", "leaseOwner", "leaseUntil"]))
+                }, ["sweepKey", "nextCheckAt", "leaseOwner", "leaseUntil"]))
                 list(store.unpublished(sweep_keys, at, page_size=10))
-                store.clear_outbox(entry.order_id, event)
-                expect_refusal(lambda: store.clear_outbox(entry.order_id, event))
-            expect_refusal(lambda: store.apply(Transition(entry.order_id, "not-the-lease", OrderStatus.PENDING,
-                                                          set={"updatedAt": at})))
+                store.apply(item.clear_outbox(entry.order_id, event))
+                expect_refusal(lambda: store.apply(item.clear_outbox(entry.order_id, event)))
+            expect_refusal(lambda: store.apply(item.Transition(entry.order_id, item.Leased("not-the-lease", OrderStatus.PENDING),
+                                                               {"updatedAt": at})))
             store.read(entry.order_id)
         store.count_due(sweep_keys, to_iso(NOW + timedelta(hours=1)))
     refused = [

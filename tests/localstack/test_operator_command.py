@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from paysweep.cli import EXIT_CONFLICT, EXIT_NOT_FOUND, main
-from paysweep.clock import to_iso, utc_now
-from paysweep.store import DueOrder, OrderStore, to_item
+from paysweep.aws.dynamodb import to_item
+from paysweep.aws.store import DynamoDBOrderStore
+from paysweep.domain import item as items
+from paysweep.domain.clock import to_iso, utc_now
 from paysweep_local.demo import operator_env_file
 from paysweep_local.simulators import kicc, teemopay
 from paysweep_local.stack import LocalStack
+from paysweep_ops.cli import EXIT_CONFLICT, EXIT_NOT_FOUND, main
 from support.outcomes import Published
 from support.scenarios import KICC, TEEMO, add_kicc, add_teemopay, kicc_revises
 
@@ -83,16 +85,16 @@ def sweep_until(stack: LocalStack, provider: str, order_id: str, status: str, ro
 
 def interfere_after_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> None:
     """Run `action` once, right after the command's read of the order: a concurrent change."""
-    real_read = OrderStore.read
+    real_read = DynamoDBOrderStore.read
     pending = [action]
 
-    def read_then_interfere(self: OrderStore, order_id: str) -> dict[str, Any] | None:
+    def read_then_interfere(self: DynamoDBOrderStore, order_id: str) -> dict[str, Any] | None:
         item = real_read(self, order_id)
         if pending:
             pending.pop()()
         return item
 
-    monkeypatch.setattr(OrderStore, "read", read_then_interfere)
+    monkeypatch.setattr(DynamoDBOrderStore, "read", read_then_interfere)
 
 
 # -- show --------------------------------------------------------------------------------------
@@ -232,10 +234,10 @@ def test_redrive_keeps_a_cancelling_orders_intent_and_key(stack: LocalStack, cli
 
 def test_redrive_refuses_an_order_a_sweep_is_checking(stack: LocalStack, cli) -> None:
     item = stack.register("OP-LEASED", TEEMO, "1000")
-    store = OrderStore(stack.emulator.client("dynamodb"), stack.table, "due-index", "outbox-index")
+    store = DynamoDBOrderStore(stack.emulator.client("dynamodb"), stack.table, "due-index", "outbox-index")
     now = utc_now()
-    store.claim(DueOrder(item["nextCheckAt"], "OP-LEASED", item["sweepKey"]), due_by=to_iso(now),
-                now=to_iso(now), lease_until=to_iso(now + timedelta(minutes=2)), token="sweep-other:1")
+    store.claim(items.claim("OP-LEASED", items.Due(item["sweepKey"], to_iso(now)), token="sweep-other:1",
+                            now=to_iso(now), lease_until=to_iso(now + timedelta(minutes=2))))
     before = stack.order("OP-LEASED")
 
     code, _, err = cli("redrive", "OP-LEASED")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from paysweep.answers import PaymentAnswer, PaymentState, ReportedAmount
-from paysweep.orders import Order, OrderStatus
+from paysweep.domain.answers import PaymentAnswer, PaymentState, ReportedAmount
+from paysweep.domain.orders import Order, OrderStatus
 
 T0 = datetime(2026, 11, 22, 3, 14, 15, tzinfo=UTC)
 

@@ -216,7 +216,7 @@ def test_layer_holds_the_engine_and_exactly_the_pinned_runtime_dependencies(buil
     ]
     assert not missing_packages, f"packages missing from {layer_python}: {missing_packages}"
     engine_sources = python_files(source_dir(layer_id) / "paysweep")
-    assert {"engine.py", "store.py", "runtime.py"} <= engine_sources
+    assert {"sweep/engine.py", "aws/store.py", "runtime.py"} <= engine_sources
     missing_modules = engine_sources - python_files(layer_python / "paysweep")
     assert not missing_modules, f"engine modules missing from the built layer: {sorted(missing_modules)}"
 

@@ -30,7 +30,7 @@ OUTCOME_TOPIC_VARIABLES = (
 )
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
-# What the engine calls (paysweep.store / paysweep.journal): the functions must be allowed at
+# What the engine calls (paysweep.aws.store / paysweep.aws.journal): the functions must be allowed at
 # least this, on the named table, and nothing beyond item-level data-plane actions.
 ORDERS_ACTIONS_NEEDED = {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}
 JOURNAL_ACTIONS_NEEDED = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}
@@ -181,7 +181,7 @@ def test_every_function_runs_python312_with_the_common_layer(template: dict[str,
     assert layer.get("Metadata", {}).get("BuildMethod") == "python3.12", (
         "sam build must build the layer for python3.12"
     )
-    assert (REPO / folder_of(layer["Properties"]["ContentUri"]) / "paysweep" / "engine.py").is_file()
+    assert (REPO / folder_of(layer["Properties"]["ContentUri"]) / "paysweep" / "sweep" / "engine.py").is_file()
 
 
 def test_functions_and_layer_are_built_for_the_same_architecture(template: dict[str, Any]) -> None:

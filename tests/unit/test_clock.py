@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from paysweep.clock import KST, parse_iso, to_iso
+from paysweep.domain.clock import KST, parse_iso, to_iso
 
 
 def test_canonical_form_is_fixed_width_utc_whole_seconds():

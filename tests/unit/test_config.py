@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 from paysweep.config import ConfigError, SweepConfig
-from paysweep.outcomes import Outcome
+from paysweep.domain.outcomes import Outcome
 
 BASE = {
     "ORDERS_TABLE": "orders",

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from paysweep.answers import (
+from paysweep.domain.answers import (
     CancelAnswer,
     CancelIntent,
     CancelState,
@@ -14,7 +14,7 @@ from paysweep.answers import (
     PaymentState,
     ReportedAmount,
 )
-from paysweep.decisions import (
+from paysweep.domain.decisions import (
     CANCEL_TABLE,
     PAYMENT_TABLE,
     Action,
@@ -25,7 +25,7 @@ from paysweep.decisions import (
     integrity_failure,
     phase_of,
 )
-from paysweep.outcomes import Outcome, Reason
+from paysweep.domain.outcomes import Outcome, Reason
 from support.factories import T0, approved, order
 
 POLL = Decision(Action.POLL)

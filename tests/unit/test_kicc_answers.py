@@ -10,8 +10,8 @@ from urllib.parse import quote_plus
 import kicc_adapter as kicc
 import kicc_assumptions as assume
 import pytest
-from paysweep.answers import CancelIntent, CancelState, PaymentState
-from paysweep.http import HttpReply
+from paysweep.domain.answers import CancelIntent, CancelState, PaymentState
+from paysweep.provider.http import HttpReply
 from support.factories import order
 
 KEY = "PSQ-key-1"

@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 import pytest
-from paysweep.money import (
+from paysweep.domain.money import (
     AmountError,
     fits_currency,
     format_amount,

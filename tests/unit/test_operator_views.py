@@ -8,10 +8,9 @@ import json
 from decimal import Decimal
 
 import pytest
-from paysweep.answers import ReportedAmount
-from paysweep.cli import Settings, parser
-from paysweep.operations import Redriven, live_lease, whole
-from paysweep.outcomes import (
+from paysweep.aws.dynamodb import from_item, to_item
+from paysweep.domain.answers import ReportedAmount
+from paysweep.domain.outcomes import (
     IncompleteRecord,
     Outcome,
     Reason,
@@ -19,8 +18,9 @@ from paysweep.outcomes import (
     message_from_record,
     outcome_record,
 )
-from paysweep.store import from_item, to_item
-from paysweep.views import jsonable, order_json, render_order, render_redriven, render_review, review_rows
+from paysweep_ops.cli import Settings, parser
+from paysweep_ops.operations import Redriven, live_lease, whole
+from paysweep_ops.views import jsonable, order_json, render_order, render_redriven, render_review, review_rows
 from support.schema import assert_valid_outcome
 
 NOW = "2026-11-22T04:00:00Z"

@@ -2,7 +2,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from paysweep.orders import InvalidOrder, OrderStatus, new_order_item, parse_order, shard_of, sweep_key
+from paysweep.domain.orders import InvalidOrder, OrderStatus, new_order_item, parse_order, shard_of, sweep_key
 from support.factories import T0, item
 
 

@@ -2,8 +2,8 @@ import json
 from decimal import Decimal
 
 import pytest
-from paysweep.answers import ReportedAmount
-from paysweep.outcomes import Outcome, OutcomeMessage, Reason, build_message, event_id
+from paysweep.domain.answers import ReportedAmount
+from paysweep.domain.outcomes import Outcome, OutcomeMessage, Reason, build_message, event_id
 from support.schema import assert_valid_outcome
 
 

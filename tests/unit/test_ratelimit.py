@@ -1,7 +1,7 @@
 import threading
 from itertools import pairwise
 
-from paysweep.ratelimit import RateLimiter
+from paysweep.sweep.ratelimit import RateLimiter
 
 
 class FakeTime:

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from paysweep.config import DEFAULT_BACKOFF
-from paysweep.schedule import backoff_delay, next_check_at
+from paysweep.domain.schedule import backoff_delay, next_check_at
 from support.factories import T0
 
 

@@ -9,9 +9,9 @@ import teemopay_adapter as teemo
 import teemopay_signing as signing
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from paysweep.answers import PaymentState
-from paysweep.http import HttpReply
-from paysweep.secrets import SecretUnavailable
+from paysweep.domain.answers import PaymentState
+from paysweep.provider.client import SecretUnavailable
+from paysweep.provider.http import HttpReply
 from support.factories import order
 
 ORDER = order(order_id="TP-1001", provider="teemopay", pg_cno=None)

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import NamedTuple
 from urllib.parse import urlparse
 
-from paysweep.outcomes import Outcome
+from paysweep.domain.outcomes import Outcome
 
 DEFAULT_BACKOFF = (60, 60, 120, 180, 300, 600, 900)
 

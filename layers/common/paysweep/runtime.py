@@ -10,40 +10,22 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any, NamedTuple
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
-from paysweep.adapter import AdapterFactory, ProviderClient
+from paysweep.aws import clients
+from paysweep.aws.journal import DynamoDBCompensationJournal
+from paysweep.aws.publisher import SnsOutcomePublisher
+from paysweep.aws.secrets import secret_source
+from paysweep.aws.store import DynamoDBOrderStore
 from paysweep.config import SweepConfig
-from paysweep.engine import SweepEngine, SweepRequest
-from paysweep.http import build_session
-from paysweep.journal import CompensationJournal
 from paysweep.observability import logger, metrics, tracer
-from paysweep.publisher import OutcomePublisher
-from paysweep.secrets import secret_source
-from paysweep.store import OrderStore
-from paysweep.summary import SweepSummary
-
-
-def aws_client_config(concurrency: int) -> Config:
-    """The SDK's standard retry mode: throttling and 5xx retried with jittered backoff, three
-    attempts in all (a few seconds at most), so a struggling table cannot eat the sweep's time.
-
-    Client-side parameter validation is off: every request is built by `store`, `journal` and
-    `publisher` from typed values, and the services validate each request anyway (a bad one
-    is a `ValidationException`, handled like any other refused write). Walking each request
-    against its model was about a tenth of a sweep's CPU per order, and a sweep at high
-    concurrency on a small function is CPU-bound (README, Performance).
-    """
-    return Config(
-        retries={"mode": "standard", "max_attempts": 3},
-        connect_timeout=3,
-        read_timeout=10,
-        max_pool_connections=concurrency + 4,
-        parameter_validation=False,
-    )
+from paysweep.provider.client import AdapterFactory, ProviderClient
+from paysweep.provider.guard import GuardedAdapter
+from paysweep.provider.http import build_session
+from paysweep.sweep.engine import SweepEngine
+from paysweep.sweep.request import SweepRequest
+from paysweep.sweep.summary import SweepSummary
 
 
 class Runtime(NamedTuple):
@@ -52,9 +34,11 @@ class Runtime(NamedTuple):
 
     @classmethod
     def from_environment(cls, adapter_factory: AdapterFactory, environ: dict[str, str] | None = None) -> Runtime:
+        """Everything a function needs, built from its environment: the one place that knows
+        which implementation stands behind each of the sweep's ports."""
         config = SweepConfig.from_env(environ)
-        aws = aws_client_config(config.concurrency)
-        dynamodb = boto3.client("dynamodb", config=aws)
+        aws = clients.sweep_client_config(config.concurrency)
+        dynamodb = clients.dynamodb(aws)
         client = ProviderClient(
             base_url=config.provider_base_url,
             session=build_session(config.concurrency, config.connect_retries),
@@ -65,10 +49,10 @@ class Runtime(NamedTuple):
             cancel_notify_url=config.cancel_notify_url,
         )
         engine = SweepEngine(
-            adapter=adapter_factory(client),
-            store=OrderStore(dynamodb, config.table_name, config.due_index, config.outbox_index),
-            journal=CompensationJournal(dynamodb, config.compensations_table),
-            publisher=OutcomePublisher(boto3.client("sns", config=aws), config.topic_arns),
+            adapter=GuardedAdapter(adapter_factory(client)),
+            store=DynamoDBOrderStore(dynamodb, config.table_name, config.due_index, config.outbox_index),
+            journal=DynamoDBCompensationJournal(dynamodb, config.compensations_table),
+            publisher=SnsOutcomePublisher(clients.sns(aws), config.topic_arns),
             config=config,
         )
         return cls(config, engine)

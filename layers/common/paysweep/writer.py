@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import boto3
-
-from paysweep.clock import utc_now
-from paysweep.orders import new_order_item
-from paysweep.store import ConditionFailed, OrderStore
+from paysweep.aws import clients
+from paysweep.aws.store import DynamoDBOrderStore
+from paysweep.domain.clock import utc_now
+from paysweep.domain.orders import new_order_item
+from paysweep.sweep.ports import ConditionFailed
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -51,7 +51,7 @@ def register_order(
         expires_at=expires_at,
         pg_cno=pg_cno,
     )
-    store = OrderStore(client or boto3.client("dynamodb"), table_name, due_index="", outbox_index="")
+    store = DynamoDBOrderStore(client or clients.dynamodb(), table_name, due_index="", outbox_index="")
     try:
         store.put_new(item)
     except ConditionFailed:

@@ -1,47 +1,24 @@
-"""The compensation journal: what a sweep did when the orders table refused to record it.
+"""The compensation journal in DynamoDB: what a sweep did when the orders table refused to
+record it, in a separate small table (`paysweep.sweep.compensation` says why it exists).
 
-KICC's rule is absolute: an approval we cannot record must be cancelled. When the orders
-table takes no writes, the sweep still cancels (under the order's one stable cancel key),
-publishes the outcome, and records what it did here, in a separate small table, so the
-next sweep to claim the order converges the orders table to the truth instead of asking
-the provider afresh and approving a payment that is being cancelled.
-
-The next sweep knows to look because the failed sweep's lease was never released
-(`Claimed.abandoned_lease`); the read is strongly consistent.
+The next sweep knows to look because the failed sweep's lease was never released; the read
+is strongly consistent, and entries expire by DynamoDB TTL (`expiresAtEpoch`).
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from paysweep.answers import CancelIntent
-from paysweep.outcomes import OutcomeMessage
-from paysweep.store import call_dynamodb, from_item, to_item
+from paysweep.aws.dynamodb import call_dynamodb, from_item, to_item
+from paysweep.domain.answers import CancelIntent
+from paysweep.domain.outcomes import OutcomeMessage
+from paysweep.sweep.ports import Compensation, JournalTarget
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
 
 
-class JournalTarget(StrEnum):
-    CANCELLING = "CANCELLING"
-    """A cancel was requested: the order continues as a cancelling order."""
-    REVIEW = "REVIEW"
-    """Nothing could be cancelled: the order ends in REVIEW."""
-
-
-class Compensation(NamedTuple):
-    order_id: str
-    target: JournalTarget
-    message: OutcomeMessage
-    """The outcome already published for this compensation."""
-    intent: CancelIntent | None
-    created_at: str
-    expires_at_epoch: int
-    """DynamoDB TTL: the entry is useless once the order can no longer be claimed."""
-
-
-class CompensationJournal:
+class DynamoDBCompensationJournal:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
         self._table = table

@@ -27,14 +27,16 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from paysweep import aws, operations, views
-from paysweep.clock import parse_iso, to_iso, utc_now
-from paysweep.orders import InvalidOrder
-from paysweep.outcomes import Outcome
-from paysweep.providers import PROFILES
-from paysweep.publisher import OutcomePublisher
-from paysweep.store import OrderStore, StoreUnavailable
+from paysweep.aws.publisher import SnsOutcomePublisher
+from paysweep.aws.store import DynamoDBOrderStore
+from paysweep.domain.clock import parse_iso, to_iso, utc_now
+from paysweep.domain.orders import InvalidOrder
+from paysweep.domain.outcomes import Outcome
+from paysweep.domain.providers import PROFILES
+from paysweep.sweep.ports import StoreUnavailable
 from paysweep.writer import DuplicateOrder, register_order
+
+from paysweep_ops import operations, stack, views
 
 EXIT_INVALID = 2
 EXIT_CONFLICT = 3
@@ -52,7 +54,7 @@ class Settings:
         self,
         args: argparse.Namespace,
         environ: Mapping[str, str] | None = None,
-        outputs: Callable[[str], dict[str, str]] = aws.stack_outputs,
+        outputs: Callable[[str], dict[str, str]] = stack.stack_outputs,
     ) -> None:
         self._args = args
         self._environ = os.environ if environ is None else environ
@@ -89,9 +91,9 @@ class Settings:
         name = outcome.value
         return self._value(f"{name.lower()}_topic_arn", f"{name}_TOPIC_ARN", TOPIC_OUTPUTS[outcome])
 
-    def store(self) -> OrderStore:
+    def store(self) -> DynamoDBOrderStore:
         # The operator's reads and writes use neither index; the names are the template's.
-        return OrderStore(aws.dynamodb(), self.table, "due-index", "outbox-index")
+        return DynamoDBOrderStore(stack.dynamodb(), self.table, "due-index", "outbox-index")
 
 
 def _decimal(text: str) -> Decimal:
@@ -163,7 +165,7 @@ def cmd_republish(args: argparse.Namespace) -> int:
     store = settings.store()
     recorded = operations.recorded_outcome(store, args.order_id)
     message = recorded.message
-    publisher = OutcomePublisher(aws.sns(), {message.outcome: settings.topic_arn(message.outcome)})
+    publisher = SnsOutcomePublisher(stack.sns(), {message.outcome: settings.topic_arn(message.outcome)})
     operations.republish(store, publisher, recorded)
     source = "rebuilt from the order's outcome record"
     if recorded.in_outbox:
@@ -267,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error), EXIT_NOT_FOUND)
     except (StoreUnavailable, operations.PublishFailed) as error:
         return _fail(str(error), EXIT_UNAVAILABLE)
-    except (ValueError, aws.StackUnavailable) as error:
+    except (ValueError, stack.StackUnavailable) as error:
         return _fail(str(error), EXIT_INVALID)
 
 

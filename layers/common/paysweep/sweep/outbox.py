@@ -11,11 +11,14 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
+from paysweep.domain.item import clear_outbox
+from paysweep.domain.outcomes import Outcome, OutcomeMessage
 from paysweep.observability import logger
-from paysweep.outcomes import Outcome, OutcomeMessage
-from paysweep.publisher import BATCH_LIMIT, OutcomePublisher
-from paysweep.store import ConditionFailed, OrderStore, StoreUnavailable
-from paysweep.summary import SweepSummary
+from paysweep.sweep.ports import ConditionFailed, OrderStore, OutcomePublisher, StoreUnavailable
+from paysweep.sweep.summary import SweepSummary
+
+BATCH_LIMIT = 10
+"""Outcomes of one topic published together: what one SNS PublishBatch request takes."""
 
 
 class OutboxBuffer:
@@ -65,7 +68,7 @@ class OutboxBuffer:
 
     def _clear(self, message: OutcomeMessage) -> None:
         try:
-            self._store.clear_outbox(message.order_id, message.event_id)
+            self._store.apply(clear_outbox(message.order_id, message.event_id))
         except ConditionFailed:
             pass  # already cleared by a concurrent re-publish: nothing left to do
         except StoreUnavailable as error:

@@ -1,8 +1,9 @@
 """What an operator can do to an order: look at it, re-drive it, list REVIEW, re-publish.
 
-The rules live here; the `paysweep` command only parses arguments and prints. Every read and
-write goes through `OrderStore` and `OutcomePublisher`, and every write is conditional on the
-order being as it was read, so an operator never overwrites what a sweep just decided.
+The rules live here; the `paysweep` command only parses arguments and prints. Every write is
+a transition of `paysweep.domain.item` (the same module the sweep writes with), guarded by the
+order being as it was read and no live lease, so an operator never overwrites what a sweep
+just decided.
 """
 
 from __future__ import annotations
@@ -10,18 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from paysweep.clock import to_iso
-from paysweep.orders import ACTIVE_STATUSES, TERMINAL_STATUSES, OrderStatus, shard_of, sweep_key
-from paysweep.outcomes import IncompleteRecord, OutcomeMessage, message_from_record
-from paysweep.providers import PROFILES
-from paysweep.publisher import OutcomePublisher
-from paysweep.store import ConditionFailed, OrderStore, history_with
-
-ACTIVE = frozenset(s.value for s in ACTIVE_STATUSES)
-TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
+from paysweep.aws.store import DynamoDBOrderStore
+from paysweep.domain import item as items
+from paysweep.domain.clock import to_iso
+from paysweep.domain.item import live_lease, whole
+from paysweep.domain.orders import ACTIVE_STATUSES, TERMINAL_STATUSES, OrderStatus, shard_of, sweep_key
+from paysweep.domain.outcomes import IncompleteRecord, OutcomeMessage, message_from_record
+from paysweep.domain.providers import PROFILES
+from paysweep.sweep.ports import ConditionFailed, OutcomePublisher
 
 
 class OrderNotFound(LookupError):
@@ -55,14 +54,7 @@ class Recorded:
     in_outbox: bool
 
 
-def whole(value: object) -> int:
-    """A sweeper counter (`attempts`, `generation`) as an int; absent or malformed reads 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        return 0
-    return max(0, int(value))
-
-
-def read_order(store: OrderStore, order_id: str) -> dict[str, Any]:
+def read_order(store: DynamoDBOrderStore, order_id: str) -> dict[str, Any]:
     """The order as it is now (strongly consistent read)."""
     item = store.read(order_id)
     if item is None:
@@ -70,15 +62,7 @@ def read_order(store: OrderStore, order_id: str) -> dict[str, Any]:
     return item
 
 
-def live_lease(item: dict[str, Any], now: str) -> str | None:
-    """The lease's end if a sweep holds the order right now, else None."""
-    until = item.get("leaseUntil")
-    if item.get("leaseOwner") and isinstance(until, str) and until > now:
-        return until
-    return None
-
-
-def redrive(store: OrderStore, order_id: str, *, shards: int, now: datetime) -> Redriven:
+def redrive(store: DynamoDBOrderStore, order_id: str, *, shards: int, now: datetime) -> Redriven:
     """Make the order due now; a terminal order is checked again as its next generation.
 
     A PENDING or CANCELLING order keeps everything (its cancel intent and key above all) and
@@ -95,9 +79,9 @@ def redrive(store: OrderStore, order_id: str, *, shards: int, now: datetime) -> 
     if until := live_lease(item, stamp):
         owner = item["leaseOwner"]
         raise Refused(f"{order_id} is being checked by sweep {owner} until {until}; try again after that")
-    if status in ACTIVE:
+    if status in ACTIVE_STATUSES:
         return _make_due(store, item, stamp, shards)
-    if status in TERMINAL:
+    if status in TERMINAL_STATUSES:
         return _restart(store, item, stamp, shards)
     raise Refused(f"{order_id} has status {status!r}, which paysweep does not know; fix the item first")
 
@@ -113,68 +97,37 @@ def _home_shard(item: dict[str, Any], shards: int) -> str:
     return sweep_key(str(provider), shard_of(str(item["orderId"]), shards))
 
 
-def _make_due(store: OrderStore, item: dict[str, Any], now: str, shards: int) -> Redriven:
+def _make_due(store: DynamoDBOrderStore, item: dict[str, Any], now: str, shards: int) -> Redriven:
     """PENDING or CANCELLING: only `nextCheckAt` moves (never later than it was); a missing
     `sweepKey` is restored so the order is in the due index at all."""
-    status = str(item["status"])
-    current = item.get("nextCheckAt")
-    next_at = min(current, now) if isinstance(current, str) else now
-    changes = {
-        "nextCheckAt": next_at,
-        "sweepKey": item.get("sweepKey") or _home_shard(item, shards),
-        "history": history_with(item.get("history") or [], {"at": now, "kind": "redrive", "state": status}),
-        "updatedAt": now,
-    }
-    expected = {k: item.get(k) for k in ("status", "sweepKey", "attempts", "generation", "updatedAt")}
-    _write(store, item, expected, now, changes, ())
-    return Redriven(str(item["orderId"]), status, status, whole(item.get("generation")), next_at)
+    status = str(item[items.STATUS])
+    home = str(item[items.SWEEP_KEY]) if item.get(items.SWEEP_KEY) else _home_shard(item, shards)
+    transition = items.make_due(item, now=now, sweep_key=home)
+    _write(store, item, transition, now)
+    next_at = str(transition.set[items.NEXT_CHECK_AT])
+    return Redriven(str(item[items.ORDER_ID]), status, status, whole(item.get(items.GENERATION)), next_at)
 
 
-def _restart(store: OrderStore, item: dict[str, Any], now: str, shards: int) -> Redriven:
-    """A terminal order back to PENDING as its next generation, due now.
-
-    Its previous `outcome`, `cancel` and `lastCheck` stay for the record until the next
-    transition replaces them; the previous lease fields go, so the next claim does not take
-    the order for one abandoned by a crashed sweep.
-    """
-    order_id, status = str(item["orderId"]), str(item["status"])
-    if item.get("outboxKey"):
-        event = (item.get("outbox") or {}).get("eventId", "its outcome")
+def _restart(store: DynamoDBOrderStore, item: dict[str, Any], now: str, shards: int) -> Redriven:
+    """A terminal order back to PENDING as its next generation, due now (`items.restart`)."""
+    order_id, status = str(item[items.ORDER_ID]), str(item[items.STATUS])
+    if item.get(items.OUTBOX_KEY):
+        event = (item.get(items.OUTBOX) or {}).get("eventId", "its outcome")
         raise Refused(
             f"{order_id}: {event} is not confirmed published yet; run `paysweep republish {order_id}` "
             "(or wait for the next sweep) before re-driving it"
         )
-    generation = whole(item.get("generation")) + 1
-    changes = {
-        "status": OrderStatus.PENDING.value,
-        "generation": generation,
-        "sweepKey": _home_shard(item, shards),
-        "nextCheckAt": now,
-        "history": history_with(
-            item.get("history") or [],
-            {"at": now, "kind": "redrive", "state": "PENDING", "note": f"generation {generation}"},
-        ),
-        "updatedAt": now,
-    }
-    expected = {k: item.get(k) for k in ("status", "generation", "attempts", "updatedAt", "outboxKey")}
-    _write(store, item, expected, now, changes, ("leaseOwner", "leaseUntil"))
+    transition = items.restart(item, now=now, sweep_key=_home_shard(item, shards))
+    _write(store, item, transition, now)
+    generation = int(transition.set[items.GENERATION])
     return Redriven(order_id, status, OrderStatus.PENDING.value, generation, now)
 
 
-def _write(
-    store: OrderStore,
-    item: dict[str, Any],
-    expected: dict[str, Any],
-    now: str,
-    changes: dict[str, Any],
-    remove: tuple[str, ...],
-) -> None:
+def _write(store: DynamoDBOrderStore, item: dict[str, Any], transition: items.Transition, now: str) -> None:
     try:
-        store.update_unchanged(
-            str(item["orderId"]), expected=expected, now=now, set_values=changes, remove=remove
-        )
+        store.apply(transition)
     except ConditionFailed as error:
-        current = error.current if error.current is not None else store.read(str(item["orderId"]))
+        current = error.current if error.current is not None else store.read(str(item[items.ORDER_ID]))
         raise Refused(_changed(item, current, now)) from None
 
 
@@ -194,13 +147,13 @@ def _changed(before: dict[str, Any], current: dict[str, Any] | None, now: str) -
 
 
 def in_review(
-    store: OrderStore, *, provider: str | None = None, page_size: int = 1000
+    store: DynamoDBOrderStore, *, provider: str | None = None, page_size: int = 1000
 ) -> Iterator[dict[str, Any]]:
     """Orders in REVIEW (a full-table Scan with a filter: see `OrderStore.in_status`)."""
     return store.in_status(OrderStatus.REVIEW.value, provider=provider, page_size=page_size)
 
 
-def recorded_outcome(store: OrderStore, order_id: str) -> Recorded:
+def recorded_outcome(store: DynamoDBOrderStore, order_id: str) -> Recorded:
     """A terminal order's outcome message, exactly as it was (or will be) published.
 
     From the outbox when the marker is still there (the stored text, byte for byte);
@@ -208,7 +161,7 @@ def recorded_outcome(store: OrderStore, order_id: str) -> Recorded:
     """
     item = read_order(store, order_id)
     status = item.get("status")
-    if status not in TERMINAL:
+    if status not in TERMINAL_STATUSES:
         raise Refused(f"{order_id} is {status}: it has no outcome to re-publish until it is decided")
     outbox = item.get("outbox")
     if isinstance(outbox, dict) and item.get("outboxKey"):
@@ -222,7 +175,7 @@ def recorded_outcome(store: OrderStore, order_id: str) -> Recorded:
         raise Refused(f"{order_id}: cannot rebuild its message exactly: {error}") from None
 
 
-def republish(store: OrderStore, publisher: OutcomePublisher, recorded: Recorded) -> None:
+def republish(store: DynamoDBOrderStore, publisher: OutcomePublisher, recorded: Recorded) -> None:
     """Publish the message again under its `eventId` (subscribers de-duplicate on it).
 
     A message still in the outbox has its marker cleared once SNS accepts it, as a sweep
@@ -234,6 +187,6 @@ def republish(store: OrderStore, publisher: OutcomePublisher, recorded: Recorded
         raise PublishFailed(f"SNS did not accept {message.event_id}: {report.failed[0][1]}")
     if recorded.in_outbox:
         try:
-            store.clear_outbox(message.order_id, message.event_id)
+            store.apply(items.clear_outbox(message.order_id, message.event_id))
         except ConditionFailed:
             pass  # a sweep re-published and cleared it meanwhile

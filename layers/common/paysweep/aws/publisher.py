@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
-
-from paysweep.outcomes import Outcome, OutcomeMessage
+from paysweep.domain.outcomes import Outcome, OutcomeMessage
+from paysweep.sweep.ports import PublishReport
 
 if TYPE_CHECKING:
     from types_boto3_sns import SNSClient
@@ -21,12 +21,7 @@ if TYPE_CHECKING:
 BATCH_LIMIT = 10  # SNS PublishBatch accepts at most ten entries per request
 
 
-class PublishReport(NamedTuple):
-    published: list[OutcomeMessage]
-    failed: list[tuple[OutcomeMessage, str]]
-
-
-class OutcomePublisher:
+class SnsOutcomePublisher:
     """Publishes outcome messages to the topic of their outcome."""
 
     def __init__(self, client: SNSClient, topic_arns: Mapping[Outcome, str]) -> None:

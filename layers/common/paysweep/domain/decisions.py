@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
-from paysweep.answers import CancelAnswer, CancelState, PaymentAnswer, PaymentState, ReportedAmount
-from paysweep.orders import Order
-from paysweep.outcomes import Outcome, Reason
+from paysweep.domain.answers import CancelAnswer, CancelState, PaymentAnswer, PaymentState, ReportedAmount
+from paysweep.domain.orders import Order
+from paysweep.domain.outcomes import Outcome, Reason
 
 
 class Action(StrEnum):
@@ -119,7 +119,8 @@ def decide_payment(order: Order, answer: PaymentAnswer, *, phase: Phase, can_can
 def decide_cancel(order: Order, answer: CancelAnswer, *, deadline_passed: bool) -> Decision:
     """What to do with a cancelling order after a cancel request or confirmation."""
     if answer.state is CancelState.CONFIRMED:
-        assert order.cancel is not None, "a cancel answer needs a recorded cancel intent"  # nosec B101  # type-narrowing invariant; Lambda never runs python -O
+        if order.cancel is None:
+            raise ValueError("a confirmed cancel needs the order's recorded cancel intent")
         return _final(Outcome.CANCELLED, Reason(order.cancel.reason))
     before, after = CANCEL_TABLE[answer.state]
     return after if deadline_passed else before

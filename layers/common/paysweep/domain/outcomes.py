@@ -13,8 +13,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from paysweep.answers import ReportedAmount
-from paysweep.money import format_amount
+from paysweep.domain.answers import ReportedAmount
+from paysweep.domain.money import format_amount
 
 SCHEMA_ID = "paysweep.outcome/v1"
 

@@ -1,4 +1,4 @@
-"""AWS clients for the command line, and the deployed stack's outputs.
+"""The operator command's AWS clients, and the deployed stack's outputs.
 
 The standard SDK chain decides everything: credentials, region, and `AWS_ENDPOINT_URL`,
 which points the same code at the local stack's emulator instead of AWS.

@@ -10,7 +10,10 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from paysweep.operations import ACTIVE, Redriven, live_lease, whole
+from paysweep.domain.item import live_lease, whole
+from paysweep.domain.orders import ACTIVE_STATUSES
+
+from paysweep_ops.operations import Redriven
 
 LABEL = 12
 """Width of the label column of `render_order`."""
@@ -58,7 +61,7 @@ def _row(label: str, text: str) -> str:
 def _due_line(item: Mapping[str, Any], now: str) -> str:
     due = item.get("nextCheckAt")
     if not due:
-        if item.get("status") in ACTIVE:
+        if item.get("status") in ACTIVE_STATUSES:
             return "- (not in the due index)"
         return "- (terminal: not in the due index)"
     state = "due now" if str(due) <= now else "not due yet"
@@ -92,7 +95,7 @@ def _outcome_lines(item: Mapping[str, Any]) -> list[str]:
         if item.get("outboxKey")
         else "published"
     )
-    if item.get("status") in ACTIVE:
+    if item.get("status") in ACTIVE_STATUSES:
         published = "previous generation, superseded by a re-drive"
     words = [_text(outcome.get("outcome"))]
     if outcome.get("reason"):

@@ -3,13 +3,13 @@
 One invocation:
 1. re-publish outcomes left in the outbox by earlier sweeps (crash after record);
 2. stream the due index of this provider's shards, oldest first, page by page;
-3. for each order, on a bounded pool of worker threads: claim it (lease), ask the
-   provider, decide with the pure decision table, record the transition under the lease,
-   queue the outcome for publishing;
+3. for each order, on the worker pool: claim it (lease), then hand it to its `OrderFlow`
+   (ask the provider, decide, record, queue the outcome for publishing);
 4. stop claiming when the remaining Lambda time falls below one provider call plus a
    margin, let the calls in flight finish, publish what is queued, report.
 
-The engine knows no provider by name: it talks to a `ProviderAdapter`.
+The engine knows no provider by name and no AWS service: it talks to the ports of
+`paysweep.sweep.ports`, all of them given to it by the runtime that wires a function.
 """
 
 from __future__ import annotations
@@ -19,57 +19,44 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import NamedTuple
+from functools import partial
 
-from paysweep import clock as clocks
-from paysweep.adapter import ProviderAdapter
-from paysweep.clock import Clock, parse_iso, to_iso
 from paysweep.config import SweepConfig
-from paysweep.journal import CompensationJournal
+from paysweep.domain import item
+from paysweep.domain.clock import parse_iso, to_iso, utc_now
+from paysweep.domain.orders import sweep_key
+from paysweep.domain.outcomes import OutcomeMessage
 from paysweep.observability import logger, order_log_context
-from paysweep.order_work import OrderWork, SweepContext
-from paysweep.orders import sweep_key
-from paysweep.outbox import OutboxBuffer
-from paysweep.outcomes import OutcomeMessage
-from paysweep.publisher import OutcomePublisher
-from paysweep.ratelimit import RateLimiter
-from paysweep.store import ConditionFailed, DueOrder, OrderStore, StoreUnavailable
-from paysweep.summary import SweepSummary
-
-RemainingMillis = Callable[[], int]
-
-
-class InvalidSweepRequest(ValueError):
-    """The schedule's input names shards this function does not have."""
-
-
-class SweepRequest(NamedTuple):
-    """What a schedule asks for: all shards (default) or a subset, for scale-out."""
-
-    shards: tuple[int, ...] | None = None
-
-    @classmethod
-    def from_event(cls, event: object) -> SweepRequest:
-        shards = event.get("shards") if isinstance(event, dict) else None
-        if shards in (None, "all", "*"):
-            return cls()
-        if isinstance(shards, list) and shards and all(isinstance(s, int) and not isinstance(s, bool) for s in shards):
-            return cls(tuple(sorted(set(shards))))
-        raise InvalidSweepRequest(f"event 'shards' must be a list of shard numbers or 'all', got {shards!r}")
-
-    def resolve(self, shard_count: int) -> list[int]:
-        if self.shards is None:
-            return list(range(shard_count))
-        outside = [s for s in self.shards if not 0 <= s < shard_count]
-        if outside:
-            raise InvalidSweepRequest(f"shards {outside} are outside 0..{shard_count - 1} (SWEEP_SHARDS={shard_count})")
-        return list(self.shards)
+from paysweep.sweep.compensation import reconciled_with_journal
+from paysweep.sweep.order_flow import OrderFlow
+from paysweep.sweep.outbox import OutboxBuffer
+from paysweep.sweep.ports import (
+    Clock,
+    CompensationJournal,
+    ConditionFailed,
+    DueOrder,
+    OrderStore,
+    OutcomePublisher,
+    ProviderAdapter,
+    RemainingMillis,
+    StoreError,
+    StoreUnavailable,
+)
+from paysweep.sweep.ratelimit import RateLimiter
+from paysweep.sweep.request import SweepRequest
+from paysweep.sweep.summary import SweepSummary
+from paysweep.sweep.tools import SweepTools
+from paysweep.sweep.workers import Workers, WorkersFactory, thread_workers
 
 
 class SweepEngine:
-    """One provider's sweep machinery, built once per container and reused by invocations."""
+    """One provider's sweep machinery, built once per container and reused by invocations.
+
+    Every collaborator comes in here, once: the ports, the clock, the rate limiter, the pool
+    the orders run on, how lease tokens and shard rotation are drawn. Nothing below reaches
+    back for the engine.
+    """
 
     def __init__(
         self,
@@ -79,20 +66,24 @@ class SweepEngine:
         journal: CompensationJournal,
         publisher: OutcomePublisher,
         config: SweepConfig,
-        clock: Clock | None = None,
+        clock: Clock = utc_now,
         rate_limiter: RateLimiter | None = None,
         owner: str | None = None,
+        workers: WorkersFactory = thread_workers,
+        new_token: Callable[[], str] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.adapter = adapter
         self.store = store
         self.journal = journal
         self.publisher = publisher
         self.config = config
-        # Resolved here, not at import: the local stack shifts `paysweep.clock.utc_now` to
-        # simulate time in its Lambda stand-in.
-        self.clock = clock or clocks.utc_now
+        self.clock = clock
         self.rate_limiter = rate_limiter or RateLimiter(config.rate_limit_per_second)
         self.owner = owner or f"sweep-{uuid.uuid4().hex[:8]}"
+        self.workers = workers
+        self.new_token = new_token or (lambda: uuid.uuid4().hex[:16])
+        self.rng = rng or random.Random()  # nosec B311  # spreads overlapping sweeps over shards, protects nothing
 
     @property
     def provider_id(self) -> str:
@@ -116,12 +107,18 @@ class _Sweep:
         self._oldest_due: str | None = None
         self.table_trouble = FailureStreak(limit=3)
         self._reserve_ms = int(self.config.claim_reserve.total_seconds() * 1000)
-        self.context = SweepContext(
-            engine=engine,
-            summary=self.summary,
+        self.started_at = engine.clock()
+        self.tools = SweepTools(
+            adapter=engine.adapter,
+            store=engine.store,
+            journal=engine.journal,
             outbox=self.outbox,
+            clock=engine.clock,
+            rate_limiter=engine.rate_limiter,
+            config=engine.config,
+            summary=self.summary,
             out_of_time=self.out_of_time,
-            started_at=engine.clock(),
+            started_at=self.started_at,
         )
 
     def out_of_time(self) -> bool:
@@ -142,12 +139,16 @@ class _Sweep:
     # -- outbox repair -------------------------------------------------------------------
 
     def _republish_backlog(self) -> None:
-        """Publish again what earlier sweeps recorded but never confirmed published."""
+        """Publish again what earlier sweeps recorded but never confirmed published (unless the
+        compensation journal supersedes it: `compensation.reconciled_with_journal`)."""
         older_than = to_iso(self.engine.clock() - self.config.outbox_grace)
         batch: list[OutcomeMessage] = []
         try:
-            for item in self.engine.store.unpublished(self.sweep_keys, older_than, self.config.page_size):
-                batch.append(OutcomeMessage.from_item(item["outbox"]))
+            for unpublished in self.engine.store.unpublished(self.sweep_keys, older_than, self.config.page_size):
+                message = self._reconciled(OutcomeMessage.from_item(unpublished[item.OUTBOX]))
+                if message is None:
+                    continue
+                batch.append(message)
                 if len(batch) >= self.config.page_size:
                     self._republish(batch)
                     batch = []
@@ -159,6 +160,15 @@ class _Sweep:
             logger.error("cannot read the outbox backlog", extra={"error": error.code})
         if batch:
             self._republish(batch)
+
+    def _reconciled(self, message: OutcomeMessage) -> OutcomeMessage | None:
+        try:
+            return reconciled_with_journal(self.tools, message)
+        except StoreError as error:
+            self.summary.count_error("journal_read")
+            logger.warning("cannot check the compensation journal; the outcome waits in the outbox",
+                           extra={"orderId": message.order_id, "error": str(error)})
+            return None
 
     def _republish(self, batch: list[OutcomeMessage]) -> None:
         published = self.outbox.publish(batch)
@@ -182,30 +192,26 @@ class _Sweep:
         a shard can therefore both step back, but never both walk away from it: a shard is
         left due only when the sweep runs out of time, and then the summary says so.
         """
-        now = to_iso(self.engine.clock())
-        workers = self.config.concurrency
-        in_flight = threading.BoundedSemaphore(workers * 2)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
-            shards = [_ShardProgress(shard) for shard in _rotated(self.sweep_keys)]
-            set_aside = [shard for shard in shards if self._sweep_shard(shard, now, pool, in_flight)]
+        due_by = to_iso(self.engine.clock())
+        with self.engine.workers(self.config.concurrency) as workers:
+            shards = [_ShardProgress(shard) for shard in self._rotated(self.sweep_keys)]
+            set_aside = [shard for shard in shards if self._sweep_shard(shard, due_by, workers)]
             for shard in set_aside:
-                self._sweep_shard(shard, now, pool, in_flight, may_step_back=False)
+                self._sweep_shard(shard, due_by, workers, may_step_back=False)
+
+    def _rotated(self, shards: list[str]) -> list[str]:
+        start = self.engine.rng.randrange(len(shards)) if shards else 0
+        return shards[start:] + shards[:start]
 
     def _sweep_shard(
-        self,
-        progress: _ShardProgress,
-        now: str,
-        pool: ThreadPoolExecutor,
-        in_flight: threading.BoundedSemaphore,
-        *,
-        may_step_back: bool = True,
+        self, progress: _ShardProgress, due_by: str, workers: Workers, *, may_step_back: bool = True
     ) -> bool:
         """Claim and check the shard's due orders; True when it was set aside for later."""
         if self.out_of_time():
             self.summary.complete = False
             return False
         try:
-            for due in self.engine.store.due_in_shard(progress.shard, now, self.config.page_size):
+            for due in self.engine.store.due_in_shard(progress.shard, due_by, self.config.page_size):
                 self._note_due(due)
                 if self.out_of_time():
                     self.summary.complete = False
@@ -215,9 +221,7 @@ class _Sweep:
                     return True
                 if not progress.first_visit(due.order_id):
                     continue  # submitted before this shard was set aside: one claim per order
-                in_flight.acquire()
-                future = pool.submit(self._check_one, due, now, progress)
-                future.add_done_callback(lambda _: in_flight.release())
+                workers.submit(partial(self._check_one, due, due_by, progress))
         except StoreUnavailable as error:
             self.table_trouble.failed()
             self.summary.complete = False
@@ -235,13 +239,14 @@ class _Sweep:
         if self.out_of_time():
             self.summary.complete = False
             return
-        engine = self.engine
-        token = f"{engine.owner}:{uuid.uuid4().hex[:16]}"
-        now = engine.clock()
+        token = f"{self.engine.owner}:{self.engine.new_token()}"
+        now = self.engine.clock()
+        claim = item.claim(
+            due.order_id, item.Due(due.sweep_key, due_by),
+            token=token, now=to_iso(now), lease_until=to_iso(now + self.config.lease),
+        )
         try:
-            claimed = engine.store.claim(
-                due, due_by=due_by, now=to_iso(now), lease_until=to_iso(now + self.config.lease), token=token
-            )
+            before = self.engine.store.claim(claim)
         except ConditionFailed:
             self.table_trouble.succeeded()
             self.summary.count("claim_conflicts")
@@ -249,14 +254,16 @@ class _Sweep:
             return
         except StoreUnavailable as error:
             self.table_trouble.failed()
+            self.summary.complete = False  # it stays due, unchecked by this sweep: say so
             self.summary.count_error("claim")
             logger.warning("claim failed; the order stays due", extra={"orderId": due.order_id, "error": error.code})
             return
         self.table_trouble.succeeded()
         progress.claimed()
-        with order_log_context(due.order_id, engine.provider_id):
+        previous_owner = before.get(item.LEASE_OWNER)
+        with order_log_context(due.order_id, self.engine.provider_id):
             try:
-                OrderWork(self.context, claimed, token).run()
+                OrderFlow(self.tools, claim.applied_to(before), token, abandoned_lease=bool(previous_owner)).run()
             except Exception:  # noqa: BLE001 - one order's surprise must never stop the others
                 self.summary.count_error("unexpected")
                 logger.exception("unexpected failure on this order; it is due again when its lease expires")
@@ -266,7 +273,7 @@ class _Sweep:
     def _measure_backlog(self) -> None:
         """Age of the oldest due order when the sweep began, and, only when the sweep could
         not finish, how many orders it left due (a count query: it costs a read)."""
-        self.summary.oldest_due_age_seconds = _age_seconds(self._oldest_due, self.context.started_at)
+        self.summary.oldest_due_age_seconds = _age_seconds(self._oldest_due, self.started_at)
         if self.summary.complete:
             return
         try:
@@ -325,11 +332,6 @@ class _ShardProgress:
         self._failed_in_a_row = 0
 
 
-def _rotated(shards: list[str]) -> list[str]:
-    start = random.randrange(len(shards)) if shards else 0  # nosec B311 - spreads load, not a secret
-    return shards[start:] + shards[:start]
-
-
 def _age_seconds(timestamp: str | None, now: datetime) -> int | None:
     if timestamp is None:
         return None
@@ -337,4 +339,3 @@ def _age_seconds(timestamp: str | None, now: datetime) -> int | None:
         return max(0, int((now - parse_iso(timestamp)).total_seconds()))
     except ValueError:
         return None
-

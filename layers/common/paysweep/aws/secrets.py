@@ -8,17 +8,12 @@ leave this module except to the adapter that signs requests with them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
-
-CredentialSource = Callable[[], Mapping[str, Any]]
-
-
-class SecretUnavailable(Exception):
-    """The provider secret could not be read or is not the documented JSON object."""
+from paysweep.provider.client import CredentialSource, SecretUnavailable
 
 
 def secret_source(secret_arn: str, max_age: int, provider: parameters.SecretsProvider | None = None) -> CredentialSource:

@@ -14,10 +14,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from paysweep.answers import CancelIntent
-from paysweep.clock import parse_iso, to_iso
-from paysweep.money import CURRENCY_EXPONENTS, AmountError, fits_currency, to_decimal
-from paysweep.providers import PROFILES, ProviderProfile
+from paysweep.domain.answers import CancelIntent
+from paysweep.domain.clock import parse_iso, to_iso
+from paysweep.domain.money import CURRENCY_EXPONENTS, AmountError, fits_currency, to_decimal
+from paysweep.domain.providers import PROFILES, ProviderProfile
 
 # Amounts beyond this are certainly a writer's bug (a minor-unit value in a major-unit field).
 MAX_AMOUNT = Decimal(1000000000000)
@@ -34,8 +34,10 @@ class OrderStatus(StrEnum):
     REVIEW = "REVIEW"
 
 
-ACTIVE_STATUSES = (OrderStatus.PENDING, OrderStatus.CANCELLING)
-TERMINAL_STATUSES = (OrderStatus.APPROVED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.REVIEW)
+ACTIVE_STATUSES = frozenset({OrderStatus.PENDING, OrderStatus.CANCELLING})
+"""Statuses of an order still being swept (in the due index). Members are `str`s too, so
+`item["status"] in ACTIVE_STATUSES` works on raw items."""
+TERMINAL_STATUSES = frozenset({OrderStatus.APPROVED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.REVIEW})
 
 
 class InvalidOrder(ValueError):
@@ -175,7 +177,8 @@ def parse_order(item: dict[str, Any], default_window: timedelta | None = None) -
     attempts, generation = _sweeper_counter(item, "attempts", problems), _sweeper_counter(item, "generation", problems)
     if problems:
         raise InvalidOrder(order_id, problems)
-    assert profile is not None and created_at is not None  # nosec B101  # type-narrowing invariant; Lambda never runs python -O
+    if profile is None or created_at is None:  # already a problem above; this only narrows the types
+        raise InvalidOrder(order_id, problems or ["provider and createdAt are required"])
     window = default_window or profile.default_window
     cancel = item.get("cancel")
     return Order(

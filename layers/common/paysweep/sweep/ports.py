@@ -1,0 +1,165 @@
+"""What the sweep needs from the world, and nothing more: the ports its adapters implement.
+
+The sweep talks to a provider, an order store, a compensation journal and an outcome
+publisher only through these protocols. In Lambda they are the provider adapter of the
+function and the DynamoDB and SNS implementations in `paysweep.aws`; in the deterministic
+simulation (tests/simulation) they are in-memory doubles that pass the same conformance
+suite as the DynamoDB store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NamedTuple, Protocol
+
+from paysweep.domain.answers import CancelAnswer, CancelIntent, PaymentAnswer
+from paysweep.domain.item import Transition
+from paysweep.domain.orders import Order
+from paysweep.domain.outcomes import OutcomeMessage
+from paysweep.domain.providers import ProviderProfile
+
+Clock = Callable[[], datetime]
+RemainingMillis = Callable[[], int]
+
+
+# -- the provider -------------------------------------------------------------------------
+
+
+class Canceller(Protocol):
+    """A provider's cancellation API: request, then confirm (both idempotent by key)."""
+
+    def new_intent(self, order: Order, reason: str, now: datetime, deadline: datetime) -> CancelIntent:
+        """A cancel intent with the key and date every retry of this cancel will reuse."""
+        ...
+
+    def request_cancel(self, order: Order, intent: CancelIntent) -> CancelAnswer: ...
+
+    def confirm_cancel(self, order: Order, intent: CancelIntent) -> CancelAnswer: ...
+
+
+class ProviderAdapter(Protocol):
+    """One payment provider, as the sweep sees it. Its calls answer in the normalised
+    vocabulary of `paysweep.domain.answers`; a transport failure is an answer too
+    (RETRY_LATER, UNRECOGNISED, MISCONFIGURED), never an exception (`paysweep.provider.guard`)."""
+
+    @property
+    def profile(self) -> ProviderProfile: ...
+
+    @property
+    def canceller(self) -> Canceller | None:
+        """None when the provider has no cancel API: integrity failures then go to REVIEW."""
+        ...
+
+    def check_payment(self, order: Order) -> PaymentAnswer: ...
+
+
+# -- the order store ----------------------------------------------------------------------
+
+
+class StoreError(Exception):
+    """Base of the store's failures."""
+
+
+class ConditionFailed(StoreError):
+    """The item was not in the state the write required (lease lost, already decided).
+
+    `current` is the item as the store saw it when the condition failed, when available.
+    """
+
+    def __init__(self, message: str, current: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class StoreUnavailable(StoreError):
+    """The store did not take the request, even after retries (throttling, 5xx)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DueOrder(NamedTuple):
+    """One entry of the due index: enough to claim the order."""
+
+    next_check_at: str
+    order_id: str
+    sweep_key: str
+
+
+class OrderStore(Protocol):
+    """The orders table and its two sparse indexes (due orders, unpublished outcomes)."""
+
+    def due_in_shard(self, sweep_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
+        """Due orders of one shard, oldest first, a page at a time (eventually consistent)."""
+        ...
+
+    def count_due(self, sweep_keys: Iterable[str], now: str) -> int: ...
+
+    def unpublished(self, sweep_keys: Iterable[str], older_than: str, page_size: int) -> Iterator[dict[str, Any]]:
+        """Orders whose outcome was recorded but not confirmed published (the outbox index)."""
+        ...
+
+    def read(self, order_id: str) -> dict[str, Any] | None:
+        """The order as it is now (strongly consistent)."""
+        ...
+
+    def claim(self, transition: Transition) -> dict[str, Any]:
+        """Apply a claim and return the item as it was before it (ALL_OLD)."""
+        ...
+
+    def apply(self, transition: Transition) -> None:
+        """Apply a transition; `ConditionFailed` (with the current item) when its guard fails."""
+        ...
+
+
+# -- the compensation journal -------------------------------------------------------------
+
+
+class JournalTarget(StrEnum):
+    CANCELLING = "CANCELLING"
+    """A cancel was requested: the order continues as a cancelling order."""
+    REVIEW = "REVIEW"
+    """Nothing could be cancelled: the order ends in REVIEW."""
+
+
+class Compensation(NamedTuple):
+    """What a sweep did for an approval the orders table refused to record."""
+
+    order_id: str
+    target: JournalTarget
+    message: OutcomeMessage
+    """The outcome already published for this compensation."""
+    intent: CancelIntent | None
+    created_at: str
+    expires_at_epoch: int
+    """Expiry (epoch seconds): the entry is useless once the order can no longer be claimed."""
+
+
+class CompensationJournal(Protocol):
+    def record(self, entry: Compensation) -> None:
+        """Write an entry; the first entry of an order wins (`ConditionFailed` for a second)."""
+        ...
+
+    def find(self, order_id: str) -> Compensation | None: ...
+
+    def resolve(self, order_id: str) -> None:
+        """Delete an entry once the orders table holds what it says."""
+        ...
+
+
+# -- the outcome publisher ----------------------------------------------------------------
+
+
+class PublishReport(NamedTuple):
+    published: list[OutcomeMessage]
+    failed: list[tuple[OutcomeMessage, str]]
+
+
+class OutcomePublisher(Protocol):
+    def publish(self, messages: Sequence[OutcomeMessage]) -> PublishReport:
+        """Publish each message to its outcome's topic; every message is in exactly one list."""
+        ...
+

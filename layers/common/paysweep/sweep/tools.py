@@ -1,0 +1,30 @@
+"""What every order of one sweep shares: the ports, the sweep's clock, limits and counters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import NamedTuple
+
+from paysweep.config import SweepConfig
+from paysweep.sweep.outbox import OutboxBuffer
+from paysweep.sweep.ports import Clock, CompensationJournal, OrderStore, ProviderAdapter
+from paysweep.sweep.ratelimit import RateLimiter
+from paysweep.sweep.summary import SweepSummary
+
+
+class SweepTools(NamedTuple):
+    """What every order of one sweep shares: the ports, the sweep's clock, limits and counters."""
+
+    adapter: ProviderAdapter
+    store: OrderStore
+    journal: CompensationJournal
+    outbox: OutboxBuffer
+    clock: Clock
+    rate_limiter: RateLimiter
+    config: SweepConfig
+    summary: SweepSummary
+    out_of_time: Callable[[], bool]
+    started_at: datetime
+    """When the sweep began: backoff counts from here, so a one-minute wait on a one-minute
+    schedule means the next sweep, not the one after."""

@@ -1,0 +1,90 @@
+"""Bugs to seed into the real product, one at a time, to show the simulation finds each.
+
+Each is a small, plausible mistake in the product's own code (applied by patching it in the
+simulation's process); `seed(name)` applies one and returns how to undo it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from paysweep.domain import item
+from paysweep.sweep import compensation, engine, order_flow
+
+
+def _skip_the_lease_condition() -> list[tuple[Any, str, Any]]:
+    """The claim no longer refuses an order another sweep holds: its condition checks the
+    shard only, not that the order is due (a live lease keeps it not due)."""
+    return [(item.Due, "holds", lambda self, current: current is not None and current.get(item.SWEEP_KEY) == self.sweep_key)]
+
+
+def _reuse_no_cancel_key() -> list[tuple[Any, str, Any]]:
+    """Each cancel request gets a key of its own instead of the one its intent recorded."""
+    original = order_flow.OrderFlow.send_cancel
+    sends = iter(range(1, 1_000_000))
+
+    def send_cancel(self: order_flow.OrderFlow, order: Any, intent: Any) -> None:
+        original(self, order, intent._replace(key=f"{intent.key}-{next(sends)}"))
+
+    return [(order_flow.OrderFlow, "send_cancel", send_cancel)]
+
+
+def _drop_the_outbox_marker() -> list[tuple[Any, str, Any]]:
+    """The terminal transition no longer writes its outbox marker."""
+    original = item.decide
+
+    def decide(*args: Any, **kwargs: Any) -> item.Transition:
+        transition = original(*args, **kwargs)
+        kept = {name: value for name, value in transition.set.items() if name not in item.OUTBOX_MARKER}
+        return transition._replace(set=kept)
+
+    return [(item, "decide", decide)]
+
+
+def _decide_on_a_stale_read() -> list[tuple[Any, str, Any]]:
+    """After a failed approval write, the compensation trusts what it knew before the write
+    instead of the order as it is now (no re-read, a refused write taken for an outage)."""
+    return [
+        (compensation.Compensator, "_someone_else_decides", lambda self, current, now: False),
+        (compensation.Compensator, "_refused", lambda self, written, now: False),
+    ]
+
+
+def _cede_a_shard_for_good() -> list[tuple[Any, str, Any]]:
+    """A shard set aside for an overlapping sweep is never come back to (the defect of the
+    runtime issue: two sweeps can both cede it)."""
+    original = engine._Sweep._sweep_shard
+
+    def sweep_shard(self: Any, progress: Any, due_by: str, workers: Any, *, may_step_back: bool = True) -> bool:
+        return original(self, progress, due_by, workers) if may_step_back else False
+
+    return [(engine._Sweep, "_sweep_shard", sweep_shard)]
+
+
+def _ignore_the_deadline() -> list[tuple[Any, str, Any]]:
+    """The sweep keeps claiming whatever time is left."""
+    return [(engine._Sweep, "out_of_time", lambda self: self.table_trouble.tripped)]
+
+
+BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
+    "skip-the-lease-condition": _skip_the_lease_condition,
+    "reuse-no-cancel-key": _reuse_no_cancel_key,
+    "drop-the-outbox-marker": _drop_the_outbox_marker,
+    "decide-on-a-stale-read": _decide_on_a_stale_read,
+    "ignore-the-deadline": _ignore_the_deadline,
+    "cede-a-shard-for-good": _cede_a_shard_for_good,
+}
+
+
+def seed(name: str) -> Callable[[], None]:
+    patches = BUGS[name]()
+    saved = [(owner, attribute, getattr(owner, attribute)) for owner, attribute, _ in patches]
+    for owner, attribute, replacement in patches:
+        setattr(owner, attribute, replacement)
+
+    def undo() -> None:
+        for owner, attribute, original in saved:
+            setattr(owner, attribute, original)
+
+    return undo

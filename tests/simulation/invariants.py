@@ -1,0 +1,176 @@
+"""The architecture's invariants (ARCHITECTURE.md), checked by the simulation: after every
+write that happens anywhere, after every sweep, and once everything has settled."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from paysweep.domain import item as items
+from paysweep.domain.clock import parse_iso
+from paysweep.domain.orders import ACTIVE_STATUSES, TERMINAL_STATUSES
+
+from simulation import provider as books
+from simulation.ports import INDEX_LAG
+from simulation.scheduler import EPOCH
+
+if TYPE_CHECKING:
+    from simulation.world import SweepRun, World
+
+
+class Violation(AssertionError):
+    def __init__(self, invariant: str, detail: str, world: World) -> None:
+        self.invariant = invariant
+        self.detail = detail
+        self.sweeps = len(world.sweeps)
+        super().__init__(
+            f"invariant broken: {invariant}\n  {detail}\n  after {self.sweeps} sweep(s), at simulated "
+            f"second {world.scheduler.now:.3f}\n  {world.describe()}\n  replay: make simulate SEED={world.seed}"
+        )
+
+
+class Invariants:
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.first_terminal: dict[str, tuple[str, str]] = {}
+        self.checks = 0
+
+    def fail(self, invariant: str, detail: str | SweepRun) -> None:
+        raise Violation(invariant, str(detail), self.world)
+
+    # -- after every write --------------------------------------------------------------------
+
+    def after_step(self) -> None:
+        self.checks += 1
+        for item in self.world.memory.all_items():
+            self._item(item)
+        self._delivered()
+        for payment in self.world.books.payments.values():
+            if len(set(payment.cancel_keys)) > 1:
+                self.fail("every integrity failure is cancelled under one key",
+                          f"{payment.order_id}: cancels sent under {sorted(set(payment.cancel_keys))}")
+
+    def _item(self, item: dict[str, Any]) -> None:
+        order_id, status = item[items.ORDER_ID], item.get(items.STATUS)
+        in_index = bool(item.get(items.SWEEP_KEY)) and bool(item.get(items.NEXT_CHECK_AT))
+        if status in TERMINAL_STATUSES:
+            if item.get(items.SWEEP_KEY) or item.get(items.NEXT_CHECK_AT):
+                self.fail("a terminal order leaves the due index", f"{order_id}: {status} still in it")
+            transition = (str(status), str(item.get(items.OUTCOME, {}).get("eventId")))
+            first = self.first_terminal.setdefault(order_id, transition)
+            if first != transition:
+                if self._published(order_id, first[1]):
+                    self.fail("one terminal transition and one eventId per order", f"{order_id}: {first} then {transition}")
+                self.first_terminal[order_id] = transition  # superseded before anyone heard of it
+            if status == "APPROVED" and self.world.plans[order_id].mismatch:
+                self.fail("never APPROVED on a mismatch", f"{order_id}: APPROVED, the provider reports {self._paid(order_id)}")
+        elif status in ACTIVE_STATUSES:
+            if not in_index:
+                self.fail("no order is lost", f"{order_id}: {status} but not in the due index")
+            if order_id in self.first_terminal and self._published(order_id, self.first_terminal[order_id][1]):
+                self.fail("one terminal transition and one eventId per order",
+                          f"{order_id}: {self.first_terminal[order_id]} then {status} again")
+        else:
+            self.fail("no order is lost", f"{order_id}: unknown status {status!r}")
+
+    def _published(self, order_id: str, event_id: str) -> bool:
+        return any(m.order_id == order_id and m.event_id == event_id for m in self.world.delivered.messages)
+
+    def _paid(self, order_id: str) -> Any:
+        return self.world.books.payments[order_id].paid
+
+    def _delivered(self) -> None:
+        event_ids: dict[str, set[str]] = defaultdict(set)
+        for message in self.world.delivered.messages:
+            event_ids[message.order_id].add(message.event_id)
+            if message.outcome.value == "APPROVED" and self.world.plans[message.order_id].mismatch:
+                self.fail("never APPROVED on a mismatch", f"{message.order_id}: APPROVED published")
+        for order_id, ids in event_ids.items():
+            if len(ids) > 1:
+                self.fail("one terminal transition and one eventId per order", f"{order_id}: published {sorted(ids)}")
+
+    # -- after every sweep ----------------------------------------------------------------------
+
+    def after_sweep(self, run: SweepRun) -> None:
+        """`complete: true` means the sweep left nothing due in its shards (invariant 9)."""
+        summary = run.summary or {}
+        if not summary.get("complete"):
+            return
+        started = EPOCH.timestamp() + run.start
+        left = [
+            item[items.ORDER_ID]
+            for item in self.world.memory.all_items()
+            if item.get(items.SWEEP_KEY) in run.shards
+            and item.get(items.STATUS) in ACTIVE_STATUSES
+            and parse_iso(item[items.NEXT_CHECK_AT]).timestamp() <= started - INDEX_LAG
+            and parse_iso(item.get(items.UPDATED_AT) or item["createdAt"]).timestamp() <= started
+        ]
+        """Due when the sweep began and untouched since: no other sweep took the order on."""
+        if left:
+            self.fail("a sweep that says complete: true left nothing due in its shards",
+                      f"{run.group} returned complete with {left} due since before it started "
+                      f"(and its index caught up): {summary}")
+
+    # -- at the end ------------------------------------------------------------------------------
+
+    def settled(self) -> bool:
+        return all(
+            item.get(items.STATUS) in TERMINAL_STATUSES and not item.get(items.OUTBOX_KEY)
+            for item in self.world.memory.all_items()
+        )
+
+    def at_the_end(self) -> None:
+        self.after_step()
+        self._one_query_at_a_time()
+        for item in self.world.memory.all_items():
+            order_id, status = item[items.ORDER_ID], item.get(items.STATUS)
+            if status not in TERMINAL_STATUSES:
+                self.fail("every order is decided once nothing fails any more", f"{order_id}: still {status}: {item}")
+            event_id = item[items.OUTCOME]["eventId"]
+            if item.get(items.OUTBOX_KEY):
+                self.fail("every terminal transition is published", f"{order_id}: {event_id} still in the outbox")
+            if event_id not in {m.event_id for m in self.world.delivered.messages if m.order_id == order_id}:
+                self.fail("every terminal transition is published", f"{order_id}: {event_id} never published")
+            self._true_outcome(item)
+
+    def _one_query_at_a_time(self) -> None:
+        for payment in self.world.books.payments.values():
+            calls = sorted(payment.calls)
+            for earlier, later in itertools.pairwise(calls):
+                if later[0] < earlier[1]:
+                    self.fail("two sweeps never ask about one order at the same time",
+                              f"{payment.order_id}: {earlier} overlaps {later}")
+
+    def _true_outcome(self, item: dict[str, Any]) -> None:
+        """The decision agrees with the provider's books."""
+        order_id = item[items.ORDER_ID]
+        plan, payment = self.world.plans[order_id], self.world.books.payments[order_id]
+        outcome = item[items.OUTCOME]
+        decided = f"{outcome['outcome']}/{outcome['reason']}" if outcome["reason"] else outcome["outcome"]
+        at = parse_iso(outcome["occurredAt"]).timestamp() - EPOCH.timestamp()
+        asked = [start for start, _, kind in payment.calls if kind == "status" and start <= at + 1]
+        state_then = payment.state_at(max(asked)) if asked else payment.state_at(at)
+        """What the provider said when last asked before the decision (the answer may come late)."""
+        ours = payment.cancelled_under is not None
+        right = {
+            "APPROVED": plan.truth in ("match", "late") and not ours,
+            "FAILED/PROVIDER_DECLINED": plan.truth == "declined",
+            "FAILED/EXPIRED": state_then in (books.UNPAID, books.NOT_FOUND),
+            "CANCELLED/PROVIDER_CANCELLED": plan.truth == "customer_cancel" or ours,
+            "CANCELLED/AMOUNT_MISMATCH": plan.mismatch and ours,
+            "CANCELLED/CURRENCY_MISMATCH": plan.truth == "currency" and ours,
+            "CANCELLED/DB_UPDATE_FAILED": plan.truth in ("match", "late") and ours,
+            "REVIEW/PARTIAL_CANCEL": plan.truth == "partial",
+            "REVIEW/CANCEL_REFUSED": plan.mismatch or plan.truth in ("match", "late"),
+            "REVIEW/AMOUNT_MISMATCH": plan.mismatch and not self.world.can_cancel,
+            "REVIEW/DB_UPDATE_FAILED": plan.truth in ("match", "late") and not self.world.can_cancel,
+            "REVIEW/UNKNOWN_PROVIDER_STATE": self.world.faults.rate > 0,
+        }.get(decided, False)
+        if not right:
+            self.fail("the outcome is the provider's truth",
+                      f"{order_id}: decided {decided} at {at:.0f} s; truth {plan.truth}, provider {state_then}, "
+                      f"cancelled under {payment.cancelled_under}")
+        left_approved = self.world.can_cancel and plan.mismatch and payment.state_at(1e9) == books.APPROVED
+        if left_approved and decided != "REVIEW/CANCEL_REFUSED":
+            self.fail("an integrity failure ends CANCELLED or in REVIEW", f"{order_id}: still approved at the provider, {decided}")

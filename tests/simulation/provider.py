@@ -1,0 +1,187 @@
+"""The simulated provider: its books (the truth about each payment) and the adapter the sweep
+talks to, with latency and faults drawn from the seed.
+
+The adapter answers in the sweep's normalised vocabulary (`paysweep.domain.answers`), as a
+real adapter behind `GuardedAdapter` does: a timeout or a 5xx is RETRY_LATER, a garbled
+answer UNRECOGNISED. The real adapters' parsing is covered by the contract and simulator
+suites; what this one must get right is KICC's cancel rules (one key per cancellation, a
+second key refused once a cancel stands, a cancel only of an approved payment).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from paysweep.domain.answers import (
+    CancelAnswer,
+    CancelIntent,
+    CancelState,
+    PaymentAnswer,
+    PaymentState,
+    ReportedAmount,
+)
+from paysweep.domain.clock import to_iso
+from paysweep.domain.orders import Order
+from paysweep.domain.providers import KICC_WECHATPAY, TEEMOPAY, ProviderProfile
+
+from simulation.faults import Faults
+from simulation.scheduler import Scheduler
+
+APPROVED, UNPAID, NOT_FOUND, DECLINED, CANCELLED, PARTIAL = (
+    "approved", "unpaid", "not_found", "declined", "cancelled", "partial"
+)
+
+
+@dataclass
+class Payment:
+    """One payment as the provider's books hold it."""
+
+    order_id: str
+    state: str
+    paid: ReportedAmount | None = None
+    pays_at: float | None = None
+    """Simulated second at which an unpaid payment becomes approved (a late payment)."""
+    refuses_cancel: bool = False
+    confirm_delay: float = 0.0
+    cancelled_under: str | None = None
+    """The key of the cancel that stands, once one does."""
+    cancelled_at: float | None = None
+    cancel_keys: list[str] = field(default_factory=list)
+    calls: list[tuple[float, float, str]] = field(default_factory=list)
+    """(start, end, kind) of every call about this payment, for the overlap invariant."""
+
+    def state_at(self, now: float) -> str:
+        if self.state == UNPAID and self.pays_at is not None and now >= self.pays_at:
+            return APPROVED
+        return self.state
+
+
+class ProviderBooks:
+    def __init__(self) -> None:
+        self.payments: dict[str, Payment] = {}
+
+    def add(self, payment: Payment) -> None:
+        self.payments[payment.order_id] = payment
+
+
+class SimulatedAdapter:
+    """`ProviderAdapter` (and `Canceller` where the provider can cancel) over the books."""
+
+    def __init__(self, books: ProviderBooks, scheduler: Scheduler, faults: Faults, *, can_cancel: bool,
+                 http_timeout: float, latency: tuple[float, float]) -> None:
+        self.books = books
+        self.latency = latency
+        self._scheduler = scheduler
+        self._faults = faults
+        self._http_timeout = http_timeout
+        self._profile = KICC_WECHATPAY if can_cancel else TEEMOPAY
+        self._canceller = self if can_cancel else None
+
+    @property
+    def profile(self) -> ProviderProfile:
+        return self._profile
+
+    @property
+    def canceller(self) -> SimulatedAdapter | None:
+        return self._canceller
+
+    # -- the calls -------------------------------------------------------------------------
+
+    def _call(self, order: Order, kind: str) -> tuple[Payment, str | None, float]:
+        """Draw this call's fault and latency; the request reaches the provider at once."""
+        payment = self.books.payments[order.order_id]
+        fault = self._faults.provider(kind)
+        latency = self._faults.latency(*self.latency)
+        if fault in ("timeout", "lost"):
+            latency = self._http_timeout
+        start = self._scheduler.now
+        payment.calls.append((start, start + latency, kind))
+        if fault == "stall":  # the answer came; then the invocation froze for longer than a lease
+            latency += self._faults.stall_seconds(self._scheduler.current_group)
+        return payment, fault, latency
+
+    def check_payment(self, order: Order) -> PaymentAnswer:
+        payment, fault, latency = self._call(order, "status")
+        state = payment.state_at(self._scheduler.now)
+        self._scheduler.pause(latency)
+        if fault in ("timeout", "lost"):
+            return PaymentAnswer(PaymentState.RETRY_LATER, detail="timed out", error_kind="timeout")
+        if fault == "error":
+            return PaymentAnswer(PaymentState.RETRY_LATER, detail="HTTP 502", error_kind="http_5xx")
+        if fault == "garbage":
+            return PaymentAnswer(PaymentState.UNRECOGNISED, detail="not JSON", error_kind="bad_answer")
+        return _payment_answer(payment, state)
+
+    def new_intent(self, order: Order, reason: str, now: datetime, deadline: datetime) -> CancelIntent:
+        return CancelIntent(
+            key=f"PSC-{order.order_id}-{order.generation}", request_date=now.strftime("%Y%m%d"), reason=reason,
+            requested_at=to_iso(now), deadline=to_iso(deadline),
+        )
+
+    def request_cancel(self, order: Order, intent: CancelIntent) -> CancelAnswer:
+        payment, fault, latency = self._call(order, "cancel")
+        if fault not in ("timeout", "error", "garbage"):  # the request was processed (maybe the answer is lost)
+            answer = self._cancel(payment, intent.key)
+        else:
+            answer = CancelAnswer(CancelState.RETRY_LATER, detail="timed out", error_kind="timeout")
+        self._scheduler.pause(latency)
+        if fault == "lost":
+            return CancelAnswer(CancelState.RETRY_LATER, detail="timed out", error_kind="timeout")
+        if fault == "garbage":
+            return CancelAnswer(CancelState.UNRECOGNISED, detail="not JSON", error_kind="bad_answer")
+        return answer
+
+    def _cancel(self, payment: Payment, key: str) -> CancelAnswer:
+        payment.cancel_keys.append(key)
+        now = self._scheduler.now
+        if payment.cancelled_under == key:
+            return CancelAnswer(CancelState.ACCEPTED, reference=f"CX-{key}")  # an identical retry replays
+        if payment.cancelled_under is not None or payment.state_at(now) == CANCELLED:
+            return CancelAnswer(CancelState.REFUSED, provider_status="ALREADY_CANCELLED", detail="already cancelled")
+        if payment.state_at(now) != APPROVED or payment.refuses_cancel:
+            return CancelAnswer(CancelState.REFUSED, provider_status="REFUSED", detail="not cancellable")
+        payment.state = CANCELLED
+        payment.pays_at = None
+        payment.cancelled_under = key
+        payment.cancelled_at = now + payment.confirm_delay
+        return CancelAnswer(CancelState.ACCEPTED, reference=f"CX-{key}")
+
+    def confirm_cancel(self, order: Order, intent: CancelIntent) -> CancelAnswer:
+        payment, fault, latency = self._call(order, "cancel_confirm")
+        now = self._scheduler.now
+        self._scheduler.pause(latency)
+        if fault in ("timeout", "lost", "error"):
+            return CancelAnswer(CancelState.RETRY_LATER, detail="timed out", error_kind="timeout")
+        if fault == "garbage":
+            return CancelAnswer(CancelState.UNRECOGNISED, detail="not JSON", error_kind="bad_answer")
+        if intent.reference:
+            if payment.cancelled_under is None or f"CX-{payment.cancelled_under}" != intent.reference:
+                return CancelAnswer(CancelState.RETRY_LATER, detail="unknown cancel", error_kind="provider_error")
+            settled = payment.cancelled_at is not None and now >= payment.cancelled_at
+            return CancelAnswer(CancelState.CONFIRMED if settled else CancelState.PENDING, reference=intent.reference)
+        state = payment.state_at(now)
+        if state == CANCELLED:
+            return CancelAnswer(CancelState.CONFIRMED, provider_status="TS02")
+        if state == APPROVED:
+            return CancelAnswer(CancelState.PENDING, provider_status="TS01")
+        if state == PARTIAL:
+            return CancelAnswer(CancelState.REFUSED, provider_status="TS06")
+        return CancelAnswer(CancelState.RETRY_LATER, detail=f"payment {state}", error_kind="provider_error")
+
+
+def _payment_answer(payment: Payment, state: str) -> PaymentAnswer:
+    if state == APPROVED:
+        return PaymentAnswer(PaymentState.APPROVED, provider_status="TS01", paid=payment.paid)
+    return PaymentAnswer({
+        UNPAID: PaymentState.IN_PROGRESS,
+        NOT_FOUND: PaymentState.NOT_FOUND,
+        DECLINED: PaymentState.DECLINED,
+        CANCELLED: PaymentState.CANCELLED,
+        PARTIAL: PaymentState.PARTIALLY_CANCELLED,
+    }[state], provider_status=state)
+
+
+def matches(order_amount: Decimal, currency: str, paid: ReportedAmount | None) -> bool:
+    return paid is not None and paid.amount == order_amount and paid.currency == currency
