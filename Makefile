@@ -9,9 +9,11 @@ PY      := $(VENV)/bin/python
 TOOLS   := .tools
 SAM     := $(TOOLS)/sam/bin/sam
 CHECKOV := $(TOOLS)/checkov/bin/checkov
+MINISTACK := $(TOOLS)/ministack/bin/ministack
 ARGS    ?=
+BUILD_ARGS ?=
 
-.PHONY: help setup run test soak bench simulate build validate lint typecheck clean
+.PHONY: help setup run test soak bench simulate build deploy-local validate lint typecheck clean
 
 help:
 	@echo "make run     run paysweep locally: emulator, simulators, both sweepers, live outcomes (ARGS=--keep-running)"
@@ -20,6 +22,7 @@ help:
 	@echo "make bench   the performance benchmark (after make test's set-up)"
 	@echo "make simulate  the deterministic simulation (SEEDS=n seeds from START=0; SEED=k replays one)"
 	@echo "make build   sam build (the deployable artifacts, in .aws-sam/)"
+	@echo "make deploy-local  sam build + sam deploy (README commands) into a local MiniStack, then stop it"
 	@echo "make lint    ruff over the repository and mypy --strict over the product (part of make test)"
 
 $(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt functions/teemopay/requirements.txt pyproject.toml local/pyproject.toml
@@ -35,7 +38,7 @@ $(TOOLS)/%/.installed: requirements/%.txt
 	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/$*.txt
 	touch $@
 
-setup: $(VENV)/.installed $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed
+setup: $(VENV)/.installed $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed $(TOOLS)/ministack/.installed
 
 run: $(VENV)/.installed
 	$(PY) -m paysweep_local.demo $(ARGS)
@@ -50,7 +53,8 @@ lint: $(VENV)/.installed
 	done
 
 test: setup lint
-	PAYSWEEP_SAM=$(abspath $(SAM)) PAYSWEEP_CHECKOV=$(abspath $(CHECKOV)) $(PY) -m pytest $(ARGS)
+	PAYSWEEP_SAM=$(abspath $(SAM)) PAYSWEEP_CHECKOV=$(abspath $(CHECKOV)) PAYSWEEP_MINISTACK=$(abspath $(MINISTACK)) \
+		$(PY) -m pytest $(ARGS)
 
 soak: $(VENV)/.installed
 	PAYSWEEP_SOAK_ORDERS=$(or $(ORDERS),$${PAYSWEEP_SOAK_ORDERS:-}) $(PY) -m pytest tests/integration/test_soak.py -s -q $(ARGS)
@@ -62,7 +66,12 @@ bench: $(VENV)/.installed
 	$(PY) bench/run.py $(ARGS)
 
 build: $(VENV)/.installed $(TOOLS)/sam/.installed
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(SAM) build --template-file template.yaml
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(SAM) build --template-file template.yaml $(BUILD_ARGS)
+
+# The README's `make build` + `sam deploy` into a MiniStack started for the purpose (x86_64, the
+# local simulators' URLs and secrets); prints what it removed and the outputs, then stops it.
+deploy-local: setup
+	PAYSWEEP_SAM=$(abspath $(SAM)) PAYSWEEP_MINISTACK=$(abspath $(MINISTACK)) $(PY) -m paysweep_local.sam_deploy $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -2,7 +2,11 @@
 
 - `memory`: the in-memory doubles of the deterministic simulation (tests/doubles);
 - `moto`: the DynamoDB-backed store (`paysweep.aws`) over real HTTP to the moto emulator,
-  on tables created from `template.yaml`'s own definitions.
+  on tables created from `template.yaml`'s own definitions;
+- `ministack`: the same store over HTTP to MiniStack (`paysweep_local.ministack`), a second,
+  independent model of DynamoDB. Unlike moto behind our `Emulator` (which serialises requests,
+  because moto applies a conditional write without a lock), MiniStack takes concurrent requests
+  as they come, so its contention result is its own DynamoDB's.
 
 A backend is a `Backend`: a store, a journal, and `settle()`, which waits until the sparse
 indexes show every write made so far (DynamoDB's global secondary indexes are eventually
@@ -24,6 +28,7 @@ from paysweep.aws.journal import DynamoDBCompensationJournal
 from paysweep.aws.store import DynamoDBOrderStore
 from paysweep.sweep.ports import CompensationJournal, OrderStore
 from paysweep_local.emulator import Emulator
+from paysweep_local.ministack import MiniStack
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 DUE_INDEX, OUTBOX_INDEX = "due-index", "outbox-index"
@@ -82,9 +87,18 @@ def moto_emulator() -> Iterator[Emulator]:
         yield running
 
 
-@pytest.fixture(params=["memory", "moto"])
+@pytest.fixture(scope="session")
+def ministack() -> Iterator[MiniStack]:
+    with MiniStack(auth=False) as running:
+        yield running
+
+
+@pytest.fixture(params=["memory", "moto", "ministack"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         return memory_backend()
+    if request.param == "ministack":
+        server: MiniStack = request.getfixturevalue("ministack")
+        return dynamodb_backend("ministack", server.client("dynamodb", max_pool_connections=32))
     emulator: Emulator = request.getfixturevalue("moto_emulator")
     return dynamodb_backend("moto", emulator.client("dynamodb"))

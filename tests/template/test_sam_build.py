@@ -2,13 +2,14 @@
 
 Two builds run side by side (about 40 s together, most of it pip fetching wheels):
 
-* template.yaml as it is (arm64): what gets deployed. Its layout and pinned contents are checked,
-  and its native libraries must really be aarch64.
-* a temporary copy switched to x86_64 (Architectures, CompatibleArchitectures and
-  BuildArchitecture), built from the same sources: arm64 wheels cannot load on this x86_64
-  machine, so this build is the one whose handlers are imported, each in a fresh interpreter
-  that sees nothing but the function's folder and the layer's python/ folder, in Lambda's order.
-  That proves the artifacts need nothing from the developer's environment.
+* template.yaml with its defaults (arm64): what gets deployed. Its layout and pinned contents are
+  checked, and its native libraries must really be aarch64.
+* the same template with `--parameter-overrides Architecture=x86_64`, as the local MiniStack
+  deploy builds it: its native libraries must be x86-64, which shows that `sam build` honours the
+  parameter for the functions and for the layer's BuildArchitecture metadata. arm64 wheels cannot
+  load on this x86_64 machine, so this build is the one whose handlers are imported, each in a
+  fresh interpreter that sees nothing but the function's folder and the layer's python/ folder,
+  in Lambda's order. That proves the artifacts need nothing from the developer's environment.
 
 Both builds share one --cache-dir (SAM only reads it with --cached, which these fresh builds do
 not use; it keeps the builds from writing a cache anywhere else).
@@ -16,8 +17,6 @@ not use; it keeps the builds from writing a cache anywhere else).
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import re
 import subprocess
@@ -65,23 +64,6 @@ class Build:
         return self.code_dir(layer) / "python"
 
 
-def switched_to_x86_64(template: dict[str, Any]) -> dict[str, Any]:
-    """The template with arm64 replaced by x86_64 where SAM reads architectures."""
-    document = copy.deepcopy(template)
-    function_globals = (document.get("Globals") or {}).get("Function") or {}
-    places = [function_globals]
-    for body in document["Resources"].values():
-        places += [body.get("Properties") or {}, body.get("Metadata") or {}]
-    for place in places:
-        for key in ("Architectures", "CompatibleArchitectures"):
-            if key in place:
-                place[key] = ["x86_64" if value == "arm64" else value for value in place[key]]
-        if place.get("BuildArchitecture") == "arm64":
-            place["BuildArchitecture"] = "x86_64"
-    assert "arm64" not in json.dumps(document), "arm64 is left somewhere the x86_64 switch does not know"
-    return document
-
-
 class Builds:
     """Both builds, started together by the first test that needs one; a failure fails every test."""
 
@@ -102,17 +84,14 @@ class Builds:
     def _build_both(self) -> dict[str, Build] | str:
         sam = sam_cli()
         cache = self._workdir / "cache"
-        x86_template = self._workdir / "x86_64" / "template.json"
-        x86_template.parent.mkdir(parents=True)
-        x86_template.write_text(json.dumps(switched_to_x86_64(load_template()), indent=1), encoding="utf-8")
         sources = {
-            # Separate parents: sam writes build.toml next to the build dir.
             "arm64": ["--template-file", TEMPLATE.name],
-            "x86_64": ["--template-file", str(x86_template), "--base-dir", str(REPO)],
+            "x86_64": ["--template-file", TEMPLATE.name, "--parameter-overrides", "Architecture=x86_64"],
         }
         started = time.monotonic()
         running: dict[str, tuple[subprocess.Popen[str], Path, Path]] = {}
         for architecture, source in sources.items():
+            # Separate parents: sam writes build.toml next to the build dir.
             build_dir = self._workdir / architecture / "build"
             log = self._workdir / f"sam-build-{architecture}.log"
             command = [

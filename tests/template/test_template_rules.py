@@ -33,6 +33,13 @@ NO_VALUE = {"Ref": "AWS::NoValue"}
 # What the engine calls (paysweep.aws.store / paysweep.aws.journal): the functions must be allowed at
 # least this, on the named table, and nothing beyond item-level data-plane actions.
 ORDERS_ACTIONS_NEEDED = {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+PUBLISHED_OUTCOMES = {
+    "KiccWechatPayFunction": ("APPROVED", "FAILED", "CANCELLED", "REVIEW"),
+    "TeemoPayFunction": ("APPROVED", "FAILED", "REVIEW"),
+}
+"""The outcomes each function can publish: TeemoPay payins cannot be cancelled and TeemoPay
+reports no cancelled state (tests/unit/test_teemopay_answers.py), so the TeemoPay function never
+publishes CANCELLED and may not publish to its topic (least privilege)."""
 JOURNAL_ACTIONS_NEEDED = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}
 DYNAMODB_ITEM_ACTIONS = {
     "dynamodb:GetItem",
@@ -185,20 +192,24 @@ def test_every_function_runs_python312_with_the_common_layer(template: dict[str,
 
 
 def test_functions_and_layer_are_built_for_the_same_architecture(template: dict[str, Any]) -> None:
-    """Native wheels (cryptography, cffi) only load on the architecture they were built for."""
+    """Native wheels (cryptography, cffi) only load on the architecture they were built for.
+
+    One parameter, `Architecture` (default arm64, the deployed one), decides the functions'
+    Architectures, the layer's CompatibleArchitectures and its BuildArchitecture, so they cannot
+    drift apart; the local MiniStack deploy builds x86_64 with it (arm64 wheels cannot load on
+    an x86_64 machine). test_sam_build shows that `sam build` honours it in all three places.
+    """
+    parameter = template["Parameters"].get("Architecture") or {}
+    assert parameter.get("Default") == "arm64", f"Architecture must default to arm64 (the README promises it): {parameter}"
+    assert sorted(parameter.get("AllowedValues") or []) == ["arm64", "x86_64"], parameter
+    chosen = {"Ref": "Architecture"}
     layer = template["Resources"]["CommonLayer"]
-    build_architecture = layer.get("Metadata", {}).get("BuildArchitecture")
     for name, body in functions(template).items():
         architectures = effective(template, body, "Architectures")
-        assert architectures == ["arm64"], (
-            f"{name}: Architectures is {architectures}; the README promises arm64"
-        )
-        assert architectures[0] in layer["Properties"]["CompatibleArchitectures"], (
-            f"CommonLayer does not support {name}"
-        )
-    assert build_architecture == "arm64", (
-        f"CommonLayer is built for {build_architecture}, the functions run on arm64"
-    )
+        assert architectures == [chosen], f"{name}: Architectures is {architectures}, not [!Ref Architecture]"
+    assert layer["Properties"]["CompatibleArchitectures"] == [chosen], "CommonLayer does not follow Architecture"
+    build_architecture = layer.get("Metadata", {}).get("BuildArchitecture")
+    assert build_architecture == chosen, f"CommonLayer is built for {build_architecture}, not !Ref Architecture"
 
 
 # -- timeouts and schedule -------------------------------------------------------------------
@@ -323,6 +334,12 @@ def outcome_topics(template: Mapping[str, Any], function: Mapping[str, Any]) -> 
     return topics
 
 
+def published_topics(template: Mapping[str, Any], name: str, function: Mapping[str, Any]) -> list[Any]:
+    """The topics of the outcomes the function can publish (`PUBLISHED_OUTCOMES`)."""
+    by_outcome = dict(zip(("APPROVED", "FAILED", "CANCELLED", "REVIEW"), outcome_topics(template, function), strict=True))
+    return [by_outcome[outcome] for outcome in PUBLISHED_OUTCOMES[name]]
+
+
 def own_secret(name: str, template: Mapping[str, Any], function: Mapping[str, Any]) -> dict[str, str]:
     secret = environment(template, function).get("PROVIDER_SECRET_ARN")
     assert isinstance(secret, Mapping) and set(secret) == {"Ref"}, (
@@ -352,7 +369,7 @@ def test_each_function_reads_only_its_own_provider_secret(template: dict[str, An
 def test_iam_statements_are_scoped_to_the_stacks_own_resources(template: dict[str, Any]) -> None:
     dynamodb = allowed_dynamodb_resources(template)
     for name, body in functions(template).items():
-        topics = outcome_topics(template, body)
+        topics = published_topics(template, name, body)
         secret = own_secret(name, template, body)
         problems: list[str] = []
         for statement in statements(name, body):
@@ -387,7 +404,7 @@ def test_iam_statements_are_scoped_to_the_stacks_own_resources(template: dict[st
                 extra = [r for r in resources if r not in topics]
                 if set(actions) != {"sns:Publish"} or extra:
                     problems.append(
-                        f"{sid}: sns beyond Publish to the four outcome topics: {actions} {extra}"
+                        f"{sid}: sns beyond Publish to the topics of the outcomes it can publish: {actions} {extra}"
                     )
             elif service == "secretsmanager":
                 if set(actions) != {"secretsmanager:GetSecretValue"} or resources != [secret]:
@@ -427,7 +444,7 @@ def test_each_function_may_do_what_the_engine_does(template: dict[str, Any]) -> 
             repr(dynamodb["OrdersTable/outbox-index"]): {"dynamodb:Query"},
             repr(dynamodb["CompensationsTable"]): JOURNAL_ACTIONS_NEEDED,
         }
-        for topic in outcome_topics(template, body):
+        for topic in published_topics(template, name, body):
             needed[repr(topic)] = {"sns:Publish"}  # PublishBatch is authorised by sns:Publish
         needed[repr(own_secret(name, template, body))] = {"secretsmanager:GetSecretValue"}
         missing = {

@@ -140,3 +140,14 @@ def test_answers_that_break_the_documentation_are_never_trusted(body, why):
 def test_http_failures():
     assert parse(b"<html>", status=502).state is PaymentState.RETRY_LATER
     assert parse(b"<html>", status=403).state is PaymentState.UNRECOGNISED
+
+
+@pytest.mark.parametrize("status", [-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, "2", "3", None, True])
+@pytest.mark.parametrize("code", [200, 412, 414, 416, 434, 500, 999])
+def test_no_teemopay_answer_is_a_cancellation(code, status):
+    """Why the TeemoPay function may not publish to the cancelled topic (template.yaml: its
+    OutcomeTopics statement): no answer is CANCELLED or PARTIALLY_CANCELLED, and with no cancel
+    API an integrity failure goes to REVIEW."""
+    body = data(status=status) | {"code": code}
+    assert parse(body).state not in (PaymentState.CANCELLED, PaymentState.PARTIALLY_CANCELLED)
+    assert teemo.TeemoPayAdapter.canceller is None

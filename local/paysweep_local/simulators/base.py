@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import random
 import socket
+import ssl
 import threading
 import time
 import traceback
@@ -299,11 +300,24 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 1024  # up to 128+ clients connect at once
 
-    def __init__(self, simulator: SimulatorBase) -> None:
+    def __init__(self, simulator: SimulatorBase, tls: ssl.SSLContext | None = None) -> None:
         self.simulator = simulator
+        self.tls = tls
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """With TLS, the handshake happens here, in the connection's own thread: a slow or
+        failing client cannot hold up the accept loop, and a client that does not trust the
+        certificate is simply dropped (as a real provider's server would)."""
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                request.close()
+                return
+        super().finish_request(request, client_address)
 
     def track(self, connection: socket.socket, *, add: bool) -> None:
         with self._connections_lock:
@@ -361,11 +375,13 @@ class SimulatorBase:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> Self:
+    def start(self, tls: ssl.SSLContext | None = None) -> Self:
+        """Serve on a fresh port: plain HTTP, or HTTPS with `tls` (a server-side context, see
+        `paysweep_local.tls`), as the real providers do."""
         if self._server is not None:
             raise RuntimeError("simulator already started")
         self._stopping.clear()
-        self._server = _Server(self)
+        self._server = _Server(self, tls)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.01},  # shutdown() waits up to one interval
@@ -396,7 +412,8 @@ class SimulatorBase:
     def base_url(self) -> str:
         if self._server is None:
             raise RuntimeError("simulator not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self._server.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def clock(self) -> Clock:

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from paysweep.config import SweepConfig
 from paysweep.domain import item
@@ -184,8 +185,13 @@ class _Sweep:
         due_by = to_iso(self.engine.clock())
         with self.engine.workers(self.config.concurrency) as workers:
             shards = [_ShardProgress(shard) for shard in self._rotated(self.sweep_keys)]
-            set_aside = [shard for shard in shards if self._sweep_shard(shard, due_by, workers)]
+            for shard in shards:
+                self._sweep_shard(shard, due_by, workers)
+            workers.join()  # every claim of the first pass has been tried (or dropped) by now
+            set_aside = [shard for shard in shards if shard.ceded]
+            self.summary.count("shards_ceded", len(set_aside))
             for shard in set_aside:
+                shard.revisiting = True
                 self._sweep_shard(shard, due_by, workers, may_step_back=False)
 
     def _rotated(self, shards: list[str]) -> list[str]:
@@ -194,22 +200,22 @@ class _Sweep:
 
     def _sweep_shard(
         self, progress: _ShardProgress, due_by: str, workers: Workers, *, may_step_back: bool = True
-    ) -> bool:
-        """Claim and check the shard's due orders; True when it was set aside for later."""
+    ) -> None:
+        """Claim and check the shard's due orders (the first pass stops reading once the shard
+        is set aside)."""
         if self.out_of_time():
             self.summary.complete = False
-            return False
+            return
         try:
             for due in self.engine.store.due_in_shard(progress.shard, due_by, self.config.page_size):
                 self._note_due(due)
                 if self.out_of_time():
                     self.summary.complete = False
-                    return False
+                    return
                 if may_step_back and progress.ceded:
-                    self.summary.count("shards_ceded")
-                    return True
-                if not progress.first_visit(due.order_id):
-                    continue  # submitted before this shard was set aside: one claim per order
+                    return  # set aside: the rest is claimed on the way back
+                if not progress.to_claim(due.order_id, to_iso(self.engine.clock())):
+                    continue  # claimed already, or another sweep holds it: one claim per order
                 workers.submit(partial(self._check_one, due, due_by, progress))
         except StoreUnavailable as error:
             self.table_trouble.failed()
@@ -217,7 +223,6 @@ class _Sweep:
             self.summary.count_error("due_query")
             logger.error("cannot read the due index; this shard's orders stay due",
                          extra={"shard": progress.shard, "error": error.code})
-        return False
 
     def _note_due(self, due: DueOrder) -> None:
         """Remember the oldest due order seen: its age is the backlog metric, at no extra read."""
@@ -228,6 +233,9 @@ class _Sweep:
         if self.out_of_time():
             self.summary.complete = False
             return
+        if progress.ceded and not progress.revisiting:
+            progress.forget(due.order_id)  # set aside with its shard: claimed on the way back, if still due
+            return
         token = f"{self.engine.owner}:{self.engine.new_token()}"
         now = self.engine.clock()
         claim = item.claim(
@@ -236,10 +244,10 @@ class _Sweep:
         )
         try:
             before = self.engine.store.claim(claim)
-        except ConditionFailed:
+        except ConditionFailed as refused:
             self.table_trouble.succeeded()
             self.summary.count("claim_conflicts")
-            progress.conflict()
+            progress.conflict(due.order_id, refused.current)
             return
         except StoreUnavailable as error:
             self.table_trouble.failed()
@@ -294,31 +302,49 @@ class FailureStreak:
 
 
 class _ShardProgress:
-    """One shard in one sweep: the orders submitted so far, and whether another sweep works it
-    (a run of failed claims)."""
+    """One shard in one sweep: which of its orders this sweep has claimed or seen held by
+    another sweep, and whether another sweep works it (a run of refused claims).
+
+    A refused claim is billed like a write, so a shard set aside is not claimed any further
+    until the way back (queued claims of it are dropped), and on the way back an order whose
+    refusal showed another sweep's live lease is not tried again.
+    """
 
     CEDE_AFTER = 5
 
     def __init__(self, shard: str) -> None:
         self.shard = shard
         self._failed_in_a_row = 0
-        self._submitted: set[str] = set()
+        self._taken: set[str] = set()
+        self._held_elsewhere: dict[str, str] = {}
+        self._lock = threading.Lock()
         self.ceded = False
+        self.revisiting = False
 
-    def first_visit(self, order_id: str) -> bool:
-        """True the first time this sweep meets the order (only the reading thread calls it)."""
-        if order_id in self._submitted:
-            return False
-        self._submitted.add(order_id)
-        return True
+    def to_claim(self, order_id: str, now: str) -> bool:
+        """True when this sweep should try to claim the order now (it is then counted as taken)."""
+        with self._lock:
+            if order_id in self._taken or self._held_elsewhere.get(order_id, "") > now:
+                return False
+            self._taken.add(order_id)
+            return True
 
-    def conflict(self) -> None:
-        self._failed_in_a_row += 1
-        if self._failed_in_a_row >= self.CEDE_AFTER:
-            self.ceded = True
+    def forget(self, order_id: str) -> None:
+        with self._lock:
+            self._taken.discard(order_id)
+
+    def conflict(self, order_id: str, current: dict[str, Any] | None) -> None:
+        with self._lock:
+            self._failed_in_a_row += 1
+            if self._failed_in_a_row >= self.CEDE_AFTER:
+                self.ceded = True
+            until = (current or {}).get(item.LEASE_UNTIL)
+            if isinstance(until, str):
+                self._held_elsewhere[order_id] = until
 
     def claimed(self) -> None:
-        self._failed_in_a_row = 0
+        with self._lock:
+            self._failed_in_a_row = 0
 
 
 def _age_seconds(timestamp: str | None, now: datetime) -> int | None:

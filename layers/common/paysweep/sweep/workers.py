@@ -22,6 +22,10 @@ class Workers(Protocol):
         """Run `task` on a worker; blocks while as many tasks as the pool holds are waiting."""
         ...
 
+    def join(self) -> None:
+        """Wait until every task submitted so far has finished (the pool stays open)."""
+        ...
+
 
 WorkersFactory = Callable[[int], AbstractContextManager[Workers]]
 """Opens a pool for one sweep at a concurrency; leaving the context waits for every task."""
@@ -31,11 +35,26 @@ class _BoundedPool:
     def __init__(self, pool: ThreadPoolExecutor, bound: int) -> None:
         self._pool = pool
         self._slots = threading.BoundedSemaphore(bound)
+        self._idle = threading.Condition()
+        self._running = 0
 
     def submit(self, task: Task) -> None:
         self._slots.acquire()
+        with self._idle:
+            self._running += 1
         future = self._pool.submit(task)
-        future.add_done_callback(lambda _: self._slots.release())
+        future.add_done_callback(self._done)
+
+    def _done(self, _: object) -> None:
+        self._slots.release()
+        with self._idle:
+            self._running -= 1
+            if not self._running:
+                self._idle.notify_all()
+
+    def join(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: not self._running)
 
 
 @contextmanager

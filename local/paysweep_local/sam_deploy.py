@@ -1,0 +1,311 @@
+"""The README's deploy commands, run for real (`make build`, then `sam deploy`) into a MiniStack.
+
+Nothing here re-implements SAM or CloudFormation (that is what `paysweep_local.deploy` does for
+moto): the commands are read from the README's "Deploying to AWS" section, so the test and the
+documentation cannot drift apart, and run with only local additions (`LOCAL_BUILD_ARGS`,
+`local_deploy_flags`): an x86_64 build in a temporary folder, the endpoint, and values for the
+README's `...` placeholders.
+
+Between the two commands the built template loses exactly the resources MiniStack cannot create
+(`unsupported_resources`); the deploy names them in its output and the README lists them.
+
+``python -m paysweep_local.sam_deploy`` (``make deploy-local``) starts a MiniStack, the two
+simulators over HTTPS and the secrets, deploys, prints what it did and stops everything again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from paysweep_local.ministack import REGION, MiniStack
+
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
+STACK_NAME_DEFAULT = "paysweep"
+SAM_ENV = "PAYSWEEP_SAM"
+DEFAULT_SAM = REPO / ".tools" / "sam" / "bin" / "sam"
+COMMAND_TIMEOUT_SECONDS = 600
+LOCAL_ARCHITECTURE = "x86_64"
+"""arm64 wheels (cryptography) cannot load on this x86_64 machine, where MiniStack runs them."""
+
+
+class DeployError(RuntimeError):
+    """A deploy command failed; the message has the command and the end of its output."""
+
+
+# -- the README's commands --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadmeCommands:
+    """The two commands of "Deploying to AWS", step 2, as a user types them (split by shlex)."""
+
+    build: list[str]
+    deploy: list[str]
+
+
+def readme_commands(readme: Path = README) -> ReadmeCommands:
+    """Read the build and deploy commands from the README (continuations joined, comments dropped)."""
+    text = readme.read_text(encoding="utf-8")
+    section = text.split("## Deploying to AWS", 1)[1].split("\n## ", 1)[0]
+    step = section.split("2. Build and deploy:", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", step, re.DOTALL)
+    if block is None:
+        raise DeployError("README: no ```sh block in 'Deploying to AWS', step 2")
+    joined = re.sub(r"\\\n\s*", " ", block.group(1))
+    commands = [shlex.split(line, comments=True) for line in joined.splitlines()]
+    commands = [command for command in commands if command]
+    builds = [c for c in commands if c[:2] == ["make", "build"]]
+    deploys = [c for c in commands if len(c) > 1 and c[0].endswith("/sam") and c[1] == "deploy"]
+    if len(builds) != 1 or len(deploys) != 1 or len(commands) != 2:
+        raise DeployError(f"README step 2 must hold exactly `make build` and one `sam deploy`: {commands}")
+    return ReadmeCommands(builds[0], deploys[0])
+
+
+def parameter_overrides(deploy: Sequence[str]) -> dict[str, str]:
+    """The `--parameter-overrides Name=value ...` of a deploy command, in order."""
+    overrides: dict[str, str] = {}
+    if "--parameter-overrides" not in deploy:
+        return overrides
+    for word in deploy[deploy.index("--parameter-overrides") + 1 :]:
+        if word.startswith("--"):
+            break
+        name, _, value = word.partition("=")
+        overrides[name] = value
+    return overrides
+
+
+def with_parameters(deploy: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """The deploy command with its overrides' `...` placeholders filled and local ones added.
+
+    A placeholder the caller has no value for is an error: the README grew a parameter the
+    local deploy does not know how to fill.
+    """
+    current = parameter_overrides(deploy)
+    placeholders = [name for name, value in current.items() if "..." in value]
+    missing = [name for name in placeholders if name not in values]
+    if missing:
+        raise DeployError(f"no local value for the README's placeholder parameters {missing}")
+    merged = {**current, **values}
+    words = list(deploy)
+    if "--parameter-overrides" in words:
+        start = words.index("--parameter-overrides")
+        end = start + 1 + len(current)
+        words[start:end] = []
+    return [*words, "--parameter-overrides", *(f"{name}={value}" for name, value in merged.items())]
+
+
+# -- what MiniStack cannot take -----------------------------------------------------------------
+
+
+def unsupported_resources(template: Mapping[str, Any]) -> dict[str, str]:
+    """Resources of the built template MiniStack cannot create, each with the reason.
+
+    Only one kind so far: metric-math alarms (an `AWS::CloudWatch::Alarm` with `Metrics`), which
+    fail MiniStack's stack. The alarm itself is checked by the template tests and the moto stack.
+    """
+    removed: dict[str, str] = {}
+    for name, body in template.get("Resources", {}).items():
+        if body.get("Type") == "AWS::CloudWatch::Alarm" and "Metrics" in (body.get("Properties") or {}):
+            removed[name] = "metric-math alarm (Metrics:): MiniStack's CloudFormation fails the stack on it"
+    return removed
+
+
+def references(node: Any) -> set[str]:
+    """Logical ids a template fragment refers to (Ref, Fn::GetAtt, Fn::Sub, DependsOn)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                target = value[0] if isinstance(value, list) else str(value).split(".")[0]
+                found.add(str(target))
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found.update(m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", str(text)))
+            elif key == "DependsOn":
+                found.update([value] if isinstance(value, str) else value)
+            found |= references(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= references(value)
+    return found
+
+
+def strip_unsupported(built_template: Path) -> dict[str, str]:
+    """Remove the unsupported resources from a built template in place; returns them with reasons."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = dict(yaml_parse(built_template.read_text(encoding="utf-8")))
+    removed = unsupported_resources(template)
+    for name in removed:
+        del template["Resources"][name]
+    dangling = references({k: v for k, v in template.items() if k != "Parameters"}) & set(removed)
+    if dangling:
+        raise DeployError(f"removed resources are still referenced: {sorted(dangling)}")
+    built_template.write_text(yaml.safe_dump(template, sort_keys=False, width=200), encoding="utf-8")
+    return removed
+
+
+# -- running the commands -----------------------------------------------------------------------
+
+
+def sam_path() -> Path:
+    configured = os.environ.get(SAM_ENV)
+    return Path(configured) if configured else DEFAULT_SAM
+
+
+def local_build_args(build_dir: Path, cache_dir: Path) -> str:
+    """BUILD_ARGS for `make build`: the local architecture, and a temporary build folder."""
+    return f"--parameter-overrides Architecture={LOCAL_ARCHITECTURE} --build-dir {build_dir} --cache-dir {cache_dir}"
+
+
+def local_deploy_flags(built_template: Path) -> list[str]:
+    return ["--template-file", str(built_template), "--region", REGION, "--no-progressbar"]
+
+
+@dataclass
+class Deployment:
+    """What a local deploy did: outputs, removed resources, the commands run and their times."""
+
+    stack_name: str
+    outputs: dict[str, str]
+    removed: dict[str, str]
+    commands: list[list[str]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_command(command: Sequence[str], env: Mapping[str, str], log: Path) -> float:
+    """Run one command with its output in `log`; returns its duration, raises DeployError on failure."""
+    started = time.monotonic()
+    with log.open("w", encoding="utf-8") as output:
+        try:
+            result = subprocess.run(
+                list(command), cwd=REPO, env=dict(env), stdout=output, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT_SECONDS, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise DeployError(f"`{shlex.join(command)}` did not finish in {COMMAND_TIMEOUT_SECONDS} s") from None
+    if result.returncode != 0:
+        tail = log.read_text(encoding="utf-8", errors="replace")[-6000:]
+        raise DeployError(f"`{shlex.join(command)}` exited {result.returncode}:\n{tail}")
+    return time.monotonic() - started
+
+
+def tool_env(ministack: MiniStack) -> dict[str, str]:
+    """The SAM CLI's environment: offline telemetry, the product venv first, MiniStack as AWS."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(ministack.env(), SAM_CLI_TELEMETRY="0", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+    env[SAM_ENV] = str(sam_path())
+    return env
+
+
+def deploy(
+    ministack: MiniStack,
+    workdir: Path,
+    values: Mapping[str, str],
+    *,
+    stack_name: str = STACK_NAME_DEFAULT,
+) -> Deployment:
+    """`make build` and `sam deploy` from the README into `ministack`; `values` fill the placeholders."""
+    commands = readme_commands()
+    workdir.mkdir(parents=True, exist_ok=True)
+    build_dir, cache_dir = workdir / "build", workdir / "cache"
+    env = tool_env(ministack)
+    build = [*commands.build, f"SAM={sam_path()}", f"BUILD_ARGS={local_build_args(build_dir, cache_dir)}"]
+    deployment = Deployment(stack_name, {}, {})
+    deployment.seconds["build"] = run_command(build, env, workdir / "sam-build.log")
+    built_template = build_dir / "template.yaml"
+    deployment.removed = strip_unsupported(built_template)
+    deploy_command = with_parameters(commands.deploy, {**values, "Architecture": LOCAL_ARCHITECTURE})
+    deploy_command[0] = str(sam_path())
+    deploy_command = _with_stack_name(deploy_command, stack_name) + local_deploy_flags(built_template)
+    deployment.seconds["deploy"] = run_command(deploy_command, env, workdir / "sam-deploy.log")
+    deployment.commands = [build, deploy_command]
+    stack = ministack.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+    if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        raise DeployError(f"stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+    deployment.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return deployment
+
+
+def _with_stack_name(command: list[str], stack_name: str) -> list[str]:
+    if "--stack-name" in command:
+        at = command.index("--stack-name")
+        return [*command[: at + 1], stack_name, *command[at + 2 :]]
+    return [*command, "--stack-name", stack_name]
+
+
+def create_secret(ministack: MiniStack, name: str, value: Mapping[str, Any]) -> str:
+    """README step 1 (`aws secretsmanager create-secret`), through the SDK; returns the ARN."""
+    client = ministack.client("secretsmanager")
+    return str(client.create_secret(Name=name, SecretString=json.dumps(value))["ARN"])
+
+
+# -- make deploy-local ----------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tempfile
+
+    from paysweep_local.keys import (
+        kicc_secret,
+        kicc_simulator_kwargs,
+        merchant_keys,
+        teemopay_secret,
+        teemopay_simulator_kwargs_for,
+    )
+    from paysweep_local.simulators import KiccSimulator, TeemoPaySimulator
+    from paysweep_local.tls import TestCA
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="paysweep-deploy-local-") as folder:
+        work = Path(folder)
+        ca = TestCA.create(work / "tls")
+        kicc_credentials, teemopay_credentials = kicc_secret(), teemopay_secret(merchant_keys())
+        kicc = KiccSimulator(**kicc_simulator_kwargs(kicc_credentials)).start(ca.server_context())
+        teemopay = TeemoPaySimulator(**teemopay_simulator_kwargs_for(teemopay_credentials)).start(ca.server_context())
+        ministack = MiniStack(auth=True, extra_env={"REQUESTS_CA_BUNDLE": str(ca.ca_file)})
+        try:
+            ministack.start()
+            values = {
+                "KiccBaseUrl": kicc.base_url,
+                "KiccSecretArn": create_secret(ministack, "paysweep/kicc-wechatpay", kicc_credentials),
+                "TeemoPayBaseUrl": teemopay.base_url,
+                "TeemoPaySecretArn": create_secret(ministack, "paysweep/teemopay", teemopay_credentials),
+            }
+            deployment = deploy(ministack, work, values)
+        except DeployError as error:
+            print(error, file=sys.stderr)
+            return 1
+        finally:
+            ministack.stop()
+            kicc.stop()
+            teemopay.stop()
+    for command in deployment.commands:
+        print("ran:", shlex.join(command))
+    for name, reason in deployment.removed.items():
+        print(f"removed (MiniStack cannot create it): {name}: {reason}")
+    for name, value in sorted(deployment.outputs.items()):
+        print(f"output {name} = {value}")
+    print(", ".join(f"{step} {seconds:.1f} s" for step, seconds in deployment.seconds.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
