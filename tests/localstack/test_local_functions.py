@@ -346,6 +346,8 @@ def test_the_sandbox_clock_follows_the_given_clock_at_every_invocation(
         assert 4000 < answer.result["remaining_ms"] <= 5000
         assert abs(answer.result["monotonic"] - monotonic) < 5
         seen.append(answer.result["pid"])
+        waits = function.invoke({"action": "timed_waits"}).result
+        assert all(0.15 < took < 1.5 for took in waits.values()), waits
     assert len(set(seen)) == 1  # one warm sandbox: no offset of an earlier invocation is served again
 
 
