@@ -1,7 +1,7 @@
 """The benchmark's stage: the local stack, orders to sweep, and measured sweeps.
 
 Everything runs on the shared `LocalStack` (the real template deployed into the moto
-emulator, the KICC simulator, the real handler in Lambda-like worker processes). The
+emulator, the KICC simulator, the real handler under awslambdaric in local sandboxes). The
 benchmark changes the deployment in two ways only, both through documented knobs:
 
 * `FunctionTimeoutSeconds=900` (the template's maximum), so a sweep of 10,000 orders
