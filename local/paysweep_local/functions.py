@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,6 +51,12 @@ TIMEOUT_GRACE_SECONDS = 0.5
 """How long after the deadline an answer may still arrive before the sandbox is killed."""
 PLATFORM_PREFIXES = ("INIT_START ", "INIT_REPORT ", "START RequestId:", "END RequestId:", "REPORT RequestId:")
 """Lines Lambda itself writes to a log stream (here: this module), not the handler."""
+DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+"""Before the runtime client: the kernel SIGKILLs the sandbox when the process that started it
+dies, even mid-invocation (an idle sandbox also exits when its Runtime API's sockets close)."""
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
+"""Every sandbox is started from this one long-lived thread: the parent-death signal fires when
+the thread that forked the process ends, and an invoking thread may end long before its sandbox."""
 TRACE_ENV = "_X_AMZN_TRACE_ID"
 """Set by the runtime client per invocation from ``Lambda-Runtime-Trace-Id``; given in a
 function's environment here, it becomes the trace header of every invocation (a traced caller)."""
@@ -111,7 +118,9 @@ def platform_error(error_type: str, message: str) -> dict[str, Any]:
 
 def describe_exit(returncode: int) -> str:
     """How Lambda words a process's end ("signal: killed", "exit status 3")."""
-    return f"signal: {signal.strsignal(-returncode).lower()}" if returncode < 0 else f"exit status {returncode}"
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    return f"signal: {(signal.strsignal(-returncode) or f'signal {-returncode}').lower()}"
 
 
 def exit_error(request_id: str, reason: str) -> dict[str, Any]:
@@ -141,7 +150,8 @@ class Container:
         self.invocations = 0
         self.init_ms = 0.0
         self.init_error: dict[str, Any] | None = None
-        """What the runtime posted to ``init/error`` (the handler could not be loaded)."""
+        """What the runtime posted to ``init/error`` (the handler could not be loaded), or the
+        init phase's timeout."""
         self.init_exit: str | None = None
         """How the process ended during init without posting an error (``Runtime.ExitError``)."""
 
@@ -152,15 +162,20 @@ class Container:
         self.log(f"INIT_START Runtime Version: {env.get('AWS_EXECUTION_ENV', '?')}")
         started = time.monotonic()
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd
-            )
+            self.process = _SPAWNER.submit(
+                subprocess.Popen,
+                [*DIE_WITH_PARENT, *self.command],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.cwd,
+            ).result()
         threading.Thread(target=self._watch, name=f"sandbox-{self.process.pid}", daemon=True).start()
         try:
             self.init_error = self.api.wait_init(INIT_TIMEOUT_SECONDS)
         except TimeoutError:
-            self.kill()
-            self.init_exit = f"init timed out after {INIT_TIMEOUT_SECONDS:.0f} s"
+            self.init_error = platform_error("Sandbox.Timedout", f"Init timed out after {INIT_TIMEOUT_SECONDS:.2f} seconds")
         except EnvironmentGone as gone:
             self.init_exit = str(gone)
         self.init_ms = (time.monotonic() - started) * 1000

@@ -64,6 +64,7 @@ class RuntimeApi:
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self._changed = threading.Condition()
         self._pending: Invocation | None = None
         self._answers: dict[str, Answer] = {}
@@ -86,7 +87,7 @@ class RuntimeApi:
     @property
     def address(self) -> str:
         """host:port, the value of ``AWS_LAMBDA_RUNTIME_API``."""
-        return f"{self._server.server_address[0]}:{self.port}"
+        return f"{self.host}:{self.port}"
 
     # -- the owner's side --------------------------------------------------------------------
 

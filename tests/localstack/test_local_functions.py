@@ -402,23 +402,29 @@ info = FunctionInfo(
     "Orphan", "orphan", "arn:aws:lambda:us-east-1:123456789012:function:orphan", pathlib.Path({code_dir!r}),
     (pathlib.Path({layer_dir!r}),), "app.lambda_handler", {{}}, 5, 128, "python3.12",
 )
-print(LocalFunction(info, NoEmulator(), log_dir={log_dir!r}).start().pids[0], flush=True)
+function = LocalFunction(info, NoEmulator(), log_dir={log_dir!r}).start()
+if {busy!r}:
+    function.invoke_async({{"action": "sleep", "seconds": 60}}, timeout_seconds=90)
+    time.sleep(0.5)
+print(function.pids[0], flush=True)
 time.sleep(120)
 """
-"""A process that starts a sandbox, prints its pid, then waits to be killed."""
+"""A process that starts a sandbox (idle, or busy in a long invocation), prints its pid, then
+waits to be killed."""
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to watch processes")
+@pytest.mark.parametrize("busy", [False, True], ids=["idle", "mid-invocation"])
 def test_sandbox_dies_with_its_parent(
     fixture_function_info: Callable[..., FunctionInfo],
     wait_dead: Callable[[int], bool],
     is_running: Callable[[int], bool],
     tmp_path: Path,
+    busy: bool,
 ) -> None:
-    """The runtime client exits when its Runtime API goes away (the kernel closes the parent's sockets)."""
     info = fixture_function_info()
     script = ORPHAN_SCRIPT.format(
-        code_dir=str(info.code_dir), layer_dir=str(info.layer_dirs[0]), log_dir=str(tmp_path)
+        code_dir=str(info.code_dir), layer_dir=str(info.layer_dirs[0]), log_dir=str(tmp_path), busy=busy
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
