@@ -43,7 +43,7 @@ from typing import Any, Self
 from paysweep_local.deploy import DeployedStack, FunctionInfo, Schedule
 from paysweep_local.emulator import Emulator
 from paysweep_local.runtime_api import Answer, EnvironmentGone, Invocation, RuntimeApi
-from paysweep_local.sandbox_clock import SandboxClock
+from paysweep_local.sandbox_clock import SandboxClock, remove_leftovers
 
 INIT_TIMEOUT_SECONDS = 60.0
 """Longest a sandbox may take to load its handler (Lambda allows 10 s; imports here are slower)."""
@@ -187,7 +187,9 @@ class Container:
     def _watch(self) -> None:
         """Wait for the process to end and tell its Runtime API, which wakes any waiting invoke."""
         assert self.process is not None and self.api is not None
-        self.api.close(describe_exit(self.process.wait()))
+        returncode = self.process.wait()
+        remove_leftovers(self.process.pid)
+        self.api.close(describe_exit(returncode))
 
     @property
     def alive(self) -> bool:

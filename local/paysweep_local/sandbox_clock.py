@@ -28,6 +28,10 @@ import importlib.util
 import os
 from pathlib import Path
 
+SHARED_MEMORY = Path("/dev/shm")
+LEFTOVERS = ("faketime_shm_{pid}", "sem.faketime_sem_{pid}")
+"""The shared memory and semaphore libfaketime creates per process and removes only at a clean
+exit: a sandbox ends with SIGKILL (a timeout, a crash, a shutdown), so the stack removes them."""
 LIBRARY = Path("vendor") / "libfaketime" / "src" / "libfaketime.so.1"
 """Where the PyPI package `libfaketime` keeps its prebuilt library, inside the package."""
 
@@ -72,3 +76,9 @@ class SandboxClock:
         temporary = self.path.with_name(self.path.name + ".tmp")
         temporary.write_text(f"{seconds:+.3f}\n")
         os.replace(temporary, self.path)
+
+
+def remove_leftovers(pid: int) -> None:
+    """Remove what libfaketime left in /dev/shm for a process that has ended."""
+    for name in LEFTOVERS:
+        (SHARED_MEMORY / name.format(pid=pid)).unlink(missing_ok=True)

@@ -25,6 +25,7 @@ from paysweep_local.functions import (
     schedule_target,
 )
 from paysweep_local.runtime_api import RuntimeApi
+from paysweep_local.sandbox_clock import remove_leftovers
 
 RUNTIME_ERROR_KEYS = {"errorMessage", "errorType", "requestId", "stackTrace"}
 """What awslambdaric's bootstrap.make_error posts for an init error or a handler exception."""
@@ -52,6 +53,15 @@ def make_function(
 
 def with_handler(info: FunctionInfo, **changes: Any) -> FunctionInfo:
     return FunctionInfo(**{**info.__dict__, **changes})
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def cmdline(pid: int) -> list[str]:
@@ -316,6 +326,7 @@ def test_timeout_kills_the_sandbox_and_the_next_invocation_is_cold(
     }
     assert {"message": "going to sleep", "seconds": 30} in answer.logs
     assert wait_dead(pid)
+    assert wait_for(lambda: not list(Path("/dev/shm").glob(f"*faketime_*_{pid}"))), "libfaketime's leftovers stay"
     after = function.invoke({"action": "echo"})
     assert after.cold_start and after.result["pid"] != pid
 
@@ -434,6 +445,7 @@ def test_sandbox_dies_with_its_parent(
         parent.kill()
         parent.wait()
         assert wait_dead(sandbox_pid), "the sandbox outlived the process that started it"
+        remove_leftovers(sandbox_pid)  # its parent, which would have, is gone
     finally:
         parent.kill()
         parent.wait()
