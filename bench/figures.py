@@ -75,7 +75,7 @@ class Context:
             started = time.monotonic()
             self._bench = Bench(self.work_dir).start()
             report.say(f"  local stack up in {seconds(time.monotonic() - started)}: the real template.yaml in the moto "
-                       "emulator, the KICC simulator, the real handler in a Lambda-like worker")
+                       "emulator, the KICC simulator, the real handler under awslambdaric in a local sandbox")
             cal = self._bench.calibrate()
             self.calibration = cal
             self.calibrations.append(("start", cal))
@@ -521,7 +521,7 @@ def fig_rss(ctx: Context) -> None:
     report.say(f"  sweep: {seconds(run.duration_s)}, {run.throughput:,.1f} orders/s (provider-bound limit "
                f"{seconds(run.provider_bound_s)})")
     describe_run(ctx, run)
-    report.say(f"  worker process peak RSS (VmHWM): {run.worker_peak_rss_before_mb:.1f} MiB after the warm-up sweep, "
+    report.say(f"  sandbox process peak RSS (VmHWM): {run.worker_peak_rss_before_mb:.1f} MiB after the warm-up sweep, "
                f"{run.worker_peak_rss_mb:.1f} MiB after the sweep")
     report.check("peak RSS of the sweep's process", f"{run.worker_peak_rss_mb:.1f} MiB", "<= 150 MB",
                  run.worker_peak_rss_mb <= 150 and not run.problems())

@@ -1,7 +1,7 @@
 """The benchmark's stage: the local stack, orders to sweep, and measured sweeps.
 
 Everything runs on the shared `LocalStack` (the real template deployed into the moto
-emulator, the KICC simulator, the real handler in Lambda-like worker processes). The
+emulator, the KICC simulator, the real handler under awslambdaric in local sandboxes). The
 benchmark changes the deployment in two ways only, both through documented knobs:
 
 * `FunctionTimeoutSeconds=900` (the template's maximum), so a sweep of 10,000 orders
@@ -364,8 +364,7 @@ class Bench:
         assert self.stack.deployed is not None
         info = self.stack.deployed.function(KICC_FOLDER)
         env = {"SWEEP_CONCURRENCY": str(concurrency), **(extra_env or {})}
-        function = LocalFunction(info, self.stack.emulator, log_dir=self.work_dir / "logs" / f"f{next(self._serial)}",
-                                 extra_env=env)
+        function = self.stack.local_function(info, log_dir=self.work_dir / "logs" / f"f{next(self._serial)}", extra_env=env)
         self._functions.append(function)
         futures = [function.invoke_async(self.stack.schedule_event(KICC)) for _ in range(containers)]
         for future in futures:
@@ -504,7 +503,7 @@ class Bench:
             worker_peak_rss_mb=max((peak_rss_mb(pid) for pid in alive), default=float("nan")),
             worker_peak_rss_before_mb=rss_before,
         )
-        run.errors.extend(f"{r.error['type']}: {r.error['message']}" for r in results if r.error)
+        run.errors.extend(f"{r.error['errorType']}: {r.error['errorMessage']}" for r in results if r.error)
         if len(workers) < len(shard_sets):
             run.errors.append(f"{len(workers)} warm containers for {len(shard_sets)} sweeps")
         return run

@@ -150,7 +150,7 @@ def tick_line(tick: int, results: dict[str, Any]) -> str:
     parts = []
     for provider, result in results.items():
         if result.error:
-            parts.append(f"{provider}: ERROR {result.error['type']}: {result.error['message']}")
+            parts.append(f"{provider}: ERROR {result.error['errorType']}: {result.error['errorMessage']}")
             continue
         summary = result.result
         outcomes = sum(summary["outcomes"].values())

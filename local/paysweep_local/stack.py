@@ -4,8 +4,9 @@
 - the AWS emulator (moto server) with the real `template.yaml` deployed into it;
 - the provider secrets in the emulator's Secrets Manager;
 - both provider simulators, wired in through the template's base-URL parameters;
-- one local Lambda container per function, running its real `lambda_handler` with the
-  environment the template gave the deployed function;
+- the deployed functions, each run by AWS's runtime client (`awslambdaric`) in local sandboxes
+  with the handler, environment, timeout and memory the template gave it;
+- simulated time (`advance`): the sandboxes' wall clock and both simulators follow `now()`;
 - an SQS queue subscribed to the four outcome topics, to read what subscribers would see.
 """
 
@@ -22,7 +23,7 @@ from typing import Any, Self
 from paysweep.aws.dynamodb import from_item
 from paysweep.writer import register_order
 
-from paysweep_local.deploy import DeployedStack, create_secret, deploy_stack
+from paysweep_local.deploy import DeployedStack, FunctionInfo, create_secret, deploy_stack
 from paysweep_local.emulator import Emulator
 from paysweep_local.functions import InvocationResult, LocalFunction, schedule_event
 from paysweep_local.keys import (
@@ -106,15 +107,17 @@ class LocalStack:
         self.teemopay_check_timestamp = teemopay_check_timestamp
         self.log_dir = log_dir
         self.clock_offset_seconds = 0.0
-        """Simulated time: handlers and the KICC simulator run this far ahead of the wall clock.
-        (TeemoPay's simulator keeps real time: it checks the request timestamp, which the
-        product signs with the real clock.)"""
+        """Simulated time: the functions' sandboxes (their whole wall clock, shifted from outside
+        by libfaketime) and both simulators run this far ahead of the real clock, so TeemoPay's
+        timestamp check compares the time the product signed with against the same shifted time."""
         self.kicc_credentials = dict(kicc_credentials or kicc_secret())
         self.teemopay_credentials = dict(teemopay_credentials or teemopay_secret(merchant_keys()))
         self.emulator = Emulator()
         self.kicc = KiccSimulator(**kicc_simulator_kwargs(self.kicc_credentials), clock=self.now)
         self.teemopay = TeemoPaySimulator(
-            **teemopay_simulator_kwargs_for(self.teemopay_credentials), check_timestamp=teemopay_check_timestamp
+            **teemopay_simulator_kwargs_for(self.teemopay_credentials),
+            check_timestamp=teemopay_check_timestamp,
+            clock=self.now,
         )
         self.deployed: DeployedStack | None = None
         self.functions: dict[str, LocalFunction] = {}
@@ -145,10 +148,18 @@ class LocalStack:
         }
         self.deployed = deploy_stack(self.emulator, template_path=REPO / "template.yaml", parameters=parameters)
         for provider, folder in PROVIDER_FOLDERS.items():
-            info = self.deployed.function(folder)
-            self.functions[provider] = LocalFunction(info, self.emulator, log_dir=self.log_dir, extra_env=self.function_env)
+            self.functions[provider] = self.local_function(self.deployed.function(folder))
         self.outcomes = OutcomeFeed(self.emulator, {o: self.output(k) for o, k in OUTCOME_OUTPUTS.items()})
         return self
+
+    def local_function(self, info: FunctionInfo, **options: Any) -> LocalFunction:
+        """A deployed function run in sandboxes that follow this stack's clock (not started).
+
+        `options` go to LocalFunction (log_dir, extra_env: added to the stack's function_env).
+        """
+        extra_env = {**self.function_env, **options.pop("extra_env", {})}
+        options.setdefault("log_dir", self.log_dir)
+        return LocalFunction(info, self.emulator, clock=self.now, extra_env=extra_env, **options)
 
     def stop(self) -> None:
         for function in self.functions.values():
@@ -236,10 +247,8 @@ class LocalStack:
     def sweep_async(
         self, provider: str, *, shards: list[int] | None = None, timeout_seconds: float | None = None
     ) -> Future[InvocationResult]:
-        """A tick that overlaps others: each concurrent sweep runs in its own container."""
-        return self.functions[provider].invoke_async(
-            self.schedule_event(provider, shards), timeout_seconds, self.clock_offset_seconds
-        )
+        """A tick that overlaps others: each concurrent sweep runs in its own sandbox."""
+        return self.functions[provider].invoke_async(self.schedule_event(provider, shards), timeout_seconds)
 
     def order(self, order_id: str) -> dict[str, Any] | None:
         item = self.emulator.client("dynamodb").get_item(

@@ -120,7 +120,7 @@ def test_crash_after_claim_before_the_provider_answers(stack: LocalStack, publis
     running = stack.sweep_async(KICC)
     wait_until(lambda: any(r.response_status == 0 for r in stack.kicc.requests_for(kicc.FIND_PATH)))
     stack.functions[KICC].kill()
-    assert running.result().error["type"] == "Runtime.ExitError"
+    assert running.result().error["errorType"] == "Runtime.ExitError"
     outcomes_and_invariants(stack, published, ids)
 
 
@@ -130,7 +130,7 @@ def test_crash_after_record_before_publish(stack: LocalStack, published: Publish
     running = stack.sweep_async(TEEMO)
     wait_until(lambda: any(r["operation"] == "PublishBatch" and r["fired"] for r in stack.emulator.fault_report()))
     stack.functions[TEEMO].kill()
-    assert running.result().error["type"] == "Runtime.ExitError"
+    assert running.result().error["errorType"] == "Runtime.ExitError"
     recorded = [i for i in stack.orders() if i.get("status") in ("APPROVED", "FAILED", "REVIEW")]
     assert recorded and all(unpublished(i) for i in recorded), "the crash should leave recorded, unpublished outcomes"
     time.sleep(10)  # let the held publish finish, as a real in-flight request would

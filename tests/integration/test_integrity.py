@@ -126,7 +126,7 @@ def test_crash_after_the_cancel_request_before_recording_it(stack: LocalStack, p
     while stack.kicc.payment(pg_cno).cancel_requests == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
     stack.functions[KICC].kill()  # the container dies while KICC holds the (accepted) cancel's answer
-    assert running.result().error["type"] == "Runtime.ExitError"
+    assert running.result().error["errorType"] == "Runtime.ExitError"
     item = stack.order("IN-CRASH")
     assert item["status"] == "CANCELLING" and item["cancel"]["sends"] == 0 and item.get("leaseOwner")
     stack.advance(LEASE_AND_MORE)

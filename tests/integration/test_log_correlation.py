@@ -20,7 +20,7 @@ ORDERS = 12
 def sweep_records(stack: LocalStack, provider: str) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
     """(execution id, log records, EMF metric records) of one real sweep of the provider."""
     event = stack.schedule_event(provider)
-    run = stack.functions[provider].invoke(event, None, stack.clock_offset_seconds)
+    run = stack.functions[provider].invoke(event)
     assert run.ok, run.error
     stray = [line for line in run.logs if not isinstance(line, dict)]
     assert not stray, f"lines that are not structured logs: {stray[:3]}"

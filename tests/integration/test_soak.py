@@ -171,7 +171,7 @@ def one_round(stack: LocalStack, crasher: Crasher, published: Published) -> list
     if crash:
         crash.join()
     for result in results:
-        assert result.ok or result.error["type"] == "Runtime.ExitError", result.error  # only crashes, never a bug
+        assert result.ok or result.error["errorType"] == "Runtime.ExitError", result.error  # only crashes, never a bug
     return results
 
 

@@ -80,7 +80,7 @@ def fixture_function_info() -> Callable[..., FunctionInfo]:
     """A FunctionInfo for the throwaway handler in fixtures/handler_app."""
 
     def make(
-        timeout_seconds: int = 5, reserved_concurrency: int | None = None, **environment: str
+        timeout_seconds: int = 5, reserved_concurrency: int | None = None, memory_mb: int = 192, **environment: str
     ) -> FunctionInfo:
         name = f"fixture-{uuid.uuid4().hex[:8]}"
         return FunctionInfo(
@@ -96,7 +96,7 @@ def fixture_function_info() -> Callable[..., FunctionInfo]:
                 **environment,
             },
             timeout_seconds=timeout_seconds,
-            memory_mb=192,
+            memory_mb=memory_mb,
             runtime="python3.12",
             reserved_concurrency=reserved_concurrency,
         )
