@@ -196,6 +196,7 @@ class LocalStack:
             **self.emulator.env(),
             "ORDERS_TABLE": self.table,
             "SWEEP_SHARDS": str(self.shards),
+            "AUDIT_SCHEDULE_SECONDS": self.output("AuditScheduleSeconds"),
             **{f"{outcome}_TOPIC_ARN": self.output(key) for outcome, key in OUTCOME_OUTPUTS.items()},
         }
 

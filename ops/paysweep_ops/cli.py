@@ -3,7 +3,7 @@
     paysweep register --order-id ORD-1 --provider kicc-wechatpay --amount 1000 --currency KRW --pg-cno PG1
     paysweep show ORD-1 [--json]          the order, its checks, transitions and outcome
     paysweep redrive ORD-1                make it due now; a decided order is checked again
-    paysweep review [--json]              orders waiting for a person (REVIEW)
+    paysweep review [--late-payments]     orders waiting for a person (REVIEW), or paid late
     paysweep republish ORD-1              publish its outcome again, same eventId
 
 Stack settings, each from its flag, else the environment variable the functions use, else the
@@ -77,6 +77,23 @@ class Settings:
         return self._value("table", "ORDERS_TABLE", "OrdersTableName")
 
     @property
+    def audit_schedule(self) -> tuple[int, ...] | None:
+        """The functions' AUDIT_SCHEDULE_SECONDS (empty: audits off), for `show`; None when
+        neither the environment nor stack outputs already read say it (a display only: the
+        stack is not asked for it alone)."""
+        text = self._environ.get("AUDIT_SCHEDULE_SECONDS")
+        if text is None and self._outputs is not None:
+            text = self._outputs.get("AuditScheduleSeconds")
+        if text is None:
+            return None
+        if text.strip() in ("", "off"):
+            return ()
+        try:
+            return tuple(int(part) for part in text.split(","))
+        except ValueError:
+            return None
+
+    @property
     def shards(self) -> int:
         text = self._value("shards", "SWEEP_SHARDS", "SweepShards")
         try:
@@ -134,11 +151,12 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    item = operations.read_order(Settings(args).store(), args.order_id)
+    settings = Settings(args)
+    item = operations.read_order(settings.store(), args.order_id)
     if args.json:
         _print(views.order_json(item))
     else:
-        print(views.render_order(item, to_iso(utc_now())))
+        print(views.render_order(item, to_iso(utc_now()), settings.audit_schedule))
     return 0
 
 
@@ -150,13 +168,16 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    items = operations.in_review(Settings(args).store(), provider=args.provider, page_size=args.page_size)
+    items = operations.in_review(
+        Settings(args).store(), provider=args.provider, page_size=args.page_size, late_payments=args.late_payments
+    )
     rows = views.review_rows(items)
     if args.json:
         _print(rows)
     else:
         print(views.render_review(rows))
-        print(f"{len(rows)} order(s) in REVIEW", file=sys.stderr)
+        what = "with a late payment" if args.late_payments else "in REVIEW"
+        print(f"{len(rows)} order(s) {what}", file=sys.stderr)
     return 0
 
 
@@ -228,7 +249,7 @@ def parser() -> argparse.ArgumentParser:
     review = commands.add_parser(
         "review", parents=[stack], help="list the orders in REVIEW",
         description=(
-            "List the orders in REVIEW: orderId, provider, reason, occurredAt. The table has no index on "
+            "List the orders in REVIEW: orderId, provider, status, reason, occurredAt. The table has no index on "
             "status, so this scans the whole table (eventually consistent, filtered server-side): it reads, "
             "and is billed for, every item. Fine for an operator now and then; never script it in a loop."
         ),
@@ -237,7 +258,10 @@ def parser() -> argparse.ArgumentParser:
                         help="only this provider's orders (still a full scan)")
     review.add_argument("--page-size", type=_positive, default=1000,
                         help="items read per Scan request (default 1000)")
-    review.add_argument("--json", action="store_true", help="a JSON list, with eventId")
+    review.add_argument("--late-payments", action="store_true",
+                        help="instead: every order an audit found paid after its decision (CANCELLED or REVIEW "
+                             "LATE_PAYMENT), with the eventId its correction supersedes")
+    review.add_argument("--json", action="store_true", help="a JSON list, with eventId and supersedes")
     review.set_defaults(run=cmd_review)
 
     republish = commands.add_parser(

@@ -18,7 +18,7 @@ from paysweep.domain import item as items
 from paysweep.domain.clock import to_iso
 from paysweep.domain.item import live_lease, whole
 from paysweep.domain.orders import ACTIVE_STATUSES, TERMINAL_STATUSES, OrderStatus, shard_of, sweep_key
-from paysweep.domain.outcomes import IncompleteRecord, OutcomeMessage, message_from_record
+from paysweep.domain.outcomes import IncompleteRecord, OutcomeMessage, Reason, message_from_record
 from paysweep.domain.providers import PROFILES
 from paysweep.sweep.ports import ConditionFailed, OutcomePublisher
 
@@ -156,9 +156,12 @@ def _changed(before: dict[str, Any], current: dict[str, Any] | None, now: str) -
 
 
 def in_review(
-    store: DynamoDBOrderStore, *, provider: str | None = None, page_size: int = 1000
+    store: DynamoDBOrderStore, *, provider: str | None = None, page_size: int = 1000, late_payments: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """Orders in REVIEW (a full-table Scan with a filter: see `OrderStore.in_status`)."""
+    """Orders in REVIEW, or (`late_payments`) every order whose outcome is a late payment's,
+    cancelled or in REVIEW (a full-table Scan with a filter: see `OrderStore.in_status`)."""
+    if late_payments:
+        return store.in_status(None, provider=provider, reason=Reason.LATE_PAYMENT.value, page_size=page_size)
     return store.in_status(OrderStatus.REVIEW.value, provider=provider, page_size=page_size)
 
 

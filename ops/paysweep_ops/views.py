@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from paysweep.domain.item import live_lease, unpublished, whole
+from paysweep.domain.item import AUDIT_AT, AUDIT_KEY, live_lease, unpublished, whole
 from paysweep.domain.orders import ACTIVE_STATUSES, TERMINAL_STATUSES
 
 from paysweep_ops.operations import Redriven
@@ -103,6 +103,8 @@ def _outcome_lines(item: Mapping[str, Any]) -> list[str]:
     if outcome.get("reason"):
         words.append(str(outcome["reason"]))
     words += [f"eventId {_text(outcome.get('eventId'))}", f"at {_text(outcome.get('occurredAt'))}"]
+    if outcome.get("supersedes"):
+        words.append(f"supersedes {outcome['supersedes']}")
     words.append(f"({published})")
     head = " ".join(words)
     lines = [_row("outcome", head)]
@@ -130,8 +132,24 @@ def _cancel_lines(cancel: Any) -> list[str]:
     return [_row("cancel", line), _row("", more)]
 
 
-def render_order(item: Mapping[str, Any], now: str) -> str:
-    """`paysweep show`: the order, where it stands in the sweep, its outcome and history."""
+def _audit_line(item: Mapping[str, Any], now: str, schedule: tuple[int, ...] | None) -> str:
+    """Where the order stands in the audit schedule (`paysweep.sweep.audit`)."""
+    at = item.get(AUDIT_AT)
+    plan = ""
+    if schedule is not None:
+        plan = f"; schedule {', '.join(f'{s} s' for s in schedule)} after the decision" if schedule else "; audits off"
+    if not at:
+        return f"- (none scheduled{plan})" if item.get("status") in TERMINAL_STATUSES else "-"
+    if unpublished(item):
+        state = "after its outcome is published"
+    else:
+        state = "due now" if str(at) <= now else "not due yet"
+    return f"next {at} in {_text(item.get(AUDIT_KEY))} ({state}{plan})"
+
+
+def render_order(item: Mapping[str, Any], now: str, audit_schedule: tuple[int, ...] | None = None) -> str:
+    """`paysweep show`: the order, where it stands in the sweep and its audits, its outcome and
+    history. `audit_schedule`: the functions' AUDIT_SCHEDULE_SECONDS, when known."""
     refs = ", ".join(f"{k} {item[k]}" for k in ("pgCno",) if item.get(k)) or "-"
     lines = [
         f"{item.get('orderId')}  {_text(item.get('provider'))}  {_text(item.get('status'))}",
@@ -141,6 +159,7 @@ def render_order(item: Mapping[str, Any], now: str) -> str:
         _row("attempts", f"{whole(item.get('attempts'))}, generation {whole(item.get('generation'))}"),
         _row("next check", _due_line(item, now)),
         _row("lease", _lease_line(item, now)),
+        _row("audits", _audit_line(item, now, audit_schedule)),
         _row("last check", _last_check_line(item.get("lastCheck"))),
         *_outcome_lines(item),
         *_cancel_lines(item.get("cancel")),
@@ -161,16 +180,18 @@ def review_rows(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         rows.append({
             "orderId": item.get("orderId"),
             "provider": item.get("provider"),
+            "status": item.get("status"),
             "reason": outcome.get("reason"),
             "eventId": outcome.get("eventId"),
+            "supersedes": outcome.get("supersedes"),
             "occurredAt": outcome.get("occurredAt"),
         })
     return sorted(rows, key=lambda r: (str(r["occurredAt"] or ""), str(r["orderId"])))
 
 
 def render_review(rows: list[dict[str, Any]]) -> str:
-    """Aligned columns: orderId, provider, reason, occurredAt."""
-    columns = ("orderId", "provider", "reason", "occurredAt")
+    """Aligned columns: orderId, provider, status, reason, occurredAt, and what a correction supersedes."""
+    columns = ("orderId", "provider", "status", "reason", "occurredAt", "supersedes")
     cells = [[_text(row.get(c)) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]

@@ -2,8 +2,9 @@
 
 What the sweep relies on, spelled out: a guard that does not hold refuses the write and
 reports the item as it was; a claim returns the whole item as it was before it; numbers come
-back as exact decimals; the sparse indexes hold exactly the due (keys only) and unpublished
-orders, oldest first, in pages; the journal keeps an order's first entry. The in-memory
+back as exact decimals; the sparse indexes hold exactly the due orders and the due audits (keys
+only) and the unpublished legacy markers, oldest first, in pages; an audit's claim needs the
+outcome published; the journal keeps an order's first entry. The in-memory
 double is trusted by the deterministic simulation only because it passes this beside the
 DynamoDB-backed store.
 """
@@ -254,6 +255,83 @@ def test_the_outbox_index_holds_the_legacy_markers_with_their_message(backend: B
     assert list(backend.store.unpublished([SHARD], T2, page_size=1)) == []
 
 
+def test_the_audit_index_holds_published_decisions_by_audit_time_keys_only(backend: Backend) -> None:
+    expired_at = {"C-AUD-LATER": T2, "C-AUD-FIRST": T0, "C-AUD-SECOND": T1}
+    for order_id, audit_at in expired_at.items():
+        published_expiry(backend, order_id, audit_at)
+    register(backend, "C-AUD-PENDING")
+    backend.settle()
+    due = list(backend.store.audits_due(SHARD, T1, page_size=1))
+    assert [(e.order_id, e.next_check_at, e.sweep_key) for e in due] == [
+        ("C-AUD-FIRST", T0, SHARD), ("C-AUD-SECOND", T1, SHARD)], "due audits only, oldest first, across pages"
+    assert list(backend.store.audits_due("kicc-wechatpay#1", T2, page_size=10)) == []
+    assert [e.order_id for e in backend.store.due_in_shard(SHARD, T2, page_size=10)] == ["C-AUD-PENDING"], (
+        "audits never appear in the due index")
+
+
+def test_an_audit_claim_needs_the_audit_due_the_outcome_published_and_no_live_lease(backend: Backend) -> None:
+    published_expiry(backend, "C-AUD", T1)
+    early = refused(lambda: backend.store.claim(audit_claim("C-AUD", "s:a", due_by=T0)))
+    assert early.current is not None and early.current["auditAt"] == T1
+    refused(lambda: backend.store.claim(audit_claim("C-AUD", "s:a", shard="kicc-wechatpay#1")))
+    before = backend.store.claim(audit_claim("C-AUD", "s:a"))
+    assert before["status"] == "FAILED" and "leaseOwner" not in before
+    second = refused(lambda: backend.store.claim(audit_claim("C-AUD", "s:b")))
+    assert second.current is not None and second.current["leaseOwner"] == "s:a"
+    # the audit moves on: a claim made on what an index showed before is refused afterwards
+    backend.store.apply(item.audited("C-AUD", item.Leased("s:a", "FAILED"), check=item.Check(T1, "audit", "NOT_FOUND"),
+                                     history=[], attempts=2, next_audit_at=T2))
+    refused(lambda: backend.store.claim(audit_claim("C-AUD", "s:b", now=T2)))
+    moved = backend.store.read("C-AUD")
+    assert moved is not None and moved["auditAt"] == T2 and not set(item.LEASE) & set(moved)
+    # the last audit takes the order out of the schedule for good
+    backend.store.claim(audit_claim("C-AUD", "s:c", due_by=T2))
+    backend.store.apply(item.audited("C-AUD", item.Leased("s:c", "FAILED"), check=item.Check(T2, "audit", "NOT_FOUND"),
+                                     history=[], attempts=3, next_audit_at=None))
+    backend.settle()
+    done = backend.store.read("C-AUD")
+    assert done is not None and not {*item.AUDIT_INDEX_KEYS, *item.LEASE} & set(done)
+    assert list(backend.store.audits_due(SHARD, T2, page_size=10)) == []
+
+
+def test_an_unpublished_decision_is_not_audited_until_published(backend: Backend) -> None:
+    register(backend, "C-AUD-UNPUB")
+    backend.store.claim(claim_of("C-AUD-UNPUB", "s:1"))
+    backend.store.apply(expiry("C-AUD-UNPUB", "s:1", audit_at=T0))
+    backend.store.apply(item.Transition("C-AUD-UNPUB", item.Leased("s:1", None), {}, item.LEASE))  # the lease ran out
+    refused(lambda: backend.store.claim(audit_claim("C-AUD-UNPUB", "s:2")))
+    backend.store.apply(item.published("C-AUD-UNPUB", "C-AUD-UNPUB:FAILED", "FAILED"))
+    backend.store.claim(audit_claim("C-AUD-UNPUB", "s:2"))
+
+
+def test_a_correction_takes_the_order_out_of_the_audits_and_back_into_the_due_index(backend: Backend) -> None:
+    for order_id in ("C-REOPEN", "C-CORRECT"):
+        published_expiry(backend, order_id, T0)
+        backend.store.claim(audit_claim(order_id, "s:a"))
+    check = item.Check(T1, "audit", "APPROVED", "TS01")
+    backend.store.apply(item.reopen_for_cancel(
+        "C-REOPEN", item.Leased("s:a", "FAILED"), check=check, history=[], attempts=2, generation=1,
+        cancel={"key": "PSC1", "reason": "LATE_PAYMENT", "supersedes": "C-REOPEN:FAILED"}, sweep_key=SHARD,
+        lease_until=T2))
+    correction = build_message(order_id="C-CORRECT", provider="teemopay", outcome=Outcome.REVIEW,
+                               reason=Reason.LATE_PAYMENT, requested=None, reported=None, provider_status="2",
+                               provider_refs={}, occurred_at=T1, attempts=2, generation=1,
+                               supersedes="C-CORRECT:FAILED")
+    backend.store.apply(item.correct(
+        "C-CORRECT", item.Leased("s:a", "FAILED"), check=check, history=[], attempts=2, generation=1,
+        status="REVIEW", outcome=outcome_record(correction), sweep_key=SHARD, publish_by=T2))
+    backend.settle()
+    assert list(backend.store.audits_due(SHARD, T2, page_size=10)) == []
+    assert sorted(e.order_id for e in backend.store.due_in_shard(SHARD, T2, page_size=10)) == ["C-CORRECT", "C-REOPEN"]
+    reopened, corrected = backend.store.read("C-REOPEN"), backend.store.read("C-CORRECT")
+    assert reopened is not None and (reopened["status"], reopened["generation"]) == ("CANCELLING", Decimal(1))
+    assert reopened["leaseOwner"] == "s:a" and reopened["cancel"]["supersedes"] == "C-REOPEN:FAILED"
+    assert corrected is not None and corrected["outcome"]["supersedes"] == "C-CORRECT:FAILED"
+    backend.store.apply(item.published("C-CORRECT", "C-CORRECT:REVIEW:1", "REVIEW"))
+    settled = backend.store.read("C-CORRECT")
+    assert settled is not None and not {*item.DUE_INDEX_KEYS, *item.AUDIT_INDEX_KEYS} & set(settled)
+
+
 # -- the journal --------------------------------------------------------------------------------
 
 
@@ -293,3 +371,26 @@ def legacy_outbox(backend: Backend, order_id: str) -> None:
         "status": "APPROVED", "outcome": outcome_record(message),
         "outbox": {**message.to_item(), "since": T1}, "outboxKey": SHARD, "outboxSince": T1,
     }, item.DUE_INDEX_KEYS))
+
+
+def audit_claim(order_id: str, token: str, *, due_by: str = T1, shard: str = SHARD, now: str = T1) -> item.Transition:
+    return item.claim(order_id, item.AuditDue(shard, due_by, now), token=token, now=now, lease_until=T2)
+
+
+def expiry(order_id: str, token: str, *, audit_at: str) -> item.Transition:
+    message = build_message(order_id=order_id, provider="kicc-wechatpay", outcome=Outcome.FAILED,
+                            reason=Reason.EXPIRED, requested=None, reported=None, provider_status=None,
+                            provider_refs={}, occurred_at=T0, attempts=1)
+    return item.decide(
+        order_id, item.Leased(token, OrderStatus.PENDING.value), check=item.Check(T0, "status", "IN_PROGRESS"),
+        history=[], attempts=1, status="FAILED", outcome=outcome_record(message), publish_by=T2,
+        audit=(SHARD, audit_at),
+    )
+
+
+def published_expiry(backend: Backend, order_id: str, audit_at: str) -> None:
+    """An order decided FAILED EXPIRED and published: out of the due index, in the audit index."""
+    register(backend, order_id)
+    backend.store.claim(claim_of(order_id, "s:decide"))
+    backend.store.apply(expiry(order_id, "s:decide", audit_at=audit_at))
+    backend.store.apply(item.published(order_id, f"{order_id}:FAILED", "FAILED"))

@@ -9,9 +9,9 @@ could differ from DynamoDB they copy it rather than guess:
 - a write's guard is the transition's own `holds()` (the DynamoDB store renders the same
   guard as a condition expression: the conformance suite holds the two to one answer);
 - a failed condition reports the item as it was (`ReturnValuesOnConditionCheckFailure`);
-- the due and outbox indexes are sparse and eventually consistent: each is a snapshot that
+- the due, audit and outbox indexes are sparse and eventually consistent: each is a snapshot that
   `refresh_indexes()` brings up to date (the simulation decides when, by seed), and the due
-  index projects keys only.
+  and audit indexes project keys only.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class MemoryOrderStore:
         self.consistent_indexes = consistent_indexes
         """True: the indexes follow every write at once. False: only `refresh_indexes()` moves them."""
         self._due: list[DueOrder] = []
+        self._audits: list[DueOrder] = []
         self._outbox: list[dict[str, Any]] = []
         self.refreshed_at = 0.0
         """When `refresh_indexes(at=...)` last brought the indexes up to the table (caller's clock)."""
@@ -87,7 +88,7 @@ class MemoryOrderStore:
     # -- the indexes ---------------------------------------------------------------------
 
     def refresh_indexes(self, at: float = 0.0) -> None:
-        """Bring both sparse indexes up to the table (eventual consistency, caught up)."""
+        """Bring the sparse indexes up to the table (eventual consistency, caught up)."""
         with self._lock:
             self._refresh()
             self.refreshed_at = at
@@ -99,6 +100,12 @@ class MemoryOrderStore:
             if isinstance(found.get(items.SWEEP_KEY), str) and isinstance(found.get(items.NEXT_CHECK_AT), str)
         ]
         self._due = sorted(due, key=lambda entry: (entry.sweep_key, entry.next_check_at, entry.order_id))
+        audits = [
+            DueOrder(str(found[items.AUDIT_AT]), order_id, str(found[items.AUDIT_KEY]))
+            for order_id, found in self._items.items()
+            if isinstance(found.get(items.AUDIT_KEY), str) and isinstance(found.get(items.AUDIT_AT), str)
+        ]
+        self._audits = sorted(audits, key=lambda entry: (entry.sweep_key, entry.next_check_at, entry.order_id))
         self._outbox = sorted(
             (
                 {
@@ -116,6 +123,11 @@ class MemoryOrderStore:
     def due_in_shard(self, sweep_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
         with self._lock:
             entries = [entry for entry in self._due if entry.sweep_key == sweep_key and entry.next_check_at <= now]
+        yield from entries
+
+    def audits_due(self, audit_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
+        with self._lock:
+            entries = [entry for entry in self._audits if entry.sweep_key == audit_key and entry.next_check_at <= now]
         yield from entries
 
     def count_due(self, sweep_keys: Iterable[str], now: str) -> int:

@@ -167,6 +167,15 @@ def outbox_query_denied(sweep: Sweep) -> None:
     assert sweep.logged("cannot read the outbox backlog", DYNAMODB_DENIED), sweep.log
 
 
+def audit_query_denied(sweep: Sweep) -> None:
+    """Query on audit-index refused: only the audits fail (every sweep reads the index for due
+    audits after its due orders); the due orders are decided, and the sweep says it left work."""
+    assert set(sweep.summary["errors"]) == {"audit_query"}, sweep.summary
+    assert sweep.summary["complete"] is False, sweep.summary
+    assert set(sweep.delivered) == set(sweep.orders.values()), sweep.delivered
+    assert sweep.logged("cannot read the audit index", DYNAMODB_DENIED), sweep.log
+
+
 def publish_denied_for(outcome: str) -> Check:
     def check(sweep: Sweep) -> None:
         """PublishBatch to that topic refused: its outcome stays in the outbox, others go out."""
@@ -213,6 +222,8 @@ def expectation(variant: Variant, resources: Resources) -> tuple[Check, bool]:
             return due_query_denied, False
         if removed.endswith("/index/outbox-index"):
             return outbox_query_denied, False
+        if removed.endswith("/index/audit-index"):
+            return audit_query_denied, False
         assert removed == resources.orders_table, removed
         return claim_denied, False
     if variant.sid == "CompensationJournal":
@@ -264,8 +275,9 @@ def test_the_deployed_policy_allows_every_call_of_a_sweep(stack: E2EStack, provi
     assert sweep.delivered == {order_id: outcome for outcome, order_id in sweep.orders.items()}
 
 
-VARIANTS_PER_FUNCTION = {KICC: 11, TEEMO: 10}
-"""OrdersTable: the statement and each of its 3 resources; CompensationJournal; OutcomeTopics:
+VARIANTS_PER_FUNCTION = {KICC: 12, TEEMO: 11}
+"""OrdersTable: the statement and each of its 4 resources (the table, the due, outbox and audit
+indexes); CompensationJournal; OutcomeTopics:
 the statement and each of its topics (4 for KICC; 3 for TeemoPay, which never publishes
 CANCELLED); ProviderSecret. A grant added to or taken from the template changes the count, and
 the test below fails on it: no grant goes untested."""

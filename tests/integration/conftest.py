@@ -12,9 +12,7 @@ from collections.abc import Iterator
 import pytest
 from paysweep_local.stack import LocalStack
 from support.outcomes import Published
-
-# Provider timeouts of 3 s (instead of the documented 30 s) keep timeout tests quick.
-INTEGRATION_PARAMETERS = {"HttpTimeoutSeconds": "3"}
+from support.scenarios import INTEGRATION_PARAMETERS
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,9 @@
 """The chaos soak: about 2,000 orders, random faults at about 10 % of steps, two sweepers at once.
 
+Some customers pay after their order expired (the provider's books change after the decision):
+the sweeps' audits must find every such payment and correct its outcome (CANCELLED or REVIEW
+`LATE_PAYMENT`), and audit every other expired order without publishing anything.
+
 Every kind of fault of the fault suite, at random: provider 5xx, timeouts and answers that break
 the docs; DynamoDB throttling and errors on queries and writes; SNS publish failures; crashed
 Lambda containers. Two sweeps of each provider run at once every simulated minute until nothing
@@ -40,12 +44,17 @@ MAX_ROUNDS = 30
 # Short windows so expiring orders resolve in a few simulated minutes, and a flat one-minute
 # backoff so an order that met several faults is not left waiting 10 simulated minutes
 # (the growing schedule is tested on its own in the provider suites).
-SOAK_ENV = {"BACKOFF_SCHEDULE_SECONDS": "60", "SWEEP_CONCURRENCY": os.environ.get("PAYSWEEP_SOAK_CONCURRENCY", "8"), "EXPIRY_GRACE_SECONDS": "60", "FINAL_RETRY_SECONDS": "180", "OUTBOX_GRACE_SECONDS": "60"}
+SOAK_ENV = {"BACKOFF_SCHEDULE_SECONDS": "60", "SWEEP_CONCURRENCY": os.environ.get("PAYSWEEP_SOAK_CONCURRENCY", "8"), "EXPIRY_GRACE_SECONDS": "60", "FINAL_RETRY_SECONDS": "180", "OUTBOX_GRACE_SECONDS": "60", "AUDIT_SCHEDULE_SECONDS": "300,600"}
+"""Audits five and ten simulated minutes after a decision, instead of an hour and a day."""
 
 APPROVED = {("APPROVED", None)}
 KICC_PAID = APPROVED | {("CANCELLED", "DB_UPDATE_FAILED"), ("REVIEW", "CANCEL_REFUSED")}
 TEEMO_PAID = APPROVED | {("REVIEW", "DB_UPDATE_FAILED")}
-EXPIRED = {("FAILED", "EXPIRED"), ("REVIEW", "UNKNOWN_PROVIDER_STATE")}
+EXPIRED = {("FAILED", "EXPIRED"), ("REVIEW", "EXPIRED")}
+"""Unpaid: FAILED, or, for an order faults sent to REVIEW UNKNOWN_PROVIDER_STATE, its audit's
+follow-up saying the provider reports it unpaid."""
+KICC_PAID_LATE = {("CANCELLED", "LATE_PAYMENT"), ("REVIEW", "CANCEL_REFUSED"), ("REVIEW", "LATE_PAYMENT")}
+"""Paid after the decision: cancelled (or a refused cancel); REVIEW when it was in REVIEW."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,8 @@ class Kind:
     weight: int
     acceptable: frozenset[tuple[str, str | None]]
     expiring: bool = False
+    pays_late: bool = False
+    """The customer pays once the order has been decided (the simulator is rescripted then)."""
 
 
 KINDS = [
@@ -65,12 +76,14 @@ KINDS = [
     Kind(KICC, "partial", 3, frozenset({("REVIEW", "PARTIAL_CANCEL")})),
     Kind(KICC, "unpaid", 8, frozenset(EXPIRED), expiring=True),
     Kind(KICC, "error-then-paid", 5, frozenset(KICC_PAID)),
+    Kind(KICC, "paid-late", 5, frozenset(KICC_PAID_LATE), expiring=True, pays_late=True),
     Kind(TEEMO, "paid", 50, frozenset(TEEMO_PAID)),
     Kind(TEEMO, "late", 20, frozenset(TEEMO_PAID)),
     Kind(TEEMO, "declined", 8, frozenset({("FAILED", "PROVIDER_DECLINED")})),
     Kind(TEEMO, "overpaid", 6, frozenset({("REVIEW", "AMOUNT_MISMATCH")})),
     Kind(TEEMO, "not-found", 8, frozenset(EXPIRED), expiring=True),
     Kind(TEEMO, "busy-then-paid", 8, frozenset(TEEMO_PAID)),
+    Kind(TEEMO, "paid-late", 5, frozenset({("REVIEW", "LATE_PAYMENT")}), expiring=True, pays_late=True),
 ]
 
 
@@ -83,6 +96,7 @@ def kicc_script(kind: str) -> list[Any]:
         "partial": [kicc.partial_cancel()],
         "unpaid": [kicc.pending()],
         "error-then-paid": [kicc.error(res_cd="W001"), kicc.approved()],
+        "paid-late": [kicc.pending()],
     }[kind]
 
 
@@ -94,6 +108,7 @@ def teemopay_script(kind: str) -> list[Any]:
         "overpaid": [teemopay.paid(amount="1500.00")],
         "not-found": [teemopay.not_found()],
         "busy-then-paid": [teemopay.retry_later(), teemopay.paid()],
+        "paid-late": [teemopay.not_found()],
     }[kind]
 
 
@@ -188,13 +203,15 @@ def test_chaos_soak(soak_stack: LocalStack) -> None:
     kinds = register(stack, rng)
     inject_faults(stack)
     crasher = Crasher(stack, rng)
-    sweeps, rounds, backlog = 0, 0, []
+    sweeps, rounds, backlog, paid_late = 0, 0, [], set()
     registered = time.monotonic() - started
     for rounds in range(1, MAX_ROUNDS + 1):
         round_started = time.monotonic()
         sweeps += len(one_round(stack, crasher, published))
         published.collect()
-        left = unsettled(stack)
+        items = stack.orders()
+        pay_late(stack, kinds, items, paid_late)
+        left = unsettled(stack, items, audits=True)
         backlog.append((len(left), time.monotonic() - round_started, [i["orderId"] for i in left[:3]]))
         if not left:
             break
@@ -214,7 +231,25 @@ def test_chaos_soak(soak_stack: LocalStack) -> None:
     assert not wrong, f"wrong outcomes: {wrong[:10]}"
     second_cancels = [p for p in kinds if kinds[p].provider == KICC and len(stack.kicc.payment(f"PG{p}").revise_keys) > 1]
     assert not second_cancels, f"a second cancel under another key: {second_cancels}"
+    late = [o for o, kind in kinds.items() if kind.pays_late]
+    assert late and paid_late == set(late), "every late payer paid after a decision"
+    uncorrected = [o for o in late if not any(m.get("supersedes") for m in messages if m["orderId"] == o)]
+    assert not uncorrected, f"late payments never corrected: {uncorrected[:10]}"
     assert sum(faults.values()) >= 0.05 * ORDERS, "the soak injected too few faults to mean anything"
+
+
+def pay_late(stack: LocalStack, kinds: dict[str, Kind], items: list[dict[str, Any]], paid: set[str]) -> None:
+    """The late payers pay once their order is decided and its outcome published."""
+    for item in items:
+        order_id = item["orderId"]
+        if not kinds[order_id].pays_late or order_id in paid or "sweepKey" in item:
+            continue
+        if item.get("status") in ("FAILED", "REVIEW"):
+            if kinds[order_id].provider == KICC:
+                stack.kicc.rescript(f"PG{order_id}", [kicc.approved()])
+            else:
+                stack.teemopay.rescript(order_id, [teemopay.paid()])
+            paid.add(order_id)
 
 
 def overlapping_queries(stack: LocalStack) -> list[str]:
@@ -267,6 +302,7 @@ def wrong_outcomes(kinds: dict[str, Kind], items: list[dict[str, Any]]) -> list[
 def report(kinds: dict[str, Kind], items: list[dict[str, Any]], messages: list[dict[str, Any]],
            faults: Counter[str], sweeps: int, rounds: int, seconds: float) -> None:
     events = Counter(m["eventId"] for m in messages)
+    corrections = Counter(m["reason"] for m in {m["eventId"]: m for m in messages if m.get("supersedes")}.values())
     lost = [i["orderId"] for i in items if i.get("status") not in ("APPROVED", "FAILED", "CANCELLED", "REVIEW")]
     outcomes = Counter(f"{m['outcome']}" + (f"/{m['reason']}" if m["reason"] else "") for m in messages)
     lines = [
@@ -281,6 +317,8 @@ def report(kinds: dict[str, Kind], items: list[dict[str, Any]], messages: list[d
         f"  duplicates by eventId: {sum(n - 1 for n in events.values())}",
         f"  outcomes: {', '.join(f'{k} {v}' for k, v in sorted(Counter(m['eventId'].split(':')[1] for m in messages).items()))}",
         f"  by reason: {', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))}",
+        (f"  corrections published: {sum(corrections.values())} ({', '.join(f'{k} {v}' for k, v in sorted(corrections.items()))}); "
+         f"late payers: {sum(k.pays_late for k in kinds.values())}"),
         f"  orders lost: {len(lost)}",
         f"  wrong outcomes: {len(wrong_outcomes(kinds, items))}",
     ]

@@ -37,10 +37,14 @@ def describe_table(emulator: Emulator, name: str) -> dict[str, Any]:
 # -- data ------------------------------------------------------------------------------------------
 
 
-def test_orders_table_has_both_indexes(emulator: Emulator, deployed: DeployedStack) -> None:
+def test_orders_table_has_its_three_indexes(emulator: Emulator, deployed: DeployedStack) -> None:
     table = describe_table(emulator, deployed.outputs["OrdersTableName"])
     indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"due-index", "outbox-index"}
+    assert set(indexes) == {"due-index", "outbox-index", "audit-index"}
+    assert indexes["audit-index"]["KeySchema"] == [
+        {"AttributeName": "auditKey", "KeyType": "HASH"},
+        {"AttributeName": "auditAt", "KeyType": "RANGE"},
+    ]
     assert indexes["due-index"]["KeySchema"] == [
         {"AttributeName": "sweepKey", "KeyType": "HASH"},
         {"AttributeName": "nextCheckAt", "KeyType": "RANGE"},
@@ -103,6 +107,7 @@ def test_function_environment_names_the_real_resources(
     assert env["ORDERS_TABLE"] == deployed.outputs["OrdersTableName"]
     assert env["COMPENSATIONS_TABLE"] == deployed.outputs["CompensationsTableName"]
     assert (env["DUE_INDEX_NAME"], env["OUTBOX_INDEX_NAME"]) == ("due-index", "outbox-index")
+    assert (env["AUDIT_INDEX_NAME"], env["AUDIT_SCHEDULE_SECONDS"]) == ("audit-index", "3600,86400")
     for outcome in ("APPROVED", "FAILED", "CANCELLED", "REVIEW"):
         assert env[f"{outcome}_TOPIC_ARN"] == deployed.outputs[f"{outcome.title()}TopicArn"]
     assert env["PROVIDER_BASE_URL"] == stack_parameters[base_url_parameter]

@@ -311,10 +311,49 @@ def test_review_lists_exactly_the_orders_in_review(stack: LocalStack, cli) -> No
 
     code, out, err = cli("review")
     lines = out.splitlines()
-    assert code == 0 and lines[0].split() == ["orderId", "provider", "reason", "occurredAt"]
+    assert code == 0 and lines[0].split() == ["orderId", "provider", "status", "reason", "occurredAt", "supersedes"]
     assert sorted(line.split()[0] for line in lines[1:]) == sorted(expected)
-    assert all(line.split()[2] == expected[line.split()[0]] for line in lines[1:])
+    assert all(line.split()[3] == expected[line.split()[0]] for line in lines[1:])
     assert "3 order(s) in REVIEW" in err
+
+
+def test_late_payments_are_listed_with_what_they_supersede_and_show_tells_the_audits(stack: LocalStack, cli) -> None:
+    expires = {"expires_at": stack.now() + timedelta(minutes=1)}
+    pg_cno = add_kicc(stack, "OP-L-KICC", [kicc.pending()], **expires)
+    add_teemopay(stack, "OP-L-TEEMO", [teemopay.not_found()], **expires)
+    add_teemopay(stack, "OP-L-NONE", [teemopay.not_found()], **expires)
+    add_teemopay(stack, "OP-L-OVER", [teemopay.paid(amount="1500.00")])
+    stack.advance(6 * 60 + 5)  # past the final check
+    sweep(stack, KICC)
+    sweep(stack, TEEMO)
+
+    code, out, _ = cli("show", "OP-L-NONE")
+    audits = next(line for line in out.splitlines() if line.strip().startswith("audits"))
+    decided = stack.order("OP-L-NONE")
+    assert audits.split(None, 1)[1] == (f"next {decided['auditAt']} in {decided['auditKey']} (not due yet; "
+                                        "schedule 3600 s, 86400 s after the decision)")
+
+    stack.kicc.rescript(pg_cno, [kicc.approved()])
+    stack.teemopay.rescript("OP-L-TEEMO", [teemopay.paid()])
+    stack.advance(3600 + 60)
+    sweep(stack, KICC)
+    sweep(stack, TEEMO)
+    stack.advance(60)
+    sweep(stack, KICC)  # the late payment's cancel confirmed
+
+    code, out, err = cli("review", "--late-payments", "--json")
+    rows = {row["orderId"]: row for row in json.loads(out)}
+    assert code == 0 and set(rows) == {"OP-L-KICC", "OP-L-TEEMO"}, rows
+    assert (rows["OP-L-KICC"]["status"], rows["OP-L-KICC"]["eventId"], rows["OP-L-KICC"]["supersedes"]) == (
+        "CANCELLED", "OP-L-KICC:CANCELLED:1", "OP-L-KICC:FAILED")
+    assert (rows["OP-L-TEEMO"]["status"], rows["OP-L-TEEMO"]["supersedes"]) == ("REVIEW", "OP-L-TEEMO:FAILED")
+    code, out, err = cli("review", "--late-payments")
+    assert "2 order(s) with a late payment" in err
+    assert "OP-L-KICC:FAILED" in out and "OP-L-TEEMO:FAILED" in out
+    code, out, _ = cli("review", "--json")
+    assert {row["orderId"] for row in json.loads(out)} == {"OP-L-TEEMO", "OP-L-OVER"}, "REVIEW only, late or not"
+    code, out, _ = cli("show", "OP-L-KICC")
+    assert "supersedes OP-L-KICC:FAILED" in out and "  audits      - (none scheduled" in out
 
 
 # -- republish ---------------------------------------------------------------------------------

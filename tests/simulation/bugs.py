@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from paysweep.domain import item
-from paysweep.sweep import compensation, engine, order_flow
+from paysweep.domain import decisions, item
+from paysweep.sweep import audit, compensation, engine, order_flow
 
 
 def _skip_the_lease_condition() -> list[tuple[Any, str, Any]]:
@@ -70,6 +70,29 @@ def _ignore_the_deadline() -> list[tuple[Any, str, Any]]:
     return [(engine._Sweep, "out_of_time", lambda self: self.table_trouble.tripped)]
 
 
+def _audit_without_the_lease() -> list[tuple[Any, str, Any]]:
+    """An audit's claim no longer refuses an order another sweep holds (overlapping sweeps)."""
+
+    def holds(self: item.AuditDue, current: Any) -> bool:
+        due = current.get(item.AUDIT_AT) if current else None
+        return current is not None and current.get(item.AUDIT_KEY) == self.audit_key and str(due) <= self.due_by
+
+    return [(item.AuditDue, "holds", holds)]
+
+
+def _shrug_at_a_late_payment() -> list[tuple[Any, str, Any]]:
+    """An audit takes a payment found after the decision for nothing new (an approval is
+    read as "nothing changed" once the order is decided)."""
+    original = decisions.decide_audit
+
+    def decide_audit(decided: Any, answer: Any, **kwargs: Any) -> decisions.AuditDecision:
+        if answer.state.value == "APPROVED":
+            return decisions.AuditDecision(decisions.AuditAction.NOTHING)
+        return original(decided, answer, **kwargs)
+
+    return [(audit, "decide_audit", decide_audit)]
+
+
 BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
     "skip-the-lease-condition": _skip_the_lease_condition,
     "reuse-no-cancel-key": _reuse_no_cancel_key,
@@ -77,6 +100,8 @@ BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
     "decide-on-a-stale-read": _decide_on_a_stale_read,
     "ignore-the-deadline": _ignore_the_deadline,
     "cede-a-shard-for-good": _cede_a_shard_for_good,
+    "audit-without-the-lease": _audit_without_the_lease,
+    "shrug-at-a-late-payment": _shrug_at_a_late_payment,
 }
 
 

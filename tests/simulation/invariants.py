@@ -4,6 +4,7 @@ write that happens anywhere, after every sweep, and once everything has settled.
 from __future__ import annotations
 
 import itertools
+import json
 from collections import defaultdict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,8 @@ class Violation(AssertionError):
 class Invariants:
     def __init__(self, world: World) -> None:
         self.world = world
-        self.first_terminal: dict[str, tuple[str, str]] = {}
+        self.last_terminal: dict[str, tuple[str, str]] = {}
+        """Per order, the last terminal transition seen in the table (status, eventId)."""
         self.checks = 0
 
     def fail(self, invariant: str, detail: str | SweepRun) -> None:
@@ -58,20 +60,24 @@ class Invariants:
         if status in TERMINAL_STATUSES:
             if bool(item.get(items.SWEEP_KEY)) != bool(item.get(items.NEXT_CHECK_AT)):
                 self.fail("no order is lost", f"{order_id}: {status} half in the due index")
-            transition = (str(status), str(item.get(items.OUTCOME, {}).get("eventId")))
-            first = self.first_terminal.setdefault(order_id, transition)
-            if first != transition:
-                if self._published(order_id, first[1]):
-                    self.fail("one terminal transition and one eventId per order", f"{order_id}: {first} then {transition}")
-                self.first_terminal[order_id] = transition  # superseded before anyone heard of it
+            outcome = item.get(items.OUTCOME, {})
+            transition = (str(status), str(outcome.get("eventId")))
+            last = self.last_terminal.setdefault(order_id, transition)
+            if last != transition:
+                if self._published(order_id, last[1]) and outcome.get("supersedes") != last[1]:
+                    self.fail("a published decision changes only by a correction that supersedes it",
+                              f"{order_id}: {last} then {transition}")
+                self.last_terminal[order_id] = transition  # corrected, or superseded before anyone heard of it
             if status == "APPROVED" and self.world.plans[order_id].mismatch:
                 self.fail("never APPROVED on a mismatch", f"{order_id}: APPROVED, the provider reports {self._paid(order_id)}")
         elif status in ACTIVE_STATUSES:
             if not in_index:
                 self.fail("no order is lost", f"{order_id}: {status} but not in the due index")
-            if order_id in self.first_terminal and self._published(order_id, self.first_terminal[order_id][1]):
-                self.fail("one terminal transition and one eventId per order",
-                          f"{order_id}: {self.first_terminal[order_id]} then {status} again")
+            last = self.last_terminal.get(order_id)
+            reopened = (item.get(items.CANCEL) or {}).get("supersedes")
+            if last is not None and self._published(order_id, last[1]) and reopened != last[1]:
+                self.fail("a published decision changes only by a correction that supersedes it",
+                          f"{order_id}: {last} then {status} again")
         else:
             self.fail("no order is lost", f"{order_id}: unknown status {status!r}")
 
@@ -82,14 +88,21 @@ class Invariants:
         return self.world.books.payments[order_id].paid
 
     def _delivered(self) -> None:
+        """One eventId per decision, and every later one a correction of a published one."""
         event_ids: dict[str, set[str]] = defaultdict(set)
+        superseded: dict[str, set[str]] = defaultdict(set)
         for message in self.world.delivered.messages:
             event_ids[message.order_id].add(message.event_id)
+            corrects = json.loads(message.body).get("supersedes")
+            if corrects:
+                superseded[message.order_id].add(corrects)
             if message.outcome.value == "APPROVED" and self.world.plans[message.order_id].mismatch:
                 self.fail("never APPROVED on a mismatch", f"{message.order_id}: APPROVED published")
         for order_id, ids in event_ids.items():
-            if len(ids) > 1:
-                self.fail("one terminal transition and one eventId per order", f"{order_id}: published {sorted(ids)}")
+            heads = ids - superseded[order_id]
+            if len(heads) != 1 or not superseded[order_id] <= ids:
+                self.fail("one eventId per decision, every later one superseding a published one",
+                          f"{order_id}: published {sorted(ids)}, superseding {sorted(superseded[order_id])}")
 
     # -- after every sweep ----------------------------------------------------------------------
 
@@ -111,6 +124,16 @@ class Invariants:
         ]
         """Due when the sweep began, untouched since, and no lease on it then: nobody else had it.
         Compared as the product compares them: whole-second UTC text."""
+        left += [
+            item[items.ORDER_ID]
+            for item in self.world.memory.all_items()
+            if item.get(items.AUDIT_KEY) in run.shards
+            and items.SWEEP_KEY not in item
+            and item[items.AUDIT_AT] <= caught_up
+            and (item.get(items.UPDATED_AT) or item["createdAt"]) < started
+            and (item.get(items.LEASE_UNTIL) or item["createdAt"]) < started
+        ]
+        """And no audit due then, untouched since, and no lease on it then."""
         if left:
             self.fail("a sweep that says complete: true left nothing due in its shards",
                       f"{run.group} returned complete with {left} due since before it started "
@@ -120,7 +143,7 @@ class Invariants:
 
     def settled(self) -> bool:
         return all(
-            item.get(items.STATUS) in TERMINAL_STATUSES and not items.unpublished(item)
+            item.get(items.STATUS) in TERMINAL_STATUSES and not items.unpublished(item) and items.AUDIT_KEY not in item
             for item in self.world.memory.all_items()
         )
 
@@ -136,6 +159,8 @@ class Invariants:
                 self.fail("every terminal transition is published", f"{order_id}: {event_id} still in the outbox")
             if event_id not in {m.event_id for m in self.world.delivered.messages if m.order_id == order_id}:
                 self.fail("every terminal transition is published", f"{order_id}: {event_id} never published")
+            if items.AUDIT_KEY in item:
+                self.fail("every audit is done once nothing fails any more", f"{order_id}: audit due at {item[items.AUDIT_AT]}")
             self._true_outcome(item)
 
     def _one_query_at_a_time(self) -> None:
@@ -170,11 +195,20 @@ class Invariants:
             "REVIEW/AMOUNT_MISMATCH": plan.mismatch and not self.world.can_cancel,
             "REVIEW/DB_UPDATE_FAILED": plan.truth in ("match", "late") and not self.world.can_cancel,
             "REVIEW/UNKNOWN_PROVIDER_STATE": self.world.faults.rate > 0,
+            # an audit's corrections (the order's provider changed its books after the decision)
+            "CANCELLED/LATE_PAYMENT": plan.truth == "late" and ours,
+            "REVIEW/LATE_PAYMENT": plan.truth == "late" and (not self.world.can_cancel or outcome.get("supersedes") is not None),
+            "REVIEW/EXPIRED": state_then in (books.UNPAID, books.NOT_FOUND),
+            "REVIEW/PROVIDER_DECLINED": plan.truth == "declined",
+            "REVIEW/PROVIDER_CANCELLED": plan.truth == "customer_cancel",
         }.get(decided, False)
         if not right:
             self.fail("the outcome is the provider's truth",
                       f"{order_id}: decided {decided} at {at:.0f} s; truth {plan.truth}, provider {state_then}, "
                       f"cancelled under {payment.cancelled_under}")
+        if decided in ("FAILED/EXPIRED", "REVIEW/EXPIRED") and payment.state_at(1e9) == books.APPROVED:
+            self.fail("a late payment is found by an audit", f"{order_id}: decided {decided} at {at:.0f} s, "
+                      f"paid at {payment.pays_at:.0f} s, and nothing corrected it")
         left_approved = self.world.can_cancel and plan.mismatch and payment.state_at(1e9) == books.APPROVED
         if left_approved and decided != "REVIEW/CANCEL_REFUSED":
             self.fail("an integrity failure ends CANCELLED or in REVIEW", f"{order_id}: still approved at the provider, {decided}")

@@ -92,6 +92,12 @@ class SimulatedStore(_Port):
                 self._wait()
             yield from entries[start : start + page_size]
 
+    def audits_due(self, audit_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
+        self._read_fault("audit query")
+        self._wait()
+        self._index_caught_up()
+        yield from list(self.store.audits_due(audit_key, now, page_size))
+
     def count_due(self, sweep_keys: Iterable[str], now: str) -> int:
         self._read_fault("count")
         self._wait()

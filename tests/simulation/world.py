@@ -33,7 +33,14 @@ from simulation.provider import Payment, ProviderBooks, SimulatedAdapter
 from simulation.scheduler import EPOCH, Scheduler, workers_factory
 
 TICK = 60.0
-CALM_TICKS = 24
+CALM_TICKS = 48
+"""Enough calm ticks for the last decision's audits, and a follow-up's own."""
+CALM_OVERLAP = 0.2
+"""Share of calm ticks with two sweeps at once: audits fall due in the calm, and must keep
+overlapping sweeps apart as claims of due orders do."""
+AUDIT_SCHEDULE = "300,600"
+"""Audits five and ten simulated minutes after a decision: a late payer (`late`, paying up to
+200 s after its expiry) may pay after the order is decided, and an audit must then find it."""
 FUNCTION_TIMEOUT = 120.0
 HTTP_TIMEOUT = 30
 
@@ -79,6 +86,7 @@ class World:
             "SWEEP_PAGE_SIZE": str(rng.choice((1, 2, 250))), "HTTP_TIMEOUT_SECONDS": str(HTTP_TIMEOUT),
             "BACKOFF_SCHEDULE_SECONDS": "60", "EXPIRY_GRACE_SECONDS": "60", "FINAL_RETRY_SECONDS": "120",
             "CANCEL_CONFIRM_WINDOW_SECONDS": "600", "OUTBOX_GRACE_SECONDS": "30",
+            "AUDIT_SCHEDULE_SECONDS": AUDIT_SCHEDULE,
         })
         self.faults = Faults(random.Random(rng.getrandbits(64)), rng.choice((0.0, 0.05, 0.15, 0.3)),
                              lease_seconds=self.config.lease.total_seconds())
@@ -198,7 +206,9 @@ class World:
         for tick in range(ticks, ticks + CALM_TICKS):
             if self.invariants.settled():
                 break
-            self.start_sweep(max(tick * TICK, self.scheduler.now), FUNCTION_TIMEOUT)
+            start = max(tick * TICK, self.scheduler.now)
+            for _ in range(2 if self.rng.random() < CALM_OVERLAP else 1):  # an overrun schedule, without faults
+                self.start_sweep(start + self.rng.uniform(0, 1), FUNCTION_TIMEOUT)
             self.scheduler.run()
         self.invariants.at_the_end()
         return self

@@ -29,25 +29,36 @@ def check_not_lost(items: list[dict[str, Any]]) -> list[str]:
 def check_published(items: list[dict[str, Any]], messages: list[dict[str, Any]], *, settled: bool = True) -> list[str]:
     """2. Every terminal transition is published, under one stable eventId matching the table.
 
-    With `settled`, nothing may still sit in the outbox (a repair sweep has run): a decided
-    order has left the due index, and no 0.1 outbox marker is left.
+    An order may have had earlier messages since corrected (an audit found a late payment):
+    every eventId it published other than the recorded one must be superseded by one of its
+    messages, so the chain ends in what the table holds. With `settled`, nothing may still sit
+    in the outbox (a repair sweep has run): a decided order has left the due index, and no 0.1
+    outbox marker is left.
     """
     problems = []
     by_order: dict[str, set[str]] = {}
+    superseded: dict[str, set[str]] = {}
     for message in messages:
         by_order.setdefault(message["orderId"], set()).add(message["eventId"])
+        if message.get("supersedes"):
+            superseded.setdefault(message["orderId"], set()).add(message["supersedes"])
     for item in items:
         order_id = item["orderId"]
         published = by_order.pop(order_id, set())
+        corrected = superseded.get(order_id, set())
+        if corrected - published:
+            problems.append(f"{order_id}: a correction supersedes {sorted(corrected - published)}, never published")
         if item.get("status") in TERMINAL:
             event_id = item["outcome"]["eventId"]
             if event_id not in published:
                 problems.append(f"{order_id}: {event_id} recorded but never published")
-            if published - {event_id}:
+            if published - {event_id} - corrected:
                 problems.append(f"{order_id}: published {sorted(published)} but recorded {event_id}")
+            if event_id in corrected:
+                problems.append(f"{order_id}: the recorded {event_id} was superseded by a message")
             if settled and ("sweepKey" in item or "outbox" in item):
                 problems.append(f"{order_id}: outcome never confirmed published (still in the outbox)")
-        elif published and not _compensation_pending(item):
+        elif published - corrected and not _compensation_pending(item):
             problems.append(f"{order_id}: published {sorted(published)} while still {item.get('status')}")
     problems += [f"{order_id}: published but not in the table" for order_id in by_order]
     return problems

@@ -11,9 +11,11 @@ from support.outcomes import Published
 PROVIDERS = ("kicc-wechatpay", "teemopay")
 
 
-def unsettled(stack: LocalStack) -> list[dict[str, Any]]:
-    """Orders still due, or terminal with an outcome not yet confirmed published."""
-    return [item for item in stack.orders() if "sweepKey" in item or "outbox" in item]
+def unsettled(stack: LocalStack, items: list[dict[str, Any]] | None = None, *, audits: bool = False) -> list[dict[str, Any]]:
+    """Orders still due, or terminal with an outcome not yet confirmed published; with `audits`,
+    also decided orders with an audit still to come."""
+    found = stack.orders() if items is None else items
+    return [item for item in found if "sweepKey" in item or "outbox" in item or (audits and "auditKey" in item)]
 
 
 def settle(stack: LocalStack, published: Published, *, max_rounds: int = 40, step_seconds: int = 60) -> int:

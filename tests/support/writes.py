@@ -7,3 +7,8 @@ RECORD_WRITE = '"outcome": {"S": "'
 """The terminal transition (`item.decide`): it sets the order's `outcome` record."""
 CONFIRM_WRITE = '"#oc": "outcome"'
 """The confirmation that an outcome was published (`item.published`): its condition names it."""
+AUDIT_CLAIM = '"#ak": "auditKey"'
+"""An audit's claim (`item.AuditDue`): its condition names the audit key."""
+LATE_CANCEL_WRITE = '"supersedes": {"S": '
+"""A correction's writes (`item.reopen_for_cancel`, `item.correct`, the corrected outcome): they
+name the eventId they supersede."""

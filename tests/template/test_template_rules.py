@@ -308,6 +308,32 @@ def test_orders_table_is_on_demand_recoverable_encrypted_with_the_due_index(temp
         )
 
 
+def test_the_audit_index_is_keys_only_and_apart_from_the_due_index(template: dict[str, Any]) -> None:
+    """Audits must never enter the hot due index: their own sparse index, keys only, and the
+    functions told its name and the schedule the deploy chose."""
+    properties = template["Resources"]["OrdersTable"]["Properties"]
+    indexes = {index["IndexName"]: index for index in properties["GlobalSecondaryIndexes"]}
+    assert indexes["audit-index"]["KeySchema"] == [
+        {"AttributeName": "auditKey", "KeyType": "HASH"},
+        {"AttributeName": "auditAt", "KeyType": "RANGE"},
+    ]
+    assert indexes["audit-index"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    attribute_types = {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]}
+    assert attribute_types.get("auditKey") == "S" and attribute_types.get("auditAt") == "S"
+    for name, body in functions(template).items():
+        env = environment(template, body)
+        assert env.get("AUDIT_INDEX_NAME") == "audit-index", name
+        assert env.get("AUDIT_SCHEDULE_SECONDS") == {"Ref": "AuditScheduleSeconds"}, name
+    kicc = environment(template, template["Resources"]["KiccWechatPayFunction"])
+    assert kicc.get("LATE_PAYMENT_ACTION") == {"Ref": "KiccLatePaymentAction"}
+    teemo = environment(template, template["Resources"]["TeemoPayFunction"])
+    assert "LATE_PAYMENT_ACTION" not in teemo, "TeemoPay cannot cancel: its late payments always go to REVIEW"
+    parameter = template["Parameters"]["AuditScheduleSeconds"]
+    assert parameter["Default"] == "3600,86400"
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.match("") and pattern.match("3600,86400") and not pattern.match("1h") and not pattern.match("60,")
+
+
 # -- IAM: least privilege per function ------------------------------------------------------
 
 
@@ -442,6 +468,7 @@ def test_each_function_may_do_what_the_engine_does(template: dict[str, Any]) -> 
             repr(dynamodb["OrdersTable"]): ORDERS_ACTIONS_NEEDED,
             repr(dynamodb["OrdersTable/due-index"]): {"dynamodb:Query"},
             repr(dynamodb["OrdersTable/outbox-index"]): {"dynamodb:Query"},
+            repr(dynamodb["OrdersTable/audit-index"]): {"dynamodb:Query"},
             repr(dynamodb["CompensationsTable"]): JOURNAL_ACTIONS_NEEDED,
         }
         for topic in published_topics(template, name, body):

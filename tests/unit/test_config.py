@@ -65,3 +65,33 @@ def test_plain_http_is_refused_unless_explicitly_allowed_for_a_simulator():
 
 def test_backoff_schedule_is_configurable():
     assert SweepConfig.from_env({**BASE, "BACKOFF_SCHEDULE_SECONDS": "30, 60,90"}).backoff == (30, 60, 90)
+
+
+def test_audits_default_to_an_hour_and_a_day_and_an_empty_schedule_turns_them_off():
+    config = SweepConfig.from_env(BASE)
+    assert config.audit_schedule == (3600, 86400) and config.audit_index == "audit-index"
+    assert config.cancel_late_payments
+    assert SweepConfig.from_env({**BASE, "AUDIT_SCHEDULE_SECONDS": ""}).audit_schedule == ()
+    assert SweepConfig.from_env({**BASE, "AUDIT_SCHEDULE_SECONDS": " "}).audit_schedule == ()
+    assert SweepConfig.from_env({**BASE, "AUDIT_SCHEDULE_SECONDS": "600,7200,2592000"}).audit_schedule == (600, 7200, 2592000)
+    assert not SweepConfig.from_env({**BASE, "LATE_PAYMENT_ACTION": "Review"}).cancel_late_payments
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("3600,600", "must be increasing"),
+        ("3600,3600", "must be increasing"),
+        ("0", "between 1 and 2592000"),
+        ("2592001", "between 1 and 2592000"),
+        ("1h", "comma-separated whole seconds"),
+    ],
+)
+def test_a_bad_audit_schedule_names_its_variable(value, message):
+    with pytest.raises(ConfigError, match=f"AUDIT_SCHEDULE_SECONDS.*{message}|{message}.*"):
+        SweepConfig.from_env({**BASE, "AUDIT_SCHEDULE_SECONDS": value})
+
+
+def test_a_late_payment_action_is_cancel_or_review():
+    with pytest.raises(ConfigError, match="LATE_PAYMENT_ACTION must be one of cancel, review"):
+        SweepConfig.from_env({**BASE, "LATE_PAYMENT_ACTION": "refund"})

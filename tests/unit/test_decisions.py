@@ -15,11 +15,16 @@ from paysweep.domain.answers import (
     ReportedAmount,
 )
 from paysweep.domain.decisions import (
+    AUDITED,
     CANCEL_TABLE,
+    FOLLOW_UP_REASONS,
     PAYMENT_TABLE,
     Action,
+    AuditAction,
+    AuditDecision,
     Decision,
     Phase,
+    decide_audit,
     decide_cancel,
     decide_payment,
     integrity_failure,
@@ -191,3 +196,87 @@ def test_every_mismatch_yields_a_cancel_intent_or_review(paid, expected, can_can
     else:
         assert decision == final(Outcome.REVIEW, reason)
     assert reason in (None, Reason.AMOUNT_MISMATCH, Reason.CURRENCY_MISMATCH)
+
+
+# -- audits of decided orders -------------------------------------------------------------------
+
+FAILED_EXPIRED = (Outcome.FAILED, Reason.EXPIRED)
+REVIEW_UNKNOWN = (Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE)
+REVIEW_EXPIRED = (Outcome.REVIEW, Reason.EXPIRED)
+NOTHING = AuditDecision(AuditAction.NOTHING)
+RETRY = AuditDecision(AuditAction.RETRY)
+
+
+@pytest.mark.parametrize(
+    "state, kicc_cancel, review_instead",
+    [
+        (PaymentState.APPROVED, AuditDecision(AuditAction.CANCEL, Reason.LATE_PAYMENT),
+         AuditDecision(AuditAction.PUBLISH, Reason.LATE_PAYMENT)),
+        (PaymentState.PARTIALLY_CANCELLED, AuditDecision(AuditAction.PUBLISH, Reason.LATE_PAYMENT),
+         AuditDecision(AuditAction.PUBLISH, Reason.LATE_PAYMENT)),
+        (PaymentState.IN_PROGRESS, NOTHING, NOTHING),
+        (PaymentState.NOT_FOUND, NOTHING, NOTHING),
+        (PaymentState.DECLINED, NOTHING, NOTHING),
+        (PaymentState.CANCELLED, NOTHING, NOTHING),
+        (PaymentState.RETRY_LATER, RETRY, RETRY),
+        (PaymentState.UNRECOGNISED, RETRY, RETRY),
+        (PaymentState.MISCONFIGURED, RETRY, RETRY),
+    ],
+)
+def test_audit_rows_of_an_expired_order(state, kicc_cancel, review_instead):
+    answer = PaymentAnswer(state)
+    assert decide_audit(FAILED_EXPIRED, answer, can_cancel=True, cancel_late=True) == kicc_cancel
+    assert decide_audit(FAILED_EXPIRED, answer, can_cancel=True, cancel_late=False) == review_instead
+    assert decide_audit(FAILED_EXPIRED, answer, can_cancel=False, cancel_late=True) == review_instead
+
+
+@pytest.mark.parametrize(
+    "state, reason",
+    [
+        (PaymentState.APPROVED, Reason.LATE_PAYMENT),
+        (PaymentState.PARTIALLY_CANCELLED, Reason.PARTIAL_CANCEL),
+        (PaymentState.DECLINED, Reason.PROVIDER_DECLINED),
+        (PaymentState.CANCELLED, Reason.PROVIDER_CANCELLED),
+        (PaymentState.IN_PROGRESS, Reason.EXPIRED),
+        (PaymentState.NOT_FOUND, Reason.EXPIRED),
+    ],
+)
+def test_audit_rows_of_an_order_in_review_for_an_unknown_state(state, reason):
+    for can_cancel in (True, False):
+        decision = decide_audit(REVIEW_UNKNOWN, PaymentAnswer(state), can_cancel=can_cancel, cancel_late=True)
+        assert decision == AuditDecision(AuditAction.PUBLISH, reason)
+
+
+@pytest.mark.parametrize("state", list(PaymentState))
+def test_a_follow_up_saying_unpaid_is_audited_like_an_expiry_but_never_cancelled(state):
+    """A person holds an order in REVIEW: a late payment found then is theirs to settle."""
+    expected = decide_audit(FAILED_EXPIRED, PaymentAnswer(state), can_cancel=False, cancel_late=True)
+    for can_cancel in (True, False):
+        assert decide_audit(REVIEW_EXPIRED, PaymentAnswer(state), can_cancel=can_cancel, cancel_late=True) == expected
+
+
+def test_the_audit_table_covers_every_definite_state():
+    definite = set(PaymentState) - {PaymentState.RETRY_LATER, PaymentState.UNRECOGNISED, PaymentState.MISCONFIGURED}
+    assert set(FOLLOW_UP_REASONS) == definite
+    assert AUDITED == {FAILED_EXPIRED, REVIEW_UNKNOWN, REVIEW_EXPIRED}
+
+
+@given(decided=st.sampled_from(sorted(AUDITED)), state=states, paid=maybe_amount, expected=maybe_amount,
+       can_cancel=st.booleans(), cancel_late=st.booleans())
+def test_an_audit_never_approves_and_only_cancels_a_payment_where_it_may(decided, state, paid, expected, can_cancel,
+                                                                         cancel_late):
+    answer = PaymentAnswer(state, paid=paid, expected=expected)
+    decision = decide_audit(decided, answer, can_cancel=can_cancel, cancel_late=cancel_late)
+    assert decision.action in set(AuditAction)
+    if decision.action is AuditAction.CANCEL:
+        # only a payment found after FAILED, on a provider that can cancel, with the merchant's consent
+        assert decided == FAILED_EXPIRED and state is PaymentState.APPROVED and can_cancel and cancel_late
+        assert decision.reason is Reason.LATE_PAYMENT
+    if decision.action is AuditAction.PUBLISH:
+        assert decision.reason is not None
+    if state in (PaymentState.RETRY_LATER, PaymentState.UNRECOGNISED, PaymentState.MISCONFIGURED):
+        assert decision == RETRY  # a doubt is never a finding
+    if state is PaymentState.APPROVED:
+        # money taken after the decision is never left unreported, whatever the amount
+        assert decision.action in (AuditAction.CANCEL, AuditAction.PUBLISH)
+        assert decision.reason is Reason.LATE_PAYMENT

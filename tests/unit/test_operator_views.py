@@ -104,23 +104,53 @@ def test_show_json_keeps_amounts_exact_and_counters_whole() -> None:
 
 def test_review_rows_are_oldest_first_and_aligned() -> None:
     items = [
-        {"orderId": "B", "provider": "teemopay", "outcome": {"reason": "AMOUNT_MISMATCH", "eventId": "B:REVIEW",
-                                                            "occurredAt": "2026-11-22T03:00:00Z"}},
-        {"orderId": "A-LONGER", "provider": "kicc-wechatpay", "outcome": {"reason": "CANCEL_REFUSED",
-                                                                        "eventId": "A-LONGER:REVIEW:2",
-                                                                        "occurredAt": "2026-11-22T02:00:00Z"}},
+        {"orderId": "B", "provider": "teemopay", "status": "REVIEW",
+         "outcome": {"reason": "LATE_PAYMENT", "eventId": "B:REVIEW:1", "supersedes": "B:FAILED",
+                     "occurredAt": "2026-11-22T03:00:00Z"}},
+        {"orderId": "A-LONGER", "provider": "kicc-wechatpay", "status": "REVIEW",
+         "outcome": {"reason": "CANCEL_REFUSED", "eventId": "A-LONGER:REVIEW:2", "occurredAt": "2026-11-22T02:00:00Z"}},
         {"orderId": "C", "provider": "teemopay"},
     ]
     rows = review_rows(items)
     assert [r["orderId"] for r in rows] == ["C", "A-LONGER", "B"]
-    assert rows[1] == {"orderId": "A-LONGER", "provider": "kicc-wechatpay", "reason": "CANCEL_REFUSED",
-                       "eventId": "A-LONGER:REVIEW:2", "occurredAt": "2026-11-22T02:00:00Z"}
+    assert rows[1] == {"orderId": "A-LONGER", "provider": "kicc-wechatpay", "status": "REVIEW",
+                       "reason": "CANCEL_REFUSED", "eventId": "A-LONGER:REVIEW:2", "supersedes": None,
+                       "occurredAt": "2026-11-22T02:00:00Z"}
+    assert rows[2]["supersedes"] == "B:FAILED"
     assert render_review(rows).splitlines() == [
-        "orderId   provider        reason           occurredAt",
-        "C         teemopay        -                -",
-        "A-LONGER  kicc-wechatpay  CANCEL_REFUSED   2026-11-22T02:00:00Z",
-        "B         teemopay        AMOUNT_MISMATCH  2026-11-22T03:00:00Z",
+        "orderId   provider        status  reason          occurredAt            supersedes",
+        "C         teemopay        -       -               -                     -",
+        "A-LONGER  kicc-wechatpay  REVIEW  CANCEL_REFUSED  2026-11-22T02:00:00Z  -",
+        "B         teemopay        REVIEW  LATE_PAYMENT    2026-11-22T03:00:00Z  B:FAILED",
     ]
+
+
+def test_show_says_where_the_order_stands_in_its_audits() -> None:
+    failed = {**decided_item(), "status": "FAILED",
+              "outcome": {**decided_item()["outcome"], "outcome": "FAILED", "reason": "EXPIRED", "eventId": "ORD-1:FAILED"},
+              "auditKey": "kicc-wechatpay#2", "auditAt": "2026-11-22T05:00:00Z"}
+    line = next(line for line in render_order(failed, NOW, (3600, 86400)).splitlines() if "audits" in line)
+    assert line == ("  audits      next 2026-11-22T05:00:00Z in kicc-wechatpay#2 (not due yet; "
+                    "schedule 3600 s, 86400 s after the decision)")
+    due = render_order(failed, "2026-11-22T05:00:00Z")
+    assert "  audits      next 2026-11-22T05:00:00Z in kicc-wechatpay#2 (due now)" in due.splitlines()
+    unpublished = render_order({**failed, "sweepKey": "kicc-wechatpay#2", "nextCheckAt": NOW}, "2026-11-23T00:00:00Z")
+    assert "(after its outcome is published)" in unpublished
+    assert "  audits      - (none scheduled; audits off)" in render_order(decided_item(), NOW, ()).splitlines()
+    assert "  audits      -" in render_order({**decided_item(), "status": "PENDING"}, NOW).splitlines()
+    corrected = {**decided_item(), "outcome": {**decided_item()["outcome"], "supersedes": "ORD-1:FAILED"}}
+    assert "supersedes ORD-1:FAILED" in render_order(corrected, NOW)
+
+
+def test_the_audit_schedule_for_show_comes_from_the_environment_or_outputs_already_read() -> None:
+    args = argparse.Namespace(stack="paysweep", table=None, shards=None)
+    assert Settings(args, environ={"AUDIT_SCHEDULE_SECONDS": "60,600"}).audit_schedule == (60, 600)
+    assert Settings(args, environ={"AUDIT_SCHEDULE_SECONDS": ""}).audit_schedule == ()
+    asked: list[str] = []
+    settings = Settings(args, environ={}, outputs=lambda stack: asked.append(stack) or {
+        "OrdersTableName": "t", "AuditScheduleSeconds": "off"})
+    assert settings.audit_schedule is None and asked == []  # never asks the stack for a display alone
+    assert settings.table == "t" and settings.audit_schedule == ()
 
 
 def test_redrive_summary() -> None:

@@ -2,9 +2,18 @@ import json
 from decimal import Decimal
 
 import pytest
+from jsonschema import ValidationError
 from paysweep.domain.answers import ReportedAmount
-from paysweep.domain.outcomes import Outcome, OutcomeMessage, Reason, build_message, event_id
-from support.schema import assert_valid_outcome
+from paysweep.domain.outcomes import (
+    Outcome,
+    OutcomeMessage,
+    Reason,
+    build_message,
+    event_id,
+    message_from_record,
+    outcome_record,
+)
+from support.schema import assert_valid_outcome, validator
 
 
 def message(**overrides):
@@ -90,3 +99,23 @@ def test_only_an_invalid_order_message_may_carry_a_key_beyond_the_id_rules():
     for outcome, reason in [(Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE), (Outcome.APPROVED, None)]:
         with pytest.raises(AssertionError, match="schema"):
             assert_valid_outcome(message(order_id=long_id, outcome=outcome, reason=reason).body)
+
+
+# -- corrections (an audit found the provider's books changed after the decision) ---------------
+
+def test_a_correction_names_what_it_supersedes_and_only_a_correction_has_the_field():
+    late = message(outcome=Outcome.CANCELLED, reason=Reason.LATE_PAYMENT, generation=1, supersedes="ORD-1001:FAILED",
+                   provider_refs={"pgCno": "PG1", "cancelPgCno": "CPG1"})
+    body = assert_valid_outcome(late.body)
+    assert body["eventId"] == "ORD-1001:CANCELLED:1" and body["supersedes"] == "ORD-1001:FAILED"
+    assert "supersedes" not in json.loads(message().body)
+    # the record a re-publish rebuilds from keeps it, byte for byte
+    assert message_from_record("ORD-1001", 1, outcome_record(late)).body == late.body
+    follow_up = message(outcome=Outcome.REVIEW, reason=Reason.EXPIRED, generation=1, supersedes="ORD-1001:REVIEW",
+                        reported=None, provider_status="1")
+    assert assert_valid_outcome(follow_up.body)["supersedes"] == "ORD-1001:REVIEW"
+    # a late payment, or a REVIEW saying EXPIRED, without what it corrects breaks the contract
+    for broken in (message(outcome=Outcome.REVIEW, reason=Reason.LATE_PAYMENT, generation=1),
+                   message(outcome=Outcome.REVIEW, reason=Reason.EXPIRED, generation=1, reported=None)):
+        with pytest.raises(ValidationError):
+            validator().validate(json.loads(broken.body))

@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import timedelta
+from itertools import pairwise
 from typing import NamedTuple
 from urllib.parse import urlparse
 
 from paysweep.domain.outcomes import Outcome
 
 DEFAULT_BACKOFF = (60, 60, 120, 180, 300, 600, 900)
+DEFAULT_AUDITS = (3600, 86400)
+"""An hour and a day after the decision."""
 
 
 class ConfigError(ValueError):
@@ -57,6 +60,13 @@ class SweepConfig(NamedTuple):
     allow_insecure_http: bool
     cancel_notify_url: str | None
     """Sent as the cancel's `notifyUrl` where the provider takes one; optional."""
+    audit_index: str
+    audit_schedule: tuple[int, ...]
+    """Seconds after a FAILED `EXPIRED` or REVIEW `UNKNOWN_PROVIDER_STATE` decision at which the
+    provider is asked again; empty: no audits."""
+    cancel_late_payments: bool
+    """A payment made after the order was decided FAILED: cancel it where the provider can
+    (LATE_PAYMENT_ACTION=cancel), or publish REVIEW for a person (=review)."""
 
     @property
     def call_budget(self) -> timedelta:
@@ -113,6 +123,11 @@ class SweepConfig(NamedTuple):
             secret_max_age=env.integer("SECRET_MAX_AGE_SECONDS", 300, low=0, high=86400),
             allow_insecure_http=env.flag("ALLOW_INSECURE_HTTP"),
             cancel_notify_url=env.optional_text("CANCEL_NOTIFY_URL"),
+            audit_index=env.text("AUDIT_INDEX_NAME", "audit-index"),
+            audit_schedule=env.seconds_list(
+                "AUDIT_SCHEDULE_SECONDS", DEFAULT_AUDITS, empty=(), high=30 * 86400, increasing=True
+            ),
+            cancel_late_payments=env.choice("LATE_PAYMENT_ACTION", ("cancel", "review"), "cancel") == "cancel",
         )
         config.check_base_url()
         return config
@@ -169,7 +184,14 @@ class _Env:
             return None
         return timedelta(seconds=self.integer(name, 0, low=60, high=30 * 86400))
 
-    def seconds_list(self, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    def seconds_list(
+        self, name: str, default: tuple[int, ...], *, empty: tuple[int, ...] | None = None,
+        high: int = 86400, increasing: bool = False,
+    ) -> tuple[int, ...]:
+        """Comma-separated whole seconds. Unset gives `default`; set but empty gives `empty`
+        where that means something (AUDIT_SCHEDULE_SECONDS= turns audits off), else `default`."""
+        if name in self._environ and not self._environ[name].strip() and empty is not None:
+            return empty
         raw = self._raw(name)
         if raw is None:
             return default
@@ -177,9 +199,17 @@ class _Env:
             values = tuple(int(part) for part in raw.split(","))
         except ValueError:
             raise ConfigError(f"{name} must be comma-separated whole seconds, got {raw!r}") from None
-        if not values or any(v < 1 or v > 86400 for v in values):
-            raise ConfigError(f"{name} entries must be between 1 and 86400 seconds, got {raw!r}")
+        if not values or any(v < 1 or v > high for v in values):
+            raise ConfigError(f"{name} entries must be between 1 and {high} seconds, got {raw!r}")
+        if increasing and any(b <= a for a, b in pairwise(values)):
+            raise ConfigError(f"{name} must be increasing (seconds after the decision), got {raw!r}")
         return values
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        value = (self._raw(name) or default).lower()
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        return value
 
     def flag(self, name: str) -> bool:
         raw = (self._raw(name) or "false").lower()

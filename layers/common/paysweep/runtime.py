@@ -72,6 +72,8 @@ def record_metrics(summary: SweepSummary) -> None:
     metrics.add_metric(name="OrdersLeftDue", unit=MetricUnit.Count, value=summary.left_due)
     metrics.add_metric(name="OutboxRepublished", unit=MetricUnit.Count, value=summary.republished)
     metrics.add_metric(name="CancelsRequested", unit=MetricUnit.Count, value=summary.cancels_requested)
+    metrics.add_metric(name="AuditsChecked", unit=MetricUnit.Count, value=summary.audited)
+    metrics.add_metric(name="LatePayments", unit=MetricUnit.Count, value=summary.late_payments)
     for outcome in ("APPROVED", "FAILED", "CANCELLED", "REVIEW"):
         metrics.add_metric(name=f"Outcome{outcome.title()}", unit=MetricUnit.Count, value=summary.outcomes.get(outcome, 0))
     metrics.add_metric(name="ProviderErrors", unit=MetricUnit.Count, value=sum(summary.provider_errors.values()))

@@ -406,6 +406,13 @@ class KiccSimulator(SimulatorBase):
                 status=_first_status(steps),
             )
 
+    def rescript(self, pg_cno: str, script: Iterable[Step]) -> None:
+        """Replace what the payment's lookups answer from now on: the customer pays (or the
+        merchant cancels) after paysweep has decided the order. Its state moves when a lookup
+        reveals it, as with `add_payment`."""
+        with self._lock:
+            self._payments[pg_cno].script = Script(list(script), f"payment {pg_cno} script")
+
     def payment(self, pg_cno: str) -> PaymentView:
         with self._lock:
             p = self._payments[pg_cno]

@@ -344,6 +344,12 @@ class TeemoPaySimulator(SimulatorBase):
                 status=_first_status(steps),
             )
 
+    def rescript(self, merchant_order_no: str, script: Iterable[Step]) -> None:
+        """Replace what the order's queries answer from now on: a deposit into a virtual account
+        after paysweep has decided the order. Its state moves when a query reveals it."""
+        with self._lock:
+            self._orders[merchant_order_no].script = Script(list(script), f"order {merchant_order_no} script")
+
     def order(self, merchant_order_no: str) -> OrderView:
         with self._lock:
             o = self._orders[merchant_order_no]

@@ -51,6 +51,12 @@ def condition_expression(guard: item.Guard) -> Expression:
                 {"#sk": item.SWEEP_KEY, "#due": item.NEXT_CHECK_AT, "#until": item.LEASE_UNTIL},
                 {":sk": serialize(sweep_key), ":due": serialize(due_by), ":now": serialize(now)},
             )
+        case item.AuditDue(audit_key=audit_key, due_by=due_by, now=now):
+            return (
+                "#ak = :ak AND #at <= :due AND attribute_not_exists(#sk) AND (attribute_not_exists(#until) OR #until < :now)",
+                {"#ak": item.AUDIT_KEY, "#at": item.AUDIT_AT, "#sk": item.SWEEP_KEY, "#until": item.LEASE_UNTIL},
+                {":ak": serialize(audit_key), ":due": serialize(due_by), ":now": serialize(now)},
+            )
         case item.Leased(token=token, status=None):
             return "#lease = :token", {"#lease": item.LEASE_OWNER}, {":token": serialize(token)}
         case item.Leased(token=token, status=status):
@@ -95,13 +101,16 @@ def _unchanged(expected: Mapping[str, Any], now: str) -> Expression:
 
 
 class DynamoDBOrderStore:
-    """The orders table and its two sparse indexes (due orders, unpublished outcomes)."""
+    """The orders table and its sparse indexes (due orders, due audits, 0.1's outbox)."""
 
-    def __init__(self, client: DynamoDBClient, table: str, due_index: str, outbox_index: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table: str, due_index: str, outbox_index: str, audit_index: str = "audit-index"
+    ) -> None:
         self._client = client
         self._table = table
         self._due_index = due_index
         self._outbox_index = outbox_index
+        self._audit_index = audit_index
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -128,6 +137,18 @@ class DynamoDBOrderStore:
         ):
             for found in page:
                 yield DueOrder(str(found[item.NEXT_CHECK_AT]), str(found[item.ORDER_ID]), str(found[item.SWEEP_KEY]))
+
+    def audits_due(self, audit_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
+        """Audits of one shard due by `now`, oldest first, one page at a time (the audit index)."""
+        for page in self._query_pages(
+            IndexName=self._audit_index,
+            KeyConditionExpression="auditKey = :k AND auditAt <= :now",
+            ExpressionAttributeValues={":k": {"S": audit_key}, ":now": {"S": now}},
+            ScanIndexForward=True,
+            Limit=page_size,
+        ):
+            for found in page:
+                yield DueOrder(str(found[item.AUDIT_AT]), str(found[item.ORDER_ID]), str(found[item.AUDIT_KEY]))
 
     def count_due(self, sweep_keys: Iterable[str], now: str) -> int:
         """How many orders of these shards are due now (keys-only index: cheap to count)."""
@@ -172,9 +193,10 @@ class DynamoDBOrderStore:
         return from_item(found) if found else None
 
     def in_status(
-        self, status: str, *, provider: str | None = None, page_size: int = 1000
+        self, status: str | None, *, provider: str | None = None, reason: str | None = None, page_size: int = 1000
     ) -> Iterator[dict[str, Any]]:
-        """Every order in one status (and of one provider, if given), a page at a time.
+        """Every order in one status (any decided status: None), of one provider and with one
+        outcome reason if given, a page at a time.
 
         The table has no index on `status` (the sweep never needs one), so this is a Scan
         with a filter: it reads, and is billed for, the whole table however few orders
@@ -182,21 +204,28 @@ class DynamoDBOrderStore:
         Only the attributes a listing needs are returned.
         """
         names = {"#status": item.STATUS, "#provider": "provider", "#outcome": item.OUTCOME}
-        values = {":status": serialize(status)}
-        condition = "#status = :status"
+        values: dict[str, Any] = {}
+        conditions = ["attribute_exists(#outcome)"]
+        if status is not None:
+            values[":status"] = serialize(status)
+            conditions.append("#status = :status")
         if provider is not None:
             values[":provider"] = serialize(provider)
-            condition += " AND #provider = :provider"
+            conditions.append("#provider = :provider")
+        if reason is not None:
+            values[":reason"] = serialize(reason)
+            conditions.append("#outcome.reason = :reason")
         start: dict[str, Any] | None = None
         while True:
             request: dict[str, Any] = {
                 "TableName": self._table,
-                "FilterExpression": condition,
+                "FilterExpression": " AND ".join(conditions),
                 "ProjectionExpression": "orderId, #status, #provider, #outcome",
                 "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
                 "Limit": page_size,
             }
+            if values:
+                request["ExpressionAttributeValues"] = values
             if start:
                 request["ExclusiveStartKey"] = start
             response = call_dynamodb(self._client.scan, **request)

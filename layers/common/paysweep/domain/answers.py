@@ -111,6 +111,8 @@ class CancelIntent(NamedTuple):
     reported_amount: str | None = None
     """What the provider reported as paid when the cancel was decided (for the message)."""
     reported_currency: str | None = None
+    supersedes: str | None = None
+    """For the cancel of a late payment: the eventId of the decision it corrects."""
 
     def reported(self) -> ReportedAmount | None:
         if self.reported_amount is None:
@@ -132,6 +134,8 @@ class CancelIntent(NamedTuple):
         if self.reported_amount is not None:
             item["reportedAmount"] = self.reported_amount
             item["reportedCurrency"] = self.reported_currency
+        if self.supersedes is not None:
+            item["supersedes"] = self.supersedes
         return item
 
     @classmethod
@@ -147,4 +151,5 @@ class CancelIntent(NamedTuple):
             confirms=int(item.get("confirms", 0)),
             reported_amount=str(item["reportedAmount"]) if item.get("reportedAmount") is not None else None,
             reported_currency=str(item["reportedCurrency"]) if item.get("reportedCurrency") else None,
+            supersedes=str(item["supersedes"]) if item.get("supersedes") else None,
         )

@@ -132,3 +132,69 @@ def phase_of(order: Order, now: datetime, *, grace: timedelta, final_retry: time
         return Phase.OPEN
     return Phase.FINAL if now < final_check + final_retry else Phase.OVERDUE
 
+
+# -- audits: asking again after a decision ------------------------------------------------
+
+AUDITED = {
+    (Outcome.FAILED, Reason.EXPIRED),
+    (Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE),
+    (Outcome.REVIEW, Reason.EXPIRED),
+}
+"""Decisions the provider's books can still overturn: an order declared expired may be paid
+late (a WeChat QR scanned at the last moment, a deposit into an expired virtual account); an
+order sent to a person because the provider did not answer may get its answer later; and when
+that answer is "unpaid" (the follow-up REVIEW `EXPIRED`), it may still be paid late too."""
+
+
+class AuditAction(StrEnum):
+    NOTHING = "NOTHING"
+    """Nothing changed at the provider: the audit schedule goes on (or ends)."""
+    RETRY = "RETRY"
+    """No usable answer: ask again soon (a doubt is never a finding)."""
+    CANCEL = "CANCEL"
+    """A late payment on a provider that can cancel: cancel it, then publish CANCELLED."""
+    PUBLISH = "PUBLISH"
+    """Publish a correction (REVIEW) that supersedes the decision."""
+
+
+class AuditDecision(NamedTuple):
+    action: AuditAction
+    reason: Reason | None = None
+    """For CANCEL and PUBLISH: the correction's reason."""
+
+
+_NOTHING = AuditDecision(AuditAction.NOTHING)
+_RETRY = AuditDecision(AuditAction.RETRY)
+_DOUBTFUL = (PaymentState.RETRY_LATER, PaymentState.UNRECOGNISED, PaymentState.MISCONFIGURED)
+
+# A definite answer about an order in REVIEW UNKNOWN_PROVIDER_STATE: the follow-up REVIEW says
+# what the provider now reports, in the reason that answer would have decided.
+FOLLOW_UP_REASONS: dict[PaymentState, Reason] = {
+    PaymentState.APPROVED: Reason.LATE_PAYMENT,
+    PaymentState.PARTIALLY_CANCELLED: Reason.PARTIAL_CANCEL,
+    PaymentState.DECLINED: Reason.PROVIDER_DECLINED,
+    PaymentState.CANCELLED: Reason.PROVIDER_CANCELLED,
+    PaymentState.IN_PROGRESS: Reason.EXPIRED,
+    PaymentState.NOT_FOUND: Reason.EXPIRED,
+}
+
+
+def decide_audit(
+    decided: tuple[Outcome, Reason | None], answer: PaymentAnswer, *, can_cancel: bool, cancel_late: bool
+) -> AuditDecision:
+    """What an audit of a decided order does with the provider's answer (README, the decision
+    table: audits). Never APPROVED: a payment made after the decision is not the order's to keep
+    without a person (or, where the provider can cancel and the merchant wants it, a cancel)."""
+    if answer.state in _DOUBTFUL:
+        return _RETRY
+    if decided == (Outcome.REVIEW, Reason.UNKNOWN_PROVIDER_STATE):
+        return AuditDecision(AuditAction.PUBLISH, FOLLOW_UP_REASONS[answer.state])
+    if answer.state is PaymentState.APPROVED:
+        # In REVIEW already, a person holds the order: it is theirs to cancel, not ours.
+        if can_cancel and cancel_late and decided[0] is Outcome.FAILED:
+            return AuditDecision(AuditAction.CANCEL, Reason.LATE_PAYMENT)
+        return AuditDecision(AuditAction.PUBLISH, Reason.LATE_PAYMENT)
+    if answer.state is PaymentState.PARTIALLY_CANCELLED:
+        # Paid late, then partly refunded: money is held; a person decides about the rest.
+        return AuditDecision(AuditAction.PUBLISH, Reason.LATE_PAYMENT)
+    return _NOTHING

@@ -45,8 +45,14 @@ OUTBOX_SINCE = "outboxSince"
 """The outbox marker of paysweep 0.1 (the message, in the sparse outbox index, until SNS took
 it). No longer written; a marker left by 0.1 is still published and cleared (legacy)."""
 UPDATED_AT = "updatedAt"
+AUDIT_KEY = "auditKey"
+AUDIT_AT = "auditAt"
+"""With `auditKey` (the order's shard), the key of the sparse audit index: a decided order
+whose provider may still change its mind (a late payment) is asked again at `auditAt`. Apart
+from the due index, so a sweep's due reads never see it."""
 
 DUE_INDEX_KEYS = (SWEEP_KEY, NEXT_CHECK_AT)
+AUDIT_INDEX_KEYS = (AUDIT_KEY, AUDIT_AT)
 LEASE = (LEASE_OWNER, LEASE_UNTIL)
 OUTBOX_MARKER = (OUTBOX, OUTBOX_KEY, OUTBOX_SINCE)
 
@@ -137,6 +143,22 @@ class Due(NamedTuple):
         return isinstance(due, str) and due <= self.due_by and (until is None or (isinstance(until, str) and until < self.now))
 
 
+class AuditDue(NamedTuple):
+    """An audit's claim: the order is in this shard's audit schedule, its audit due by the time
+    the sweep read the audit index, its outcome published (out of the due index: an outcome
+    not yet heard of is not audited), and no sweep holds a live lease on it at `now`."""
+
+    audit_key: str
+    due_by: str
+    now: str
+
+    def holds(self, item: Mapping[str, Any] | None) -> bool:
+        if item is None or item.get(AUDIT_KEY) != self.audit_key or SWEEP_KEY in item:
+            return False
+        due, until = item.get(AUDIT_AT), item.get(LEASE_UNTIL)
+        return isinstance(due, str) and due <= self.due_by and (until is None or (isinstance(until, str) and until < self.now))
+
+
 class Leased(NamedTuple):
     """The writer holds the order's lease (and the order is in `status`, unless None)."""
 
@@ -222,7 +244,7 @@ class Absent(NamedTuple):
         return item is None
 
 
-Guard = Due | Leased | LeasedOrFree | Unchanged | Recorded | OutboxHolds | Absent
+Guard = Due | AuditDue | Leased | LeasedOrFree | Unchanged | Recorded | OutboxHolds | Absent
 
 
 class Transition(NamedTuple):
@@ -244,10 +266,10 @@ class Transition(NamedTuple):
 # -- the sweep's writes -------------------------------------------------------------------
 
 
-def claim(order_id: str, due: Due, *, token: str, now: str, lease_until: str) -> Transition:
-    """Take the lease on a due order: attributes the due index does not hold, so one write unit.
-    The order stays in the index; other sweeps' claims are refused while the lease is live, and
-    if this sweep dies the order is claimable again when the lease runs out."""
+def claim(order_id: str, due: Due | AuditDue, *, token: str, now: str, lease_until: str) -> Transition:
+    """Take the lease on a due order (or a due audit): attributes neither index holds, so one
+    write unit. The order stays in the index; other sweeps' claims are refused while the lease
+    is live, and if this sweep dies the order is claimable again when the lease runs out."""
     return Transition(order_id, due, {LEASE_OWNER: token, LEASE_UNTIL: lease_until, UPDATED_AT: now})
 
 
@@ -309,14 +331,21 @@ def decide(
     outcome: Mapping[str, Any],
     publish_by: str,
     cancel: Mapping[str, Any] | None = None,
+    audit: tuple[str, str] | None = None,
 ) -> Transition:
     """The terminal transition. The order stays in the due index (its keys do not change, so
     the index is not written) until its outcome is published: that is the outbox. The lease
-    now runs until `publish_by`, so no other sweep re-publishes while this one is about to."""
+    now runs until `publish_by`, so no other sweep re-publishes while this one is about to.
+
+    `audit` (`auditKey`, `auditAt`): a decision the provider's books can still overturn enters
+    the audit schedule in the same write (audited once published); any other leaves it."""
     values = {STATUS: status, OUTCOME: outcome, LEASE_OWNER: guard.token, LEASE_UNTIL: publish_by,
               **_recorded(check, history, attempts)}
     if cancel is not None:
         values[CANCEL] = cancel
+    if audit is None:
+        return Transition(order_id, guard, values, AUDIT_INDEX_KEYS)
+    values.update({AUDIT_KEY: audit[0], AUDIT_AT: audit[1]})
     return Transition(order_id, guard, values)
 
 
@@ -371,6 +400,74 @@ def supersede(
     return Transition(order_id, guard, values)
 
 
+# -- audits: a decided order asked again ----------------------------------------------------
+
+
+def audited(
+    order_id: str, guard: Leased, *, check: Check, history: Sequence[str], attempts: int, next_audit_at: str | None
+) -> Transition:
+    """An audit that changed nothing: the next audit at `next_audit_at`, or (None) out of the
+    audit schedule for good; the lease released either way."""
+    values = _recorded(check, history, attempts)
+    if next_audit_at is None:
+        return Transition(order_id, guard, values, (*AUDIT_INDEX_KEYS, *LEASE))
+    values[AUDIT_AT] = next_audit_at
+    return Transition(order_id, guard, values, LEASE)
+
+
+def reopen_for_cancel(
+    order_id: str,
+    guard: Leased,
+    *,
+    check: Check,
+    history: Sequence[str],
+    attempts: int,
+    generation: int,
+    cancel: Mapping[str, Any],
+    sweep_key: str,
+    lease_until: str,
+) -> Transition:
+    """A late payment to cancel: the decided order becomes a cancelling order of its next
+    generation (its cancel key is new, its messages' eventIds too), back in the due index so a
+    crash after this write still has the cancel sent and confirmed; out of the audit schedule.
+    The lease covers the cancel call that follows."""
+    values = {
+        STATUS: OrderStatus.CANCELLING.value, GENERATION: generation, CANCEL: cancel,
+        SWEEP_KEY: sweep_key, NEXT_CHECK_AT: check.at, LEASE_OWNER: guard.token, LEASE_UNTIL: lease_until,
+        **_recorded(check, history, attempts),
+    }
+    return Transition(order_id, guard, values, AUDIT_INDEX_KEYS)
+
+
+def correct(
+    order_id: str,
+    guard: Leased,
+    *,
+    check: Check,
+    history: Sequence[str],
+    attempts: int,
+    generation: int,
+    status: str,
+    outcome: Mapping[str, Any],
+    sweep_key: str,
+    publish_by: str,
+    audit: tuple[str, str] | None = None,
+) -> Transition:
+    """A correction of a published decision (a REVIEW for a person), recorded as the next
+    generation's outcome: back in the due index as the outbox until published (`published`).
+    It leaves the audit schedule, unless it is itself a decision audits question (`audit`: a
+    follow-up saying the provider now reports the order unpaid), as `decide` does."""
+    values = {
+        STATUS: status, GENERATION: generation, OUTCOME: outcome, SWEEP_KEY: sweep_key,
+        NEXT_CHECK_AT: check.at, LEASE_OWNER: guard.token, LEASE_UNTIL: publish_by,
+        **_recorded(check, history, attempts),
+    }
+    if audit is None:
+        return Transition(order_id, guard, values, AUDIT_INDEX_KEYS)
+    values.update({AUDIT_KEY: audit[0], AUDIT_AT: audit[1]})
+    return Transition(order_id, guard, values)
+
+
 # -- the operator's writes ----------------------------------------------------------------
 
 
@@ -405,4 +502,4 @@ def restart(item: Mapping[str, Any], *, now: str, sweep_key: str) -> Transition:
         UPDATED_AT: now,
     }
     expected = {name: item.get(name) for name in (STATUS, GENERATION, ATTEMPTS, UPDATED_AT, SWEEP_KEY, OUTBOX_KEY)}
-    return Transition(str(item[ORDER_ID]), Unchanged(expected, now), values, LEASE)
+    return Transition(str(item[ORDER_ID]), Unchanged(expected, now), values, (*LEASE, *AUDIT_INDEX_KEYS))

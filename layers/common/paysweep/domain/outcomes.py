@@ -37,6 +37,9 @@ class Reason(StrEnum):
     CANCEL_REFUSED = "CANCEL_REFUSED"
     INVALID_ORDER = "INVALID_ORDER"
     UNKNOWN_PROVIDER_STATE = "UNKNOWN_PROVIDER_STATE"
+    LATE_PAYMENT = "LATE_PAYMENT"
+    """Paid at the provider after the order was decided FAILED (or while it was in REVIEW
+    UNKNOWN_PROVIDER_STATE): a correction, with `supersedes`."""
 
 
 def event_id(order_id: str, outcome: Outcome, generation: int = 0) -> str:
@@ -113,8 +116,13 @@ def build_message(
     occurred_at: str,
     attempts: int,
     generation: int = 0,
+    supersedes: str | None = None,
 ) -> OutcomeMessage:
-    """Build the message of one terminal transition (CONTRACT.md section 3)."""
+    """Build the message of one terminal transition (CONTRACT.md section 3).
+
+    A correction (an audit found the provider's books changed after the decision) names the
+    `eventId` it corrects in `supersedes`; the field is absent otherwise, so every other message
+    is what it always was."""
     eid = event_id(order_id, outcome, generation)
     document = {
         "schema": SCHEMA_ID,
@@ -130,6 +138,8 @@ def build_message(
         "occurredAt": occurred_at,
         "attempts": attempts,
     }
+    if supersedes is not None:
+        document["supersedes"] = supersedes
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
     return OutcomeMessage(eid, order_id, provider, outcome, reason, body)
 
@@ -158,6 +168,7 @@ def outcome_record(message: OutcomeMessage) -> dict[str, object]:
         "eventId": message.event_id,
         "occurredAt": document["occurredAt"],
         **{name: document[name] for name in RECORD_FIELDS},
+        **({"supersedes": document["supersedes"]} if "supersedes" in document else {}),
     }
 
 
@@ -203,6 +214,7 @@ def message_from_record(order_id: str, generation: int, record: Mapping[str, Any
             occurred_at=str(record["occurredAt"]),
             attempts=int(record["attempts"]),
             generation=generation,
+            supersedes=str(record["supersedes"]) if record.get("supersedes") else None,
         )
     except (ValueError, TypeError) as error:
         raise IncompleteRecord(f"the outcome record is not usable: {error}") from None

@@ -5,7 +5,8 @@ One invocation:
 2. stream the due index of this provider's shards, oldest first, page by page;
 3. for each order, on the worker pool: claim it (lease), then hand it to its `OrderFlow`
    (ask the provider, decide, record, queue the outcome for publishing);
-4. stop claiming when the remaining Lambda time falls below one provider call plus a
+4. then the due audits of the same shards (`paysweep.sweep.audit`), claimed the same way;
+5. stop claiming when the remaining Lambda time falls below one provider call plus a
    margin, let the calls in flight finish, publish what is queued, report.
 
 The engine knows no provider by name and no AWS service: it talks to the ports of
@@ -129,7 +130,11 @@ class _Sweep:
     def run(self) -> SweepSummary:
         started = time.monotonic()
         self._republish_backlog()
-        self._process_due()
+        due_by = to_iso(self.engine.clock())
+        with self.engine.workers(self.config.concurrency) as workers:
+            shards = self._process_due(due_by, workers)
+            workers.join()
+            self._process_audits(shards, due_by, workers)
         self.outbox.flush()
         self._measure_backlog()
         self.summary.duration_ms = int((time.monotonic() - started) * 1000)
@@ -171,7 +176,7 @@ class _Sweep:
 
     # -- the due orders ------------------------------------------------------------------
 
-    def _process_due(self) -> None:
+    def _process_due(self, due_by: str, workers: Workers) -> list[str]:
         """Shard after shard, each oldest first, starting at a random shard.
 
         Overlapping sweeps of one provider (an overrun schedule, a duplicate delivery) then
@@ -181,18 +186,19 @@ class _Sweep:
         claimed in a last pass that never sets the shard aside again. Two sweeps that met in
         a shard can therefore both step back, but never both walk away from it: a shard is
         left due only when the sweep runs out of time, and then the summary says so.
+
+        Returns the shards in the order this sweep took them.
         """
-        due_by = to_iso(self.engine.clock())
-        with self.engine.workers(self.config.concurrency) as workers:
-            shards = [_ShardProgress(shard) for shard in self._rotated(self.sweep_keys)]
-            for shard in shards:
-                self._sweep_shard(shard, due_by, workers)
-            workers.join()  # every claim of the first pass has been tried (or dropped) by now
-            set_aside = [shard for shard in shards if shard.ceded]
-            self.summary.count("shards_ceded", len(set_aside))
-            for shard in set_aside:
-                shard.revisiting = True
-                self._sweep_shard(shard, due_by, workers, may_step_back=False)
+        shards = [_ShardProgress(shard) for shard in self._rotated(self.sweep_keys)]
+        for shard in shards:
+            self._sweep_shard(shard, due_by, workers)
+        workers.join()  # every claim of the first pass has been tried (or dropped) by now
+        set_aside = [shard for shard in shards if shard.ceded]
+        self.summary.count("shards_ceded", len(set_aside))
+        for shard in set_aside:
+            shard.revisiting = True
+            self._sweep_shard(shard, due_by, workers, may_step_back=False)
+        return [shard.shard for shard in shards]
 
     def _rotated(self, shards: list[str]) -> list[str]:
         start = self.engine.rng.randrange(len(shards)) if shards else 0
@@ -236,10 +242,21 @@ class _Sweep:
         if progress.ceded and not progress.revisiting:
             progress.forget(due.order_id)  # set aside with its shard: claimed on the way back, if still due
             return
+        claimed = self._claim(due, due_by, item.Due, progress)
+        if claimed is not None:
+            token, order, abandoned = claimed
+            self._work_on(due, lambda: OrderFlow(self.tools, order, token, abandoned_lease=abandoned).run())
+
+    def _claim(
+        self, due: DueOrder, due_by: str, guard: type[item.Due | item.AuditDue], progress: _ShardProgress | None = None
+    ) -> tuple[str, dict[str, Any], bool] | None:
+        """Take the order's lease (for its check, or its audit). Returns the lease token, the
+        order as claimed, and whether an earlier sweep left a lease on it; None when another
+        sweep holds it or the table did not answer (counted, and the order stays due)."""
         token = f"{self.engine.owner}:{self.engine.new_token()}"
         now = self.engine.clock()
         claim = item.claim(
-            due.order_id, item.Due(due.sweep_key, due_by, to_iso(now)),
+            due.order_id, guard(due.sweep_key, due_by, to_iso(now)),
             token=token, now=to_iso(now), lease_until=to_iso(now + self.config.lease),
         )
         try:
@@ -247,23 +264,61 @@ class _Sweep:
         except ConditionFailed as refused:
             self.table_trouble.succeeded()
             self.summary.count("claim_conflicts")
-            progress.conflict(due.order_id, refused.current)
-            return
+            if progress is not None:
+                progress.conflict(due.order_id, refused.current)
+            return None
         except StoreUnavailable as error:
             self.table_trouble.failed()
             self.summary.complete = False  # it stays due, unchecked by this sweep: say so
             self.summary.count_error("claim")
             logger.warning("claim failed; the order stays due", extra={"orderId": due.order_id, "error": error.code})
-            return
+            return None
         self.table_trouble.succeeded()
-        progress.claimed()
-        previous_owner = before.get(item.LEASE_OWNER)
+        if progress is not None:
+            progress.claimed()
+        return token, claim.applied_to(before), bool(before.get(item.LEASE_OWNER))
+
+    def _work_on(self, due: DueOrder, work: Callable[[], None]) -> None:
         with order_log_context(due.order_id, self.engine.provider_id):
             try:
-                OrderFlow(self.tools, claim.applied_to(before), token, abandoned_lease=bool(previous_owner)).run()
+                work()
             except Exception:  # noqa: BLE001 - one order's surprise must never stop the others
                 self.summary.count_error("unexpected")
                 logger.exception("unexpected failure on this order; it is due again when its lease expires")
+
+    # -- audits --------------------------------------------------------------------------
+
+    def _process_audits(self, shards: list[str], due_by: str, workers: Workers) -> None:
+        """The due audits of the same shards, after every due order: an audit questions a
+        decision already published, a due order waits for its first. With audits off
+        (AUDIT_SCHEDULE_SECONDS empty) the audit index is not read at all."""
+        if not self.config.audit_schedule:
+            return
+        for shard in shards:
+            if self.out_of_time():
+                self.summary.complete = False
+                return
+            try:
+                for due in self.engine.store.audits_due(shard, due_by, self.config.page_size):
+                    if self.out_of_time():
+                        self.summary.complete = False
+                        return
+                    workers.submit(partial(self._audit_one, due, due_by))
+            except StoreUnavailable as error:
+                self.table_trouble.failed()
+                self.summary.complete = False
+                self.summary.count_error("audit_query")
+                logger.error("cannot read the audit index; this shard's audits stay due",
+                             extra={"shard": shard, "error": error.code})
+
+    def _audit_one(self, due: DueOrder, due_by: str) -> None:
+        if self.out_of_time():
+            self.summary.complete = False
+            return
+        claimed = self._claim(due, due_by, item.AuditDue)
+        if claimed is not None:
+            token, order, _ = claimed
+            self._work_on(due, lambda: OrderFlow(self.tools, order, token, abandoned_lease=False).audit())
 
     # -- after the sweep -----------------------------------------------------------------
 

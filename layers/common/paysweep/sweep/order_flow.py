@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -32,7 +32,7 @@ from paysweep.domain.answers import (
     ReportedAmount,
 )
 from paysweep.domain.clock import parse_iso, to_iso
-from paysweep.domain.decisions import Action, Decision, decide_cancel, decide_payment, phase_of
+from paysweep.domain.decisions import AUDITED, Action, Decision, decide_cancel, decide_payment, phase_of
 from paysweep.domain.money import fits_currency, format_amount
 from paysweep.domain.orders import TERMINAL_STATUSES, InvalidOrder, Order, OrderStatus, parse_order
 from paysweep.domain.outcomes import (
@@ -46,6 +46,7 @@ from paysweep.domain.outcomes import (
 )
 from paysweep.domain.schedule import next_check_at
 from paysweep.observability import logger
+from paysweep.sweep.audit import Auditor
 from paysweep.sweep.compensation import Compensator
 from paysweep.sweep.ports import Canceller, ConditionFailed, StoreError
 from paysweep.sweep.steps import LeaseLapsed, Written
@@ -70,8 +71,15 @@ class OrderFlow:
     # -- entry point ---------------------------------------------------------------------
 
     def run(self) -> None:
+        self._under_lease(self._run)
+
+    def audit(self) -> None:
+        """A claimed audit of a decided order (`paysweep.sweep.audit`)."""
+        self._under_lease(Auditor(self, self.tools, self.item).run)
+
+    def _under_lease(self, work: Callable[[], None]) -> None:
         try:
-            self._run()
+            work()
         except LeaseLapsed as lapsed:
             self.tools.summary.count_error("lease_lapsed")
             logger.warning("stopped working on the order: its lease ran out; it is due again", extra={"detail": str(lapsed)})
@@ -229,7 +237,9 @@ class OrderFlow:
             return
         outcome = _required(decision.outcome, "a final cancel decision's outcome")
         refs = {"pgCno": order.pg_cno or "", "cancelPgCno": intent.reference or ""}
-        message = self.message(order, outcome, decision.reason, now, intent.reported(), answer.provider_status, refs)
+        message = self.message(
+            order, outcome, decision.reason, now, intent.reported(), answer.provider_status, refs, supersedes=intent.supersedes
+        )
         self.record_terminal(order, message, check, cancel=intent)
 
     # -- invalid and stale items -----------------------------------------------------------
@@ -349,6 +359,8 @@ class OrderFlow:
         reported: ReportedAmount | None,
         provider_status: str | None,
         refs: Mapping[str, str],
+        *,
+        supersedes: str | None = None,
     ) -> OutcomeMessage:
         return build_message(
             order_id=order.order_id,
@@ -362,6 +374,7 @@ class OrderFlow:
             occurred_at=to_iso(now),
             attempts=order.attempts + self.calls,
             generation=order.generation,
+            supersedes=supersedes,
         )
 
     def record_terminal(
@@ -398,7 +411,7 @@ class OrderFlow:
         transition = item.decide(
             self.order_id, guard, check=check, history=self.history, attempts=attempts,
             status=message.outcome.value, outcome=outcome_record(message), publish_by=publish_by,
-            cancel=cancel.to_item() if cancel else None,
+            cancel=cancel.to_item() if cancel else None, audit=self._first_audit(message, check.at),
         )
         try:
             self.tools.store.apply(transition)
@@ -412,6 +425,14 @@ class OrderFlow:
         self.tools.outbox.add(message)
         return Written(done=True)
 
+
+    def _first_audit(self, message: OutcomeMessage, decided_at: str) -> tuple[str, str] | None:
+        """`auditKey`, `auditAt` for a decision the provider's books can still overturn
+        (`decisions.AUDITED`), when audits are on."""
+        schedule, shard = self.config.audit_schedule, self.item.get(item.SWEEP_KEY)
+        if not schedule or (message.outcome, message.reason) not in AUDITED or not isinstance(shard, str):
+            return None
+        return shard, to_iso(parse_iso(decided_at) + timedelta(seconds=schedule[0]))
 
 
 def _answer_log(answer: PaymentAnswer | CancelAnswer) -> dict[str, Any]:

@@ -90,10 +90,15 @@ class DueOrder(NamedTuple):
 
 
 class OrderStore(Protocol):
-    """The orders table and its two sparse indexes (due orders, unpublished outcomes)."""
+    """The orders table and its sparse indexes (due orders, due audits, 0.1's outbox)."""
 
     def due_in_shard(self, sweep_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
         """Due orders of one shard, oldest first, a page at a time (eventually consistent)."""
+        ...
+
+    def audits_due(self, audit_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
+        """Audits of one shard due by `now`, oldest first (eventually consistent; `next_check_at`
+        holds the audit's `auditAt`, `sweep_key` its `auditKey`)."""
         ...
 
     def count_due(self, sweep_keys: Iterable[str], now: str) -> int: ...

@@ -1,5 +1,5 @@
-"""The steps of one order's flow (`order_flow.OrderFlow`) as the compensation protocol reuses
-them, and what a write step reports."""
+"""The steps of one order's flow (`order_flow.OrderFlow`) as the compensation protocol and the
+audits reuse them, and what a write step reports."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class LeaseLapsed(Exception):
 
 
 class OrderSteps(Protocol):
-    """The steps of one order's flow (`order_flow.OrderFlow`) that a compensation reuses."""
+    """The steps of one order's flow (`order_flow.OrderFlow`) that a compensation or an audit reuses."""
 
     token: str
     calls: int
@@ -55,6 +55,7 @@ class OrderSteps(Protocol):
     def message(
         self, order: Order, outcome: Outcome, reason: Reason | None, now: datetime,
         reported: ReportedAmount | None, provider_status: str | None, refs: Mapping[str, str],
+        *, supersedes: str | None = None,
     ) -> OutcomeMessage: ...
 
     def record_terminal(

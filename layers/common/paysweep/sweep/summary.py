@@ -32,6 +32,10 @@ class SweepSummary:
         self.shards_ceded = 0
         """Shards set aside because an overlapping sweep was working them, and revisited last."""
         self.invalid_orders = 0
+        self.audited = 0
+        """Decided orders asked again (`paysweep.sweep.audit`); counted in `checked` too."""
+        self.late_payments = 0
+        """Payments an audit found made after the decision (cancelled, or sent to REVIEW)."""
         self.errors: Counter[str] = Counter()
         """Failures of our own steps (claim, record, publish, ...), by step."""
         self.provider_errors: Counter[str] = Counter()
@@ -39,6 +43,7 @@ class SweepSummary:
         self.misconfigured = 0
         """Provider answers refusing our configuration (credentials, app code, signature)."""
         self.complete = True
+        """False when this sweep left due work (an order or an audit) unreached."""
         self.oldest_due_age_seconds: int | None = None
         self.duration_ms = 0
         self.latencies_ms: list[int] = []
@@ -82,6 +87,8 @@ class SweepSummary:
             "claimConflicts": self.claim_conflicts,
             "shardsCeded": self.shards_ceded,
             "invalidOrders": self.invalid_orders,
+            "audited": self.audited,
+            "latePayments": self.late_payments,
             "errors": dict(sorted(self.errors.items())),
             "providerErrors": dict(sorted(self.provider_errors.items())),
             "misconfigured": self.misconfigured,
