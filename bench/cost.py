@@ -17,14 +17,12 @@ copies of the pages below. Change them here when AWS changes them.
   subscribes and are not counted here.
 
 DynamoDB does not report consumed capacity in the emulator (moto answers fixed values),
-so request units are computed from measured call counts and measured item sizes with
-AWS's documented rules (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html,
-.../GSI.html#GSI.Writes):
+so the emulator computes each write's request units itself, from the item before and after
+the write as moto holds it, by AWS's documented rules (`paysweep_local.capacity`, which cites
+them): 1 per KB of the larger of the two on the table, each global secondary index entry put
+or deleted 1 per KB of the entry (a key change is both), a refused conditional write the
+existing item's size. The cost below prices those measured units; reads are computed here:
 
-- a write costs ceil(max(item size before, after) / 1 KB) units on the table;
-- every global secondary index the write touches costs ceil(index entry / 1 KB) more per
-  index write: 1 when an entry appears or disappears, 2 when an index key changes (delete
-  the old entry, put the new one);
 - an eventually consistent read costs 0.5 per 4 KB read (rounded up per request).
 """
 
@@ -32,8 +30,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
+
+from paysweep_local.capacity import plain_item_size
 
 PRICE_LIST_DATE = "2024-11-01"
 PRICES_CROSS_CHECKED = "2026-11-28"
@@ -48,33 +47,13 @@ HISTORY_LIMIT = 8
 
 
 # ----------------------------------------------------------------------------------------
-# DynamoDB item sizes
+# DynamoDB item sizes and the floor
 # ----------------------------------------------------------------------------------------
 
 
-def value_size(value: Any) -> int:
-    """Bytes of one attribute value by DynamoDB's rules (names are counted by the caller)."""
-    if value is None or isinstance(value, bool):
-        return 1
-    if isinstance(value, (int, Decimal)):
-        digits = str(abs(Decimal(value)).normalize()).replace(".", "").lstrip("0").rstrip("0") or "0"
-        return math.ceil(len(digits) / 2) + 1
-    if isinstance(value, str):
-        return len(value.encode("utf-8"))
-    if isinstance(value, (bytes, bytearray)):
-        return len(value)
-    if isinstance(value, dict):
-        return 3 + sum(len(k.encode("utf-8")) + value_size(v) + 1 for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return 3 + sum(value_size(v) + 1 for v in value)
-    if isinstance(value, (set, frozenset)):
-        return sum(value_size(v) for v in value)
-    raise TypeError(f"no DynamoDB size for {type(value).__name__}")
-
-
 def item_size(item: dict[str, Any]) -> int:
-    """Bytes of a (deserialised) DynamoDB item: attribute names plus values."""
-    return sum(len(name.encode("utf-8")) + value_size(value) for name, value in item.items())
+    """Bytes of a (deserialised) DynamoDB item: attribute names plus values, by DynamoDB's rules."""
+    return plain_item_size(item)
 
 
 def project(item: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
@@ -89,56 +68,22 @@ def with_full_history(item: dict[str, Any]) -> dict[str, Any]:
     return {**item, "history": (history * HISTORY_LIMIT)[-HISTORY_LIMIT:]}
 
 
-@dataclass(frozen=True)
-class ItemSizes:
-    """Sizes, in bytes, of the order item at each step of a check (history full)."""
-
-    pending: int
-    """A pending order between checks."""
-    claimed: int
-    """The same, leased by a sweep."""
-    recorded: int
-    """A terminal order with its outbox marker (the outcome message) not yet cleared."""
-    final: int
-    """A terminal order after the marker is cleared."""
-    due_entry: int
-    """A due-index entry (keys only: orderId, sweepKey, nextCheckAt)."""
-    outbox_entry: int
-    """An outbox-index entry (orderId, outboxKey, outboxSince and the outbox map)."""
-    message_bytes: int
-    """An outcome message body plus its message attributes, as published."""
+FLOOR_WRU_PENDING = 3.0
+"""A check that leaves the order pending must move `nextCheckAt` once: 1 table unit, and the due
+index's entry deleted and put (2 units)."""
+FLOOR_WRU_TERMINAL = 4.5
+"""A terminal check must take the order out of the due index and clear an outbox marker: about
+4.5 units (the issue's floor)."""
 
 
-def write_units(size_bytes: int) -> int:
-    return max(1, math.ceil(size_bytes / 1024))
+def floor_wru(pending_share: float) -> float:
+    """The floor's write units per check at a mix with this share of checks left pending."""
+    return pending_share * FLOOR_WRU_PENDING + (1 - pending_share) * FLOOR_WRU_TERMINAL
 
 
-@dataclass(frozen=True)
-class WriteCost:
-    """Write request units of one write: the table, and each index it touches."""
-
-    name: str
-    table: int
-    index: int
-
-    @property
-    def total(self) -> int:
-        return self.table + self.index
-
-
-def write_costs(sizes: ItemSizes) -> dict[str, WriteCost]:
-    """Each write the sweeper makes, and what it costs (see the module docstring)."""
-    due, outbox = write_units(sizes.due_entry), write_units(sizes.outbox_entry)
-    return {
-        # claim: lease fields set, nextCheckAt moved to the lease's end (due-index key changes)
-        "claim": WriteCost("claim", write_units(max(sizes.pending, sizes.claimed)), 2 * due),
-        # reschedule-and-release: lease removed, nextCheckAt moved again
-        "reschedule": WriteCost("reschedule", write_units(max(sizes.claimed, sizes.pending)), 2 * due),
-        # terminal record: leaves the due index, enters the outbox index (with the message)
-        "record": WriteCost("record", write_units(max(sizes.claimed, sizes.recorded)), due + outbox),
-        # outbox marker cleared after SNS accepted the message: leaves the outbox index
-        "clear": WriteCost("clear", write_units(max(sizes.recorded, sizes.final)), outbox),
-    }
+def floor_per_million(pending_share: float) -> float:
+    """Dollars per million checks at the floor: its write units, nothing else."""
+    return floor_wru(pending_share) * MILLION * DYNAMODB_PER_WRU
 
 
 def read_units(items: int, entry_bytes: int, requests: int) -> float:
@@ -167,6 +112,13 @@ class CostInputs:
     publish_batches: int
     messages_published: int
     measured_writes: int
+    wru_per_pending: float
+    """Measured write units per check left pending (steady state, history full)."""
+    wru_per_terminal: float
+    """Measured write units per terminal check at the mix's terminal outcomes (outbox included)."""
+    due_entry_bytes: int
+    message_bytes: int
+    """An outcome message body plus its message attributes, as published."""
 
 
 @dataclass(frozen=True)
@@ -177,17 +129,15 @@ class CostLine:
     dollars_at_limit: float | None = None
 
 
-def per_million_checks(inputs: CostInputs, sizes: ItemSizes) -> tuple[list[CostLine], dict[str, float]]:
+def per_million_checks(inputs: CostInputs) -> tuple[list[CostLine], dict[str, float]]:
     """Cost lines for one million status checks at the measured mix and durations."""
     scale = MILLION / inputs.checks
-    costs = write_costs(sizes)
-    pending_wru = costs["claim"].total + costs["reschedule"].total
-    terminal_wru = costs["claim"].total + costs["record"].total + costs["clear"].total
+    pending_wru, terminal_wru = inputs.wru_per_pending, inputs.wru_per_terminal
     wru = (inputs.pending_checks * pending_wru + inputs.terminal_checks * terminal_wru) * scale
     model_writes = inputs.pending_checks * 2 + inputs.terminal_checks * 3
-    rru = (read_units(inputs.due_items_read, sizes.due_entry, inputs.due_queries)
+    rru = (read_units(inputs.due_items_read, inputs.due_entry_bytes, inputs.due_queries)
            + read_units(0, 0, inputs.other_queries)) * scale
-    batch_requests = math.ceil(min(10, max(1, inputs.messages_published)) * sizes.message_bytes / SNS_CHUNK_BYTES)
+    batch_requests = math.ceil(min(10, max(1, inputs.messages_published)) * inputs.message_bytes / SNS_CHUNK_BYTES)
     sns_requests = inputs.publish_batches * max(1, batch_requests) * scale
     gb = inputs.memory_mb / 1024
     gb_seconds = gb * inputs.duration_s * scale
@@ -206,6 +156,7 @@ def per_million_checks(inputs: CostInputs, sizes: ItemSizes) -> tuple[list[CostL
     details = {
         "wruPerPendingCheck": pending_wru,
         "wruPerTerminalCheck": terminal_wru,
+        "wruPerCheck": wru / MILLION,
         "modelWritesPerCheck": model_writes / inputs.checks,
         "measuredWritesPerCheck": inputs.measured_writes / inputs.checks,
         "gbSecondsPerCheck": gb_seconds / MILLION,

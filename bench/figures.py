@@ -8,7 +8,9 @@ emulator's.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -19,7 +21,15 @@ from typing import Any
 from paysweep.domain.clock import to_iso
 
 from bench import cost, importtime
-from bench.harness import KICC, MAIN_MIX, Bench, Calibration, SweepRun, later_order_item, terminal_order_item
+from bench.harness import (
+    KICC,
+    MAIN_MIX,
+    Bench,
+    Calibration,
+    SweepRun,
+    later_order_item,
+    terminal_order_item,
+)
 from bench.report import Report, seconds
 
 LAMBDA_FULL_VCPU_MB = 1769
@@ -45,11 +55,18 @@ class Sizes:
     shards_concurrency: int = 8
     rate_limit: int = 20
     rate_orders: int = 200
+    conflict_orders: int = 256
+    conflict_concurrency: int = 8
+    conflict_rounds: int = 3
+    cpu_orders: int = 1000
+    cpu_concurrency: int = 32
+    cpu_rounds: int = 2
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(sweep_orders=500, baseline_orders=20, throughput_rounds=4, calls_orders=100, rss_orders=2000,
-                   index_total=10_000, index_due=200, index_later=800, shards_orders=128, rate_orders=100)
+                   index_total=10_000, index_due=200, index_later=800, shards_orders=128, rate_orders=100,
+                   conflict_orders=128, conflict_rounds=2, cpu_orders=300, cpu_rounds=1)
 
 
 @dataclass
@@ -65,7 +82,8 @@ class Context:
     """The latest calibration of the emulator."""
     calibrations: list[tuple[str, Calibration]] = field(default_factory=list)
     runs: dict[str, SweepRun] = field(default_factory=dict)
-    item_sizes: cost.ItemSizes | None = None
+    wru: dict[str, Any] | None = None
+    """Measured write units per check (by kind, steady state) and the sizes the cost needs."""
 
     def bench(self) -> Bench:
         """The local stack, started and calibrated on first use."""
@@ -387,6 +405,47 @@ def fig_shards(ctx: Context) -> None:
     report.record("shards", {"one": one.to_json(cal), "two": two.to_json(cal), "speedUp": speed_up})
 
 
+def fig_conflicts(ctx: Context) -> None:
+    report, s, cal = ctx.report, ctx.sizes, ctx.cal()
+    bench = ctx.bench()
+    report.heading("conflicts", "Two overlapping sweepers on the same shards: refused claims")
+    report.say(f"  {s.conflict_orders} due orders ({MAIN_MIX.describe()}) over {bench.shards} shards; two sweeps of "
+               f"every shard started together (an overrun schedule, a duplicate delivery), concurrency "
+               f"{s.conflict_concurrency} each, provider latency {s.latency_s * 1000:.0f} ms; {s.conflict_rounds} rounds "
+               "(each sweep starts at a random shard). A refused claim is billed: the existing item's size, >= 1 unit")
+    function = bench.function(s.conflict_concurrency, containers=2)
+    runs: list[SweepRun] = []
+    try:
+        for round_no in range(s.conflict_rounds):
+            bench.clear()
+            bench.put(bench.due_orders(f"cf{round_no}", MAIN_MIX.kinds(s.conflict_orders, seed=round_no)))
+            runs.append(bench.sweep(function, label=f"overlap {round_no + 1}", orders=s.conflict_orders,
+                                    concurrency=s.conflict_concurrency, latency_s=s.latency_s,
+                                    shard_sets=[None, None]))
+    finally:
+        bench.retire(function)
+    rows = []
+    for run in runs:
+        refused = int(run.write_units.get("refused", 0))
+        rows.append([run.label, seconds(run.duration_s), " + ".join(str(x.get("checked", 0)) for x in run.summaries),
+                     " + ".join(str(x.get("claimConflicts", 0)) for x in run.summaries),
+                     " + ".join(str(x.get("shardsCeded", 0)) for x in run.summaries),
+                     refused, f"{refused / max(1, run.checked):.3f}", f"{run.wru_per_check():.2f}"])
+        for problem in run.problems(conflicts_expected=True):
+            report.say(f"  WARNING ({run.label}): {problem}")
+    report.table(["", "wall", "checked (each sweep)", "refused claims", "shards set aside", "refused WRU",
+                  "per check", "all WRU per check"], rows)
+    checked = sum(run.checked for run in runs)
+    refused_units = sum(int(run.write_units.get("refused", 0)) for run in runs)
+    value = refused_units / max(1, checked)
+    clean = not any(run.problems(conflicts_expected=True) for run in runs)
+    report.check("claim-conflict-wru", f"{value:.3f}", "<= 0.10", value <= 0.10 and clean,
+                 f"{refused_units} refused units over {checked} checks; worst round "
+                 f"{max(int(r.write_units.get('refused', 0)) / max(1, r.checked) for r in runs):.3f}")
+    report.record("conflicts", {"runs": [run.to_json(cal) for run in runs], "refusedUnits": refused_units,
+                                "checks": checked, "refusedUnitsPerCheck": value})
+
+
 def fig_ratelimit(ctx: Context) -> None:
     report, s, cal = ctx.report, ctx.sizes, ctx.cal()
     report.heading("ratelimit", "Provider rate limit: configured against measured")
@@ -446,8 +505,8 @@ def fig_calls(ctx: Context) -> None:
     terminal_writes = terminal.dynamodb_writes / terminal.orders
     report.check("DynamoDB writes per check that leaves the order pending", f"{pending_writes:.2f}", "<= 2",
                  pending_writes <= 2 and not pending.problems(), "claim, then reschedule-and-release")
-    report.check("DynamoDB writes per terminal check", f"{terminal_writes:.2f}", "<= 3 (outbox marker included)",
-                 terminal_writes <= 3 and not terminal.problems(), "claim, record with outbox marker, clear marker")
+    report.check("DynamoDB writes per terminal check", f"{terminal_writes:.2f}", "<= 3 (outbox included)",
+                 terminal_writes <= 3 and not terminal.problems(), "claim, decide (the outbox), confirm published")
     for name, run in columns[1:]:
         messages = sum(run.outcomes.values())
         ideal = sum(math.ceil(n / 10) for n in run.outcomes.values())
@@ -455,60 +514,169 @@ def fig_calls(ctx: Context) -> None:
         report.check(f"PublishBatch calls ({name})", f"{run.publish_batches} for {messages} messages "
                      f"({per_call:.1f} per call)", f"= sum over topics of ceil(n / 10) = {ideal}",
                      run.publish_batches <= ideal)
-    ctx.item_sizes = measure_item_sizes(ctx, pending_item)
-    sizes = ctx.item_sizes
-    report.say(f"  item sizes (history full, by DynamoDB's rules): pending {sizes.pending} B, leased {sizes.claimed} B, "
-               f"terminal with outbox marker {sizes.recorded} B, after clearing {sizes.final} B; index entries: due "
-               f"{sizes.due_entry} B, outbox {sizes.outbox_entry} B; published message {sizes.message_bytes} B")
-    costs = cost.write_costs(sizes)
-    report.say("  write request units per write (table + indexes): " + ", ".join(
-        f"{c.name} {c.table}+{c.index}" for c in costs.values()))
-    report.record("calls", {"pending": pending.to_json(cal), "terminal": terminal.to_json(cal),
-                            "itemSizes": asdict(sizes), "writeUnits": {k: asdict(v) for k, v in costs.items()}})
-
-
-def measure_item_sizes(ctx: Context, pending_item: dict[str, Any] | None) -> cost.ItemSizes:
-    """Sizes of the order item at each step, from real items the handler wrote.
-
-    The terminal item with its outbox marker exists only between two writes of one sweep,
-    so a 10-order probe sweep runs with the marker's clearing refused by the emulator
-    (a conditional-check failure, which the outbox takes as "already cleared"); the
-    items then keep their marker and are read back.
-    """
-    bench = ctx.bench()
     if pending_item is None:
-        raise RuntimeError("no pending order left to measure")
-    bench.clear()
-    function = bench.function(8)
-    rule = bench.stack.emulator.add_fault("dynamodb", "UpdateItem", error="conditional", times=-1,
-                                          match="REMOVE #o, #ok, #os")
-    try:
-        bench.put(bench.due_orders("probe", ["approved"] * 10))
-        bench.sweep(function, label="probe", orders=10, concurrency=8, latency_s=0.0)
-    finally:
-        bench.stack.emulator.remove_fault(rule)
-        bench.retire(function)
-    recorded = bench.stack.order(f"probe-{0:06d}")
-    if recorded is None or "outbox" not in recorded:
-        raise RuntimeError("the probe's terminal item has no outbox marker to measure")
-    bench.clear()
-    pending = cost.with_full_history(pending_item)
-    claimed = {**pending, "leaseOwner": f"sweep-{'0' * 8}:{'0' * 16}", "leaseUntil": pending["nextCheckAt"]}
-    recorded = cost.with_full_history(recorded)
-    final = {k: v for k, v in recorded.items() if k not in ("outbox", "outboxKey", "outboxSince")}
-    outbox = recorded["outbox"]
-    attributes = {"provider": outbox.get("provider", ""), "outcome": outbox.get("outcome", ""),
-                  "reason": outbox.get("reason") or ""}
-    message = len(str(outbox["body"]).encode()) + sum(len(k) + len("String") + len(v) for k, v in attributes.items() if v)
-    return cost.ItemSizes(
-        pending=cost.item_size(pending),
-        claimed=cost.item_size(claimed),
-        recorded=cost.item_size(recorded),
-        final=cost.item_size(final),
-        due_entry=cost.item_size(cost.project(pending, ("orderId", "sweepKey", "nextCheckAt"))),
-        outbox_entry=cost.item_size(cost.project(recorded, ("orderId", "outboxKey", "outboxSince", "outbox"))),
-        message_bytes=message,
-    )
+        raise RuntimeError("no pending order left to take the steady state from")
+    write_units_figures(ctx, pending, terminal, pending_item)
+    report.record("calls", {"pending": pending.to_json(cal), "terminal": terminal.to_json(cal)})
+
+
+# -- write units ------------------------------------------------------------------------------
+
+WRITE_KINDS = ("claim", "reschedule", "decide", "published", "other")
+LEASE_ONLY = frozenset({"leaseOwner", "leaseUntil", "updatedAt"})
+
+
+def write_kind(shape: str) -> str:
+    """Which of the sweep's writes a booked shape is (`<table> UpdateItem SET a, b REMOVE c`)."""
+    parts = shape.split(" ", 2)
+    if len(parts) < 3 or parts[1] != "UpdateItem":
+        return "other"
+    match = re.fullmatch(r"(?:SET (?P<sets>.*?))?\s*(?:REMOVE (?P<removes>.*))?", parts[2].strip())
+    if match is None:
+        return "other"
+    sets = {name.strip() for name in (match["sets"] or "").split(",") if name.strip()}
+    removes = {name.strip() for name in (match["removes"] or "").split(",") if name.strip()}
+    if sets == LEASE_ONLY and not removes:
+        return "claim"
+    if "nextCheckAt" in sets and "leaseOwner" in removes:
+        return "reschedule"
+    if {"status", "outcome"} <= sets:
+        return "decide"
+    if "sweepKey" in removes and not sets:
+        return "published"
+    return "other"
+
+
+def units_by_kind(run: SweepRun, table: str) -> dict[str, dict[str, int]]:
+    """The run's booked units on the orders table, by kind of write."""
+    found = {kind: {"writes": 0, "table": 0, "index": 0, "refused": 0, "refusedUnits": 0, "maxSizeAfter": 0}
+             for kind in WRITE_KINDS}
+    for shape, totals in run.shapes().items():
+        if not shape.startswith(f"{table} "):
+            continue
+        entry = found[write_kind(shape)]
+        entry["writes"] += totals["writes"]
+        entry["table"] += totals["tableUnits"]
+        entry["index"] += totals["indexUnits"]
+        entry["refused"] += totals["refused"]
+        entry["refusedUnits"] += totals["refusedUnits"]
+        entry["maxSizeAfter"] = max(entry["maxSizeAfter"], totals["maxSizeAfter"])
+    return found
+
+
+def largest_item(run: SweepRun, table: str, kind: str) -> dict[str, Any] | None:
+    """The largest item (wire form) a kind of write left in this run."""
+    best: dict[str, Any] | None = None
+    for shape, totals in run.shapes().items():
+        if (shape.startswith(f"{table} ") and write_kind(shape) == kind and totals.get("largestAfter")
+                and (best is None or totals["maxSizeAfter"] > best["size"])):
+            best = {"size": totals["maxSizeAfter"], "item": totals["largestAfter"]}
+    return best
+
+
+def write_units_figures(ctx: Context, pending: SweepRun, terminal: SweepRun, pending_item: dict[str, Any]) -> None:
+    """Write units per check, measured by the emulator from each write's item before and after,
+    fresh and at the steady state (history full), and the decided items' sizes."""
+    report, s, bench = ctx.report, ctx.sizes, ctx.bench()
+    table = bench.stack.table
+    steady: dict[str, SweepRun] = {}
+    for kind in ("pending", "approved", "cancelled"):
+        steady[kind] = measured_or(ctx, f"steady-{kind}", lambda kind=kind: bench.measure(
+            label=f"steady {kind}", kinds=[kind] * s.calls_orders, concurrency=s.concurrency, latency_s=0.0,
+            steady_from=pending_item))
+    columns = [("fresh pending", pending), ("fresh approved", terminal),
+               *((f"steady {kind}", run) for kind, run in steady.items())]
+    if "sweep" in ctx.runs:
+        columns.append(("main sweep (fresh, mix)", ctx.runs["sweep"]))
+    report.say("  Write request units, booked by the emulator for every write from the item before and after it "
+               "(moto's backend, under its lock) by DynamoDB's rules (paysweep_local.capacity): 1 per KB of the "
+               "larger item on the table, each index entry put or deleted 1 per KB (a moved key is both), a refused "
+               "conditional write the existing item's size. 'steady': orders checked many times before (history "
+               f"full, {cost.HISTORY_LIMIT} lines), the state most checks see")
+    rows = []
+    kinds_of = {name: units_by_kind(run, table) for name, run in columns}
+    for kind in WRITE_KINDS:
+        if not any(kinds_of[name][kind]["writes"] for name, _ in columns):
+            continue
+        rows.append([f"{kind} (table + index)"] + [
+            f"{(u[kind]['table'] + u[kind]['index']) / max(1, run.checked):.2f} "
+            f"({u[kind]['table'] / max(1, run.checked):.2f}+{u[kind]['index'] / max(1, run.checked):.2f})"
+            for (name, run), u in ((c, kinds_of[c[0]]) for c in columns)])
+    rows.append(["refused writes"] + [f"{run.write_units.get('refused', 0) / max(1, run.checked):.2f}"
+                                      for _, run in columns])
+    rows.append(["WRU per check"] + [f"{run.wru_per_check():.2f}" for _, run in columns])
+    rows.append(["largest item written, B"] + [
+        f"{max(u['maxSizeAfter'] for u in kinds_of[name].values()):,}" for name, _ in columns])
+    report.table(["per check"] + [name for name, _ in columns], rows)
+    for name, run in columns:
+        other = run.write_units.get("uncomputed") or {}
+        if other:
+            report.say(f"  WARNING ({name}): write calls whose units are not computed: {other}")
+        for problem in run.problems():
+            report.say(f"  WARNING ({name}): {problem}")
+    expected = 4 * pending.checked
+    report.say(f"  against the rules by hand: the fresh pending-only sweep of {pending.checked} orders booked "
+               f"{pending.wru:,} units; claim 1 + reschedule (1 table + 2 due index) = 4 per check gives {expected:,}"
+               f" ({'equal' if pending.wru == expected else 'DIFFERENT'})")
+    wru_pending = steady["pending"].wru_per_check()
+    wru_terminal = {kind: steady[kind].wru_per_check() for kind in ("approved", "cancelled")}
+    report.check("wru-pending", f"{wru_pending:.2f}", "<= 4", wru_pending <= 4 and not steady["pending"].problems(),
+                 f"steady state; fresh {pending.wru_per_check():.2f}")
+    worst = max(wru_terminal.values())
+    report.check("wru-terminal", f"{worst:.2f}", "<= 6 (outbox included)",
+                 worst <= 6 and not any(steady[k].problems() for k in wru_terminal),
+                 "steady state, " + ", ".join(f"{k} {v:.2f}" for k, v in wru_terminal.items())
+                 + f"; fresh approved {terminal.wru_per_check():.2f}")
+    sizes = decided_sizes(ctx, steady, table)
+    ctx.wru = {"pending": wru_pending, **wru_terminal, "freshPending": pending.wru_per_check(),
+               "freshApproved": terminal.wru_per_check(),
+               "dueEntryBytes": cost.item_size(cost.project(pending_item, ("orderId", "sweepKey", "nextCheckAt"))),
+               "messageBytes": sizes["messageBytes"]}
+    report.record("writeUnits", {"perCheck": ctx.wru, "itemSizes": sizes,
+                                 "runs": {name: run.to_json(run.calibration) for name, run in columns
+                                          if name.startswith("steady")},
+                                 "byKind": kinds_of})
+
+
+def decided_sizes(ctx: Context, steady: dict[str, SweepRun], table: str) -> dict[str, Any]:
+    """Sizes of the item at each step of a steady-state check, and what makes a decided item large."""
+    report = ctx.report
+    from boto3.dynamodb.types import TypeDeserializer
+    from paysweep_local.capacity import attribute_sizes
+
+    found: dict[str, Any] = {}
+    rescheduled = largest_item(steady["pending"], table, "reschedule")
+    claimed = largest_item(steady["pending"], table, "claim")
+    found["pendingBytes"] = rescheduled["size"] if rescheduled else None
+    found["claimedBytes"] = claimed["size"] if claimed else None
+    message_bytes = 0
+    for kind in ("approved", "cancelled"):
+        decided = largest_item(steady[kind], table, "decide")
+        if decided is None:
+            found[kind] = None
+            continue
+        shares = attribute_sizes(decided["item"])
+        found[kind] = {"decidedBytes": decided["size"], "underOneKb": decided["size"] <= 1024,
+                       "overBy": max(0, decided["size"] - 1024), "attributes": shares}
+        outcome = TypeDeserializer().deserialize(decided["item"]["outcome"]) if "outcome" in decided["item"] else {}
+        body = json.dumps(outcome, default=str, separators=(",", ":"))
+        message_bytes = max(message_bytes, len(body.encode()) + sum(
+            len(k) + len("String") + len(str(outcome.get(k) or "")) for k in ("provider", "outcome", "reason")))
+    found["messageBytes"] = message_bytes
+    decided_text = []
+    for kind in ("approved", "cancelled"):
+        entry = found[kind]
+        if entry:
+            verdict = "under 1 KB" if entry["underOneKb"] else f"OVER 1 KB by {entry['overBy']} B"
+            decided_text.append(f"{kind} {entry['decidedBytes']:,} B ({verdict})")
+    report.say(f"  item sizes at the steady state (history full, DynamoDB's rules): pending {found['pendingBytes']} B, "
+               f"leased {found['claimedBytes']} B; decided (in the due index, the outbox): " + ", ".join(decided_text))
+    for kind in ("approved", "cancelled"):
+        if found.get(kind):
+            top = list(found[kind]["attributes"].items())[:5]
+            report.say(f"    largest attributes of a decided {kind} order: "
+                       + ", ".join(f"{name} {size} B" for name, size in top))
+    return found
 
 
 def fig_rss(ctx: Context) -> None:
@@ -599,12 +767,14 @@ def fig_cost(ctx: Context) -> None:
     report = ctx.report
     report.heading("cost", "Cost per million status checks (us-east-1)")
     run = main_sweep(ctx)
-    sizes = ctx.item_sizes
-    if sizes is None:
-        raise RuntimeError("the cost needs the item sizes the 'calls' figure measures")
+    wru = ctx.wru
+    if wru is None:
+        raise RuntimeError("the cost needs the write units the 'calls' figure measures")
     bench = ctx.bench()
     empty = empty_sweep_seconds(bench)
     outcomes = sum(run.outcomes.values())
+    terminal_share = MAIN_MIX.approved + MAIN_MIX.cancelled
+    wru_terminal = (MAIN_MIX.approved * wru["approved"] + MAIN_MIX.cancelled * wru["cancelled"]) / terminal_share
     inputs = cost.CostInputs(
         checks=run.checked,
         pending_checks=run.total("rescheduled"),
@@ -620,18 +790,30 @@ def fig_cost(ctx: Context) -> None:
         publish_batches=run.publish_batches,
         messages_published=outcomes,
         measured_writes=run.dynamodb_writes,
+        wru_per_pending=wru["pending"],
+        wru_per_terminal=wru_terminal,
+        due_entry_bytes=wru["dueEntryBytes"],
+        message_bytes=wru["messageBytes"],
     )
-    lines, details = cost.per_million_checks(inputs, sizes)
+    lines, details = cost.per_million_checks(inputs)
     report.say(f"  from the main sweep: {run.checked:,} checks ({MAIN_MIX.describe()}), {seconds(run.duration_s)} "
                f"measured here, {seconds(run.provider_bound_s)} provider-bound; {bench.memory_mb} MB arm64")
     rows = [[line.item, line.quantity, f"${line.dollars:,.2f}", f"${line.dollars_at_limit:,.2f}"] for line in lines]
-    rows.append(["total", "", f"${sum(l.dollars for l in lines):,.2f}",
-                 f"${sum(l.dollars_at_limit or 0 for l in lines):,.2f}"])
+    total = sum(line.dollars for line in lines)
+    rows.append(["total", "", f"${total:,.2f}", f"${sum(l.dollars_at_limit or 0 for l in lines):,.2f}"])
     report.table(["per 1,000,000 checks", "quantity", "at measured duration", "at provider-bound duration"], rows)
-    report.say(f"  DynamoDB: {details['wruPerPendingCheck']} WRU per check that stays pending, "
-               f"{details['wruPerTerminalCheck']} per terminal one (table + index writes, from measured item sizes); "
-               f"write calls per check: {details['measuredWritesPerCheck']:.3f} measured, "
-               f"{details['modelWritesPerCheck']:.3f} in the cost model")
+    report.say(f"  DynamoDB: {wru['pending']:.2f} WRU per check that stays pending, {wru_terminal:.2f} per terminal one "
+               f"(approved {wru['approved']:.2f}, cancelled {wru['cancelled']:.2f}), measured by the emulator at the "
+               f"steady state (history full); {details['wruPerCheck']:.2f} per check at the mix. The main sweep itself "
+               f"(fresh orders, first check) booked {run.wru_per_check():.2f} per check. Write calls per check: "
+               f"{details['measuredWritesPerCheck']:.3f} measured, {details['modelWritesPerCheck']:.3f} by the design")
+    floor = cost.floor_per_million(MAIN_MIX.pending)
+    report.say(f"  floor: {cost.floor_wru(MAIN_MIX.pending):.2f} WRU per check at the mix (pending "
+               f"{cost.FLOOR_WRU_PENDING:g}: move nextCheckAt once; terminal {cost.FLOOR_WRU_TERMINAL:g}: out of the "
+               f"due index and an outbox marker cleared) = ${floor:,.2f} per million checks")
+    report.check("cost-per-million", f"${total:,.2f} ({total / floor:.2f} x the floor ${floor:,.2f})", "<= $2.90",
+                 total <= 2.90, f"DynamoDB writes ${details['wruPerCheck'] * cost.DYNAMODB_PER_WRU * cost.MILLION:,.2f} "
+                 f"of it")
     report.say(f"  SNS: one billed request per PublishBatch call (<= 64 KB); billed per message it would be "
                f"{details['snsRequestsIfBilledPerMessage']:,.0f} requests (${details['snsRequestsIfBilledPerMessage'] * cost.SNS_PER_PUBLISH_REQUEST:,.2f})")
     cpu_per_check = run.cpu["sweeper"] / run.checked
@@ -645,6 +827,7 @@ def fig_cost(ctx: Context) -> None:
     report.say(f"  prices: AWS public price list, us-east-1, in force since {cost.PRICE_LIST_DATE} (DynamoDB on-demand "
                f"cut); cross-checked {cost.PRICES_CROSS_CHECKED}; free tiers ignored")
     report.record("cost", {"inputs": asdict(inputs), "lines": [asdict(line) for line in lines], "details": details,
+                           "totalDollars": total, "floorDollars": floor, "ratioToFloor": total / floor,
                            "emptySweepSeconds": empty, "idleMonthlyDollars": idle,
                            "prices": {"lambdaArmGbSecond": cost.LAMBDA_ARM_GB_SECOND,
                                       "lambdaPerRequest": cost.LAMBDA_PER_REQUEST,
@@ -665,19 +848,82 @@ def empty_sweep_seconds(bench: Bench, runs: int = 5) -> float:
     return statistics.median(durations)
 
 
+def fig_cpu(ctx: Context) -> None:
+    report, s = ctx.report, ctx.sizes
+    report.heading("cpu", "Sweeper CPU per check against the same calls made bare (provider over HTTPS)")
+    report.say("  a second local stack: the KICC simulator serves HTTPS with a test CA (paysweep_local.tls), the "
+               "function trusts it (REQUESTS_CA_BUNDLE in its environment), the template deployed with "
+               "AllowInsecureHttp=false, as in AWS")
+    started = time.monotonic()
+    bench = Bench(ctx.work_dir / "https-stack", tls=True).start()
+    report.say(f"  HTTPS stack up in {seconds(time.monotonic() - started)}; {s.cpu_orders} due orders per sweep "
+               f"({MAIN_MIX.describe()}), concurrency {s.cpu_concurrency}, provider latency "
+               f"{s.latency_s * 1000:.0f} ms, {s.cpu_rounds} rounds, sweeper and bare loop alternating")
+    report.say("  sweeper: the sandbox process's CPU time (/proc/<pid>/stat utime + stime, all threads) over one warm "
+               "sweep, divided by the orders it checked. Bare (bench/bare.py, its own process): the same "
+               "GetSecretValue, Query, UpdateItem and PublishBatch calls through a plain botocore client (the "
+               "product's client settings) and the same HTTPS posts through a plain requests session, on a pool of "
+               "the same size, over the same number of fresh due orders; its process's CPU time over the loop")
+    rounds: list[dict[str, Any]] = []
+    memory_mb = bench.memory_mb
+    try:
+        for round_no in range(s.cpu_rounds):
+            kinds = MAIN_MIX.kinds(s.cpu_orders, seed=round_no)
+            run = bench.measure(label=f"cpu sweep {round_no + 1}", kinds=kinds, concurrency=s.cpu_concurrency,
+                                latency_s=s.latency_s)
+            for problem in run.problems():
+                report.say(f"  WARNING (sweep {round_no + 1}): {problem}")
+            bench.clear()
+            bench.put(bench.due_orders(f"bare{round_no}", kinds))
+            bench.stack.kicc.latency_seconds = s.latency_s
+            try:
+                bare = bench.bare(s.cpu_concurrency)
+            finally:
+                bench.stack.kicc.latency_seconds = 0.0
+            if bare["errorCount"]:
+                report.say(f"  WARNING (bare {round_no + 1}): {bare['errorCount']} orders failed: {bare['errors']}")
+            rounds.append({"sweep": run.to_json(), "sweeperCpuSeconds": run.cpu["sweeper"], "sweeperChecks": run.checked,
+                           "sweepSeconds": run.duration_s, "bare": bare})
+    finally:
+        bench.stop()
+    rows = []
+    for i, r in enumerate(rounds, 1):
+        sweeper_ms = 1000 * r["sweeperCpuSeconds"] / max(1, r["sweeperChecks"])
+        bare_ms = 1000 * r["bare"]["cpuSeconds"] / max(1, r["bare"]["checks"])
+        rows.append([i, r["sweeperChecks"], f"{sweeper_ms:.2f} ms", seconds(r["sweepSeconds"]), r["bare"]["checks"],
+                     f"{bare_ms:.2f} ms", seconds(r["bare"]["wallSeconds"]), f"{sweeper_ms / bare_ms:.2f}"])
+    report.table(["round", "sweeper checks", "sweeper CPU/check", "sweep wall", "bare checks", "bare CPU/check",
+                  "bare wall", "ratio"], rows)
+    sweeper_ms = 1000 * sum(r["sweeperCpuSeconds"] for r in rounds) / max(1, sum(r["sweeperChecks"] for r in rounds))
+    bare_ms = 1000 * sum(r["bare"]["cpuSeconds"] for r in rounds) / max(1, sum(r["bare"]["checks"] for r in rounds))
+    ratio = sweeper_ms / bare_ms
+    report.say(f"  bare calls per round: {rounds[-1]['bare']['calls']}; sweep calls: {rounds[-1]['sweep']['awsCalls']}")
+    vcpu = memory_mb / LAMBDA_FULL_VCPU_MB
+    report.say(f"  at {memory_mb} MB (~{vcpu:.2f} vCPU) the sweeper's {sweeper_ms:.1f} ms per check caps one "
+               f"function at about {vcpu / (sweeper_ms / 1000):.0f} checks/s; the bare calls' {bare_ms:.1f} ms at "
+               f"about {vcpu / (bare_ms / 1000):.0f} (this machine's CPU, not Lambda's: an order of magnitude)")
+    clean = all(not r["sweep"]["problems"] and not r["bare"]["errorCount"] for r in rounds)
+    report.check("cpu-per-check", f"{ratio:.2f} (sweeper {sweeper_ms:.2f} ms, bare {bare_ms:.2f} ms per check)",
+                 "<= 1.5", ratio <= 1.5 and clean, "sandbox CPU / the same calls made bare, HTTPS provider")
+    report.record("cpu", {"rounds": rounds, "sweeperMsPerCheck": sweeper_ms, "bareMsPerCheck": bare_ms, "ratio": ratio})
+
+
 FIGURES: dict[str, Figure] = {
     "imports": fig_imports,
     "sweep": fig_sweep,
     "baseline": fig_baseline,
     "throughput": fig_throughput,
     "shards": fig_shards,
+    "conflicts": fig_conflicts,
     "ratelimit": fig_ratelimit,
     "calls": fig_calls,
     "rss": fig_rss,
     "index": fig_index,
     "cost": fig_cost,
+    "cpu": fig_cpu,
 }
 """Every figure, in the order a full run measures them."""
 
 DEPENDS: dict[str, tuple[str, ...]] = {"baseline": ("sweep",), "cost": ("sweep", "calls")}
-NEEDS_STACK = frozenset(FIGURES) - {"imports"}
+NEEDS_STACK = frozenset(FIGURES) - {"imports", "cpu"}
+"""The figures measured on the shared (HTTP) stack; `cpu` starts its own HTTPS stack."""

@@ -17,10 +17,13 @@ sweeper's PublishBatch request, under the emulator's global lock.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 import random
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -33,14 +36,19 @@ from typing import Any
 
 from paysweep.aws.dynamodb import to_item
 from paysweep.domain.clock import to_iso
+from paysweep.domain.item import HISTORY_LIMIT
 from paysweep.domain.orders import new_order_item, sweep_key
 from paysweep_local.functions import InvocationResult, LocalFunction
 from paysweep_local.simulators import kicc
 from paysweep_local.stack import LocalStack
+from paysweep_local.tls import TestCA
 
 from bench.procstat import CpuMeter, peak_rss_mb
 
 KICC = "kicc-wechatpay"
+KICC_FIND_PATH = "/api/trades/wechatpay/find"
+"""The KICC status query the adapter posts (functions/kicc_wechatpay/kicc_adapter.py FIND_PATH)."""
+REPO = Path(__file__).resolve().parents[1]
 KICC_FOLDER = "kicc_wechatpay"
 BENCH_PARAMETERS = {"FunctionTimeoutSeconds": "900"}
 AMOUNT_WON = 1000
@@ -182,6 +190,9 @@ class SweepRun:
     """CPU seconds used during the sweep: emulator, sweeper worker(s), bench process (simulators)."""
     worker_peak_rss_mb: float
     worker_peak_rss_before_mb: float
+    write_units: dict[str, Any] = field(default_factory=dict)
+    """DynamoDB write request units the emulator booked during the sweep (`paysweep_local.capacity`):
+    total, table, indexes, refused, byShape, ..."""
     errors: list[str] = field(default_factory=list)
     calibration: Calibration | None = None
     """The emulator's capacity measured closest before this sweep (set by the figure)."""
@@ -206,7 +217,19 @@ class SweepRun:
     def complete(self) -> bool:
         return all(s.get("complete") for s in self.summaries)
 
-    def problems(self) -> list[str]:
+    @property
+    def wru(self) -> int:
+        """Every write request unit of the sweep: table, indexes and refused writes."""
+        return int(self.write_units.get("total", 0))
+
+    def wru_per_check(self) -> float:
+        return self.wru / self.checked if self.checked else 0.0
+
+    def shapes(self) -> dict[str, dict[str, Any]]:
+        """Write units by kind of write (`table UpdateItem SET ... REMOVE ...`)."""
+        return dict(self.write_units.get("byShape") or {})
+
+    def problems(self, *, conflicts_expected: bool = False) -> list[str]:
         """Anything that makes the sweep not a clean measurement of `orders` due orders."""
         found = list(self.errors)
         if self.checked != self.orders:
@@ -218,7 +241,7 @@ class SweepRun:
                 found.append(f"sweep errors {summary['errors']}")
             if summary.get("providerErrors"):
                 found.append(f"provider errors {summary['providerErrors']}")
-            if summary.get("claimConflicts"):
+            if summary.get("claimConflicts") and not conflicts_expected:
                 found.append(f"{summary['claimConflicts']} claim conflicts")
         return found
 
@@ -294,6 +317,9 @@ class SweepRun:
             "providerRequests": len(self.provider_arrivals),
             "cpuSeconds": {k: round(v, 2) for k, v in self.cpu.items()},
             "workerPeakRssMb": round(self.worker_peak_rss_mb, 1),
+            "writeUnits": {k: v for k, v in self.write_units.items() if k != "byShape"}
+            | {"byShape": {shape: {k: v for k, v in totals.items() if k != "largestAfter"}
+                           for shape, totals in self.shapes().items()}},
             "summaries": self.summaries,
             "problems": self.problems(),
         }
@@ -310,9 +336,19 @@ class SweepRun:
 class Bench:
     """The local stack, set up for measuring, plus the helpers every figure uses."""
 
-    def __init__(self, work_dir: Path) -> None:
+    def __init__(self, work_dir: Path, *, tls: bool = False) -> None:
+        """`tls`: the simulators serve HTTPS with a test CA the functions trust (REQUESTS_CA_BUNDLE),
+        and the template is deployed with AllowInsecureHttp=false, as in AWS."""
         self.work_dir = work_dir
-        self.stack = LocalStack(parameters=BENCH_PARAMETERS, log_dir=work_dir / "logs")
+        self.tls = tls
+        if tls:
+            self.ca: TestCA | None = TestCA.create(work_dir / "tls")
+            self.stack = LocalStack(parameters={**BENCH_PARAMETERS, "AllowInsecureHttp": "false"},
+                                    function_env={"REQUESTS_CA_BUNDLE": str(self.ca.ca_file)},
+                                    simulator_tls=self.ca.server_context(), log_dir=work_dir / "logs")
+        else:
+            self.ca = None
+            self.stack = LocalStack(parameters=BENCH_PARAMETERS, log_dir=work_dir / "logs")
         self._functions: list[LocalFunction] = []
         self._serial = itertools.count(1)
         self.dynamodb: Any = None
@@ -421,6 +457,41 @@ class Bench:
             items.append(item)
         return items
 
+    def steady_orders(self, prefix: str, kinds: Sequence[str], checked: dict[str, Any]) -> list[dict[str, Any]]:
+        """Due orders as they are after many checks (the steady state): each takes the record of
+        `checked`, a real order the handler left pending, with its history full and its attempts
+        as many, and is due now, unleased."""
+        history = list(checked.get("history") or [])
+        full = (history * HISTORY_LIMIT)[-HISTORY_LIMIT:] if history else []
+        items = []
+        for item in self.due_orders(prefix, kinds):
+            items.append({**item, "history": full, "attempts": len(full) or 1,
+                          **({"lastCheck": checked["lastCheck"]} if "lastCheck" in checked else {})})
+        return items
+
+    # -- the same calls, made bare ----------------------------------------------------------
+
+    def bare(self, concurrency: int, timeout_s: float = 600.0) -> dict[str, Any]:
+        """Run `bench.bare` (the sweep's calls through plain clients, in its own process) over the
+        due orders now in the table; returns what it measured (CPU seconds, checks, calls)."""
+        assert self.stack.deployed is not None and self.ca is not None, "the bare loop needs the HTTPS stack"
+        env = self.stack.deployed.function(KICC_FOLDER).environment
+        spec = {
+            "endpoint": self.stack.emulator.url, "region": self.stack.emulator.client("dynamodb").meta.region_name,
+            "table": self.stack.table, "dueIndex": env["DUE_INDEX_NAME"], "outboxIndex": env["OUTBOX_INDEX_NAME"],
+            "sweepKeys": [sweep_key(KICC, shard) for shard in range(self.shards)],
+            "topics": {outcome: env[f"{outcome}_TOPIC_ARN"] for outcome in ("APPROVED", "FAILED", "CANCELLED", "REVIEW")},
+            "providerUrl": self.stack.kicc.base_url + KICC_FIND_PATH, "caBundle": str(self.ca.ca_file),
+            "mallId": self.stack.kicc_credentials["mallId"], "secretArn": env["PROVIDER_SECRET_ARN"],
+            "concurrency": concurrency, "pageSize": 250, "leaseSeconds": 80,
+        }
+        folder = self.work_dir / f"bare-{next(self._serial)}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "spec.json").write_text(json.dumps(spec))
+        subprocess.run([sys.executable, "-m", "bench.bare", str(folder / "spec.json"), str(folder / "result.json")],
+                       cwd=REPO, check=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+        return dict(json.loads((folder / "result.json").read_text()))
+
     # -- the emulator's capacity ----------------------------------------------------------
 
     def calibrate(self, calls: int = 1000, threads: int = 16) -> Calibration:
@@ -502,6 +573,7 @@ class Bench:
             },
             worker_peak_rss_mb=max((peak_rss_mb(pid) for pid in alive), default=float("nan")),
             worker_peak_rss_before_mb=rss_before,
+            write_units=dict(stats.get("writeUnits") or {}),
         )
         run.errors.extend(f"{r.error['errorType']}: {r.error['errorMessage']}" for r in results if r.error)
         if len(workers) < len(shard_sets):
@@ -516,12 +588,17 @@ class Bench:
         concurrency: int,
         latency_s: float,
         extra_env: dict[str, str] | None = None,
+        steady_from: dict[str, Any] | None = None,
     ) -> SweepRun:
-        """The common case: a clean table, a warm function, `len(kinds)` due orders, one sweep."""
+        """The common case: a clean table, a warm function, `len(kinds)` due orders, one sweep.
+        With `steady_from` (an order the handler left pending), the orders are at the steady state
+        (`steady_orders`)."""
         self.clear()
         function = self.function(concurrency, extra_env=extra_env)
         try:
-            self.put(self.due_orders(order_prefix(label), kinds))
+            prefix = order_prefix(label)
+            self.put(self.steady_orders(prefix, kinds, steady_from) if steady_from is not None
+                     else self.due_orders(prefix, kinds))
             return self.sweep(function, label=label, orders=len(kinds), concurrency=concurrency, latency_s=latency_s)
         finally:
             self.retire(function)

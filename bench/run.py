@@ -4,8 +4,8 @@ Runs against the local emulator and the provider simulators (no AWS account), pr
 figure as it is measured, checks each target (met or missed; nothing here is a test), and
 writes `bench/results/results.json` and `bench/results/throughput.png`.
 
-    make bench                              # every figure (8-9 minutes on a shared 2-core VM)
-    make bench ARGS=--quick                 # smaller N everywhere (about 4 minutes)
+    make bench                              # every figure (about 6½ minutes on a shared 2-core VM)
+    make bench ARGS=--quick                 # smaller N everywhere (about 2 minutes)
     make bench ARGS="--only sweep,imports"  # some figures (their prerequisites run too)
 """
 

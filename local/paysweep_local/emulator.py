@@ -10,7 +10,10 @@ Why a middleware around moto rather than moto as-is:
   fail with the exact error bodies the real services send, so the product's real botocore
   retry paths run (throttles, 5xx, conditional failures, hangs, delays).
 * **Call counters.** ``/_paysweep/stats`` counts requests per ``service.Operation`` and the
-  DynamoDB items read, so a benchmark can report AWS calls per order.
+  DynamoDB items read, so a benchmark can report AWS calls per order; and ``writeUnits``, the
+  write request units every DynamoDB write consumed by DynamoDB's rules, from the item before
+  and after the write as moto's backend holds it (table, each index, refused conditional
+  writes; see :mod:`paysweep_local.capacity`).
 
 Run ``python -m paysweep_local.emulator --port 5000`` for a foreground emulator; tests use
 :class:`Emulator`, which starts the same thing as a subprocess (its own GIL, dies with us).
@@ -41,6 +44,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, unquote
+
+from paysweep_local.capacity import WriteAccountant
 
 REGION = "us-east-1"
 SPEEDUPS_ENV = "PAYSWEEP_EMULATOR_SPEEDUPS"
@@ -123,6 +128,12 @@ def credential_service(environ: Environ) -> str | None:
     if len(parts) != 5:
         return None
     return SIGNING_ALIASES.get(parts[3].lower(), parts[3].lower())
+
+
+def credential_region(environ: Environ) -> str:
+    """The region named in the SigV4 credential scope (the emulator's default without one)."""
+    match = re.search(r"Credential=[^/,\s]+/[^/,\s]+/([^/,\s]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else REGION
 
 
 def form_params(environ: Environ, body: bytes) -> dict[str, str]:
@@ -516,6 +527,8 @@ class SerialisingFaultMiddleware:
         self.lock = threading.Lock()
         self.faults = FaultBook()
         self.stats = Stats()
+        self.writes = WriteAccountant()
+        """DynamoDB write request units, by DynamoDB's rules (reported and reset with the stats)."""
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(CONTROL_PREFIX):
@@ -525,20 +538,24 @@ class SerialisingFaultMiddleware:
         rule = self.faults.take(call)
         self.stats.count_call(call, faulted=rule is not None and rule.error in ERROR_KINDS)
         if rule is not None and rule.error in ERROR_KINDS:
+            if rule.error == "conditional" and call.service == "dynamodb":
+                with self.lock:  # DynamoDB bills a refused conditional write: so is an injected one
+                    self.writes.refused(call.operation, call.body, credential_region(environ))
             status, headers, payload = error_response(call, rule.error)
             start_response(f"{status} Fault", [*headers, ("Content-Length", str(len(payload)))])
             return [payload]
         if rule is not None and not rule.after:
             time.sleep(rule.seconds)  # outside the lock: other requests go on meanwhile
-        status, headers, payload = self.serve_locked(environ)
+        status, headers, payload = self.serve_locked(environ, call)
         if rule is not None and rule.after:
             time.sleep(rule.seconds)
         self.stats.count_reads(call, status, payload)
         start_response(status, headers)
         return [payload]
 
-    def serve_locked(self, environ: Environ) -> tuple[str, list[tuple[str, str]], bytes]:
-        """Run moto for one request under the global lock, body included."""
+    def serve_locked(self, environ: Environ, call: Call | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Run moto for one request under the global lock, body included; a DynamoDB write's
+        units are booked from the item as it was just before and just after (see `capacity`)."""
         captured: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -548,7 +565,10 @@ class SerialisingFaultMiddleware:
             captured.update(status=status, headers=headers)
             return chunks.append
 
+        accounted = call is not None and call.service == "dynamodb"
         with self.lock:
+            region = credential_region(environ) if accounted else REGION
+            pending = self.writes.before(call.operation, call.body, region) if accounted and call else []
             result = self.app(environ, capture)
             try:
                 chunks.extend(result)
@@ -556,7 +576,10 @@ class SerialisingFaultMiddleware:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
-        return captured["status"], captured["headers"], b"".join(chunks)
+            payload = b"".join(chunks)
+            if pending:
+                self.writes.after(pending, region, captured["status"], payload)
+        return captured["status"], captured["headers"], payload
 
     # -- control endpoints -----------------------------------------------------------------
 
@@ -583,9 +606,10 @@ class SerialisingFaultMiddleware:
         if path.startswith("faults/") and method == "DELETE":
             return 200, {"cleared": self.faults.remove(int(path.split("/", 1)[1]))}
         if path == "stats" and method == "GET":
-            return 200, self.stats.snapshot()
+            return 200, {**self.stats.snapshot(), "writeUnits": self.writes.book.snapshot()}
         if path == "stats" and method == "DELETE":
             self.stats.reset()
+            self.writes.book.reset()
             return 200, {"status": "ok"}
         if path == "cloudformation-types" and method == "GET":
             return 200, {"types": cloudformation_types()}
@@ -602,6 +626,7 @@ class SerialisingFaultMiddleware:
             moto_api_backend.reset()
         self.faults.remove()
         self.stats.reset()
+        self.writes.book.reset()
 
 
 def cloudformation_types() -> list[str]:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -98,10 +99,16 @@ class LocalStack:
         log_dir: Path | None = None,
         kicc_credentials: dict[str, str] | None = None,
         teemopay_credentials: dict[str, str] | None = None,
+        simulator_tls: ssl.SSLContext | None = None,
     ) -> None:
         """`kicc_credentials` / `teemopay_credentials`: the providers' secrets as the product reads
         them from Secrets Manager (CONTRACT.md section 4); the simulators are set up to accept
-        exactly these. By default, the fixed local ones (`paysweep_local.keys`)."""
+        exactly these. By default, the fixed local ones (`paysweep_local.keys`).
+
+        `simulator_tls`: both simulators serve HTTPS with this server context (`paysweep_local.tls`);
+        the functions must then trust its CA (`REQUESTS_CA_BUNDLE` in `function_env`), and
+        `AllowInsecureHttp=false` in `parameters` deploys the template as in AWS."""
+        self.simulator_tls = simulator_tls
         self.parameter_overrides = dict(parameters or {})
         self.function_env = dict(function_env or {})
         self.teemopay_check_timestamp = teemopay_check_timestamp
@@ -135,8 +142,8 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         self.emulator.start()
-        self.kicc.start()
-        self.teemopay.start()
+        self.kicc.start(self.simulator_tls)
+        self.teemopay.start(self.simulator_tls)
         parameters = {
             "KiccBaseUrl": self.kicc.base_url,
             "KiccSecretArn": create_secret(self.emulator, "paysweep/kicc-wechatpay", self.kicc_credentials),
