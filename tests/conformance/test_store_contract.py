@@ -228,6 +228,8 @@ def test_the_due_index_holds_due_orders_oldest_first_keys_only(backend: Backend)
     backend.settle()
     due = list(backend.store.due_in_shard(SHARD, T0, page_size=2))
     assert [entry.order_id for entry in due] == ["C-DUE-0", "C-DUE-2", "C-DUE-1"], "oldest first, across pages"
+    newest = list(backend.store.due_in_shard(SHARD, T0, page_size=2, newest_first=True))
+    assert [entry.order_id for entry in newest] == ["C-DUE-1", "C-DUE-2", "C-DUE-0"], "or newest first"
     assert all(isinstance(entry, DueOrder) and entry.sweep_key == SHARD for entry in due)
     assert backend.store.count_due([SHARD, "kicc-wechatpay#1"], T0) == 3
     assert backend.store.count_due([SHARD], to_iso(NOW + timedelta(minutes=2))) == 4

@@ -120,10 +120,12 @@ class MemoryOrderStore:
             key=lambda entry: (entry[items.OUTBOX_KEY], entry[items.OUTBOX_SINCE], entry[items.ORDER_ID]),
         )
 
-    def due_in_shard(self, sweep_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
+    def due_in_shard(
+        self, sweep_key: str, now: str, page_size: int, *, newest_first: bool = False
+    ) -> Iterator[DueOrder]:
         with self._lock:
             entries = [entry for entry in self._due if entry.sweep_key == sweep_key and entry.next_check_at <= now]
-        yield from entries
+        yield from reversed(entries) if newest_first else entries
 
     def audits_due(self, audit_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
         with self._lock:

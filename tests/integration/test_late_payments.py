@@ -135,7 +135,8 @@ def test_an_audit_that_finds_nothing_publishes_nothing_and_the_order_leaves_the_
         assert run.ok and run.result["audited"] == 1 and run.result["latePayments"] == 0
     for order_id in ("LP-NONE-K", "LP-NONE-T"):
         item = stack.order(order_id)
-        assert item["status"] == "FAILED" and item["lastCheck"]["kind"] == "audit"
+        assert item["status"] == "FAILED" and item["history"][-1].split()[1:3] == ["audit", "IN_PROGRESS" if order_id == "LP-NONE-K" else "NOT_FOUND"]
+        assert not {"lastCheck", "cancel"} & set(item), "a decided order keeps its outcome, not its working state"
         assert item["auditAt"] == to_iso(parse_iso(decided_at[order_id]) + timedelta(days=1)), "a day after the decision"
         assert "leaseOwner" not in item
 

@@ -81,11 +81,13 @@ class SimulatedStore(_Port):
         if self.scheduler.now - self.store.refreshed_at > INDEX_LAG * self.faults.rng.random():
             self.store.refresh_indexes(at=self.scheduler.now)
 
-    def due_in_shard(self, sweep_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
+    def due_in_shard(
+        self, sweep_key: str, now: str, page_size: int, *, newest_first: bool = False
+    ) -> Iterator[DueOrder]:
         self._read_fault("due query")
         self._wait()
         self._index_caught_up()
-        entries = list(self.store.due_in_shard(sweep_key, now, page_size))
+        entries = list(self.store.due_in_shard(sweep_key, now, page_size, newest_first=newest_first))
         for start in range(0, len(entries), page_size):
             if start:
                 self._read_fault("due query page")

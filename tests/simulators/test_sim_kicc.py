@@ -544,3 +544,16 @@ def test_fail_next_timeout_on_revise_processes_the_cancel_late(
         post(kicc_sim.base_url, REVISE, body, timeout=0.2)
     assert kicc_sim.payment(approved_payment).status == "TS02"
     assert revise(kicc_sim, body).json()["resCd"] == "0000"
+
+
+def test_a_rescripted_payment_answers_its_new_story_and_can_then_be_cancelled(
+    kicc_sim: KiccSimulator, clock: ManualClock
+) -> None:
+    """A payment made after the order was decided (a late payment): the lookups that follow
+    reveal it, and only then is it approved, so only then can it be cancelled."""
+    kicc_sim.add_payment("PG0001", "ORDER-1", 1000, script=[k.pending()])
+    assert "statusCd" not in find(kicc_sim.base_url, "PG0001")
+    kicc_sim.rescript("PG0001", [k.approved()])
+    assert kicc_sim.payment("PG0001").status == "PENDING", "nothing moves before a lookup reveals it"
+    assert find(kicc_sim.base_url, "PG0001")["statusCd"] == "TS01"
+    assert cancel(kicc_sim, "PG0001", "CANCEL-1", today(clock)) == "0000"

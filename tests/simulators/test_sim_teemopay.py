@@ -275,6 +275,17 @@ def test_pending_then_paid(
     assert teemo_sim.order("ORD1").status == 2 and teemo_sim.order("ORD1").queries == 4
 
 
+def test_a_deposit_after_the_decision_is_what_the_queries_that_follow_reveal(
+    teemo_sim: TeemoPaySimulator, clock: ManualClock, signing_key: RSAPrivateKey
+) -> None:
+    teemo_sim.add_order("ORD1", 1000, script=[t.not_found()])
+    assert query(teemo_sim, clock, signing_key)["code"] == 434
+    teemo_sim.rescript("ORD1", [t.paid()])
+    data = query(teemo_sim, clock, signing_key)["data"]
+    assert data["status"] == 2 and data["transactionAmount"] == "1000.00"
+    assert teemo_sim.order("ORD1").status == 2
+
+
 def test_failed(teemo_sim: TeemoPaySimulator, clock: ManualClock, signing_key: RSAPrivateKey) -> None:
     teemo_sim.add_order("ORD1", 1000, script=[t.failed()])
     data = query(teemo_sim, clock, signing_key)["data"]

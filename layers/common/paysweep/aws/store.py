@@ -126,13 +126,15 @@ class DynamoDBOrderStore:
             if not start:
                 return
 
-    def due_in_shard(self, sweep_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
-        """Due orders of one shard, oldest first, fetched one page at a time."""
+    def due_in_shard(
+        self, sweep_key: str, now: str, page_size: int, *, newest_first: bool = False
+    ) -> Iterator[DueOrder]:
+        """Due orders of one shard, oldest (or newest) first, fetched one page at a time."""
         for page in self._query_pages(
             IndexName=self._due_index,
             KeyConditionExpression="sweepKey = :k AND nextCheckAt <= :now",
             ExpressionAttributeValues={":k": {"S": sweep_key}, ":now": {"S": now}},
-            ScanIndexForward=True,
+            ScanIndexForward=not newest_first,
             Limit=page_size,
         ):
             for found in page:

@@ -57,6 +57,13 @@ LEASE = (LEASE_OWNER, LEASE_UNTIL)
 OUTBOX_MARKER = (OUTBOX, OUTBOX_KEY, OUTBOX_SINCE)
 
 HISTORY_LIMIT = 8
+DECIDED_HISTORY = 4
+"""Lines a decided order keeps: the path to its decision. With `lastCheck` and `cancel` gone
+(the `outcome` record holds the decision's status, amounts and references; every answer is in
+the logs), a decided order stays under 1 KB even with a 40-character id, a late payment's
+cancel and its correction, its due-index keys and lease: each of its writes is one unit."""
+SETTLED = (LAST_CHECK, CANCEL)
+"""The working state a decided order no longer needs."""
 DETAIL_LIMIT = 120
 """Characters of a provider's message kept in the order's last check (the full text is logged):
 keeps a pending order's writes at one DynamoDB write unit (README, cost table)."""
@@ -280,6 +287,15 @@ def _recorded(check: Check, history: Sequence[str], attempts: int | None) -> dic
     return values
 
 
+def _settled(check: Check, history: Sequence[str], attempts: int | None) -> dict[str, Any]:
+    """What a write of a decided order records: the check as its history's last line, the
+    history cut to DECIDED_HISTORY (with `SETTLED` removed by the same write)."""
+    values: dict[str, Any] = {HISTORY: history_with(history, check.line())[-DECIDED_HISTORY:], UPDATED_AT: check.at}
+    if attempts is not None:
+        values[ATTEMPTS] = attempts
+    return values
+
+
 def reschedule(
     order_id: str,
     guard: Leased,
@@ -330,23 +346,21 @@ def decide(
     status: str,
     outcome: Mapping[str, Any],
     publish_by: str,
-    cancel: Mapping[str, Any] | None = None,
     audit: tuple[str, str] | None = None,
 ) -> Transition:
     """The terminal transition. The order stays in the due index (its keys do not change, so
     the index is not written) until its outcome is published: that is the outbox. The lease
     now runs until `publish_by`, so no other sweep re-publishes while this one is about to.
+    The working state goes (`SETTLED`, `DECIDED_HISTORY`): the outcome record says it all.
 
     `audit` (`auditKey`, `auditAt`): a decision the provider's books can still overturn enters
     the audit schedule in the same write (audited once published); any other leaves it."""
     values = {STATUS: status, OUTCOME: outcome, LEASE_OWNER: guard.token, LEASE_UNTIL: publish_by,
-              **_recorded(check, history, attempts)}
-    if cancel is not None:
-        values[CANCEL] = cancel
+              **_settled(check, history, attempts)}
     if audit is None:
-        return Transition(order_id, guard, values, AUDIT_INDEX_KEYS)
+        return Transition(order_id, guard, values, (*SETTLED, *AUDIT_INDEX_KEYS))
     values.update({AUDIT_KEY: audit[0], AUDIT_AT: audit[1]})
-    return Transition(order_id, guard, values)
+    return Transition(order_id, guard, values, SETTLED)
 
 
 def published(order_id: str, event_id: str, status: str) -> Transition:
@@ -392,12 +406,11 @@ def supersede(
     have its cancel confirmed (the lease released); REVIEW takes the journaled outcome's place,
     to be published under the lease until `publish_by`."""
     check = Check(now, "journal", target.value, detail=event_id)
-    values: dict[str, Any] = {STATUS: target.value, **_recorded(check, history, None)}
     if target is OrderStatus.CANCELLING:
-        values.update({CANCEL: cancel, NEXT_CHECK_AT: now})
+        values: dict[str, Any] = {STATUS: target.value, **_recorded(check, history, None), CANCEL: cancel, NEXT_CHECK_AT: now}
         return Transition(order_id, guard, values, LEASE)
-    values.update({OUTCOME: outcome, LEASE_UNTIL: publish_by or now})
-    return Transition(order_id, guard, values)
+    values = {STATUS: target.value, **_settled(check, history, None), OUTCOME: outcome, LEASE_UNTIL: publish_by or now}
+    return Transition(order_id, guard, values, SETTLED)
 
 
 # -- audits: a decided order asked again ----------------------------------------------------
@@ -407,12 +420,13 @@ def audited(
     order_id: str, guard: Leased, *, check: Check, history: Sequence[str], attempts: int, next_audit_at: str | None
 ) -> Transition:
     """An audit that changed nothing: the next audit at `next_audit_at`, or (None) out of the
-    audit schedule for good; the lease released either way."""
-    values = _recorded(check, history, attempts)
+    audit schedule for good; the lease released either way. Recorded as a decided order's
+    writes are: a history line, nothing more."""
+    values = _settled(check, history, attempts)
     if next_audit_at is None:
-        return Transition(order_id, guard, values, (*AUDIT_INDEX_KEYS, *LEASE))
+        return Transition(order_id, guard, values, (*AUDIT_INDEX_KEYS, *LEASE, *SETTLED))
     values[AUDIT_AT] = next_audit_at
-    return Transition(order_id, guard, values, LEASE)
+    return Transition(order_id, guard, values, (*LEASE, *SETTLED))
 
 
 def reopen_for_cancel(
@@ -460,12 +474,12 @@ def correct(
     values = {
         STATUS: status, GENERATION: generation, OUTCOME: outcome, SWEEP_KEY: sweep_key,
         NEXT_CHECK_AT: check.at, LEASE_OWNER: guard.token, LEASE_UNTIL: publish_by,
-        **_recorded(check, history, attempts),
+        **_settled(check, history, attempts),
     }
     if audit is None:
-        return Transition(order_id, guard, values, AUDIT_INDEX_KEYS)
+        return Transition(order_id, guard, values, (*SETTLED, *AUDIT_INDEX_KEYS))
     values.update({AUDIT_KEY: audit[0], AUDIT_AT: audit[1]})
-    return Transition(order_id, guard, values)
+    return Transition(order_id, guard, values, SETTLED)
 
 
 # -- the operator's writes ----------------------------------------------------------------

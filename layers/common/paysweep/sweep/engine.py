@@ -196,13 +196,17 @@ class _Sweep:
         set_aside = [shard for shard in shards if shard.ceded]
         self.summary.count("shards_ceded", len(set_aside))
         for shard in set_aside:
-            shard.revisiting = True
+            shard.revisit()
             self._sweep_shard(shard, due_by, workers, may_step_back=False)
         return [shard.shard for shard in shards]
 
     def _rotated(self, shards: list[str]) -> list[str]:
-        start = self.engine.rng.randrange(len(shards)) if shards else 0
-        return shards[start:] + shards[:start]
+        """The shards from a random one, in a random direction: two sweeps that go the same way
+        chase each other from shard to shard; going opposite ways, they meet once."""
+        if not shards:
+            return []
+        start, step = self.engine.rng.randrange(len(shards)), self.engine.rng.choice((1, -1))
+        return [shards[(start + step * offset) % len(shards)] for offset in range(len(shards))]
 
     def _sweep_shard(
         self, progress: _ShardProgress, due_by: str, workers: Workers, *, may_step_back: bool = True
@@ -213,7 +217,11 @@ class _Sweep:
             self.summary.complete = False
             return
         try:
-            for due in self.engine.store.due_in_shard(progress.shard, due_by, self.config.page_size):
+            # The way back reads newest first: a sweep still working the shard goes oldest first,
+            # so the two meet once, in the middle, rather than at its every next claim.
+            for due in self.engine.store.due_in_shard(
+                progress.shard, due_by, self.config.page_size, newest_first=not may_step_back
+            ):
                 self._note_due(due)
                 if self.out_of_time():
                     self.summary.complete = False
@@ -222,6 +230,9 @@ class _Sweep:
                     return  # set aside: the rest is claimed on the way back
                 if not progress.to_claim(due.order_id, to_iso(self.engine.clock())):
                     continue  # claimed already, or another sweep holds it: one claim per order
+                if not progress.probed:
+                    self._probe(due, due_by, progress, workers)
+                    continue
                 workers.submit(partial(self._check_one, due, due_by, progress))
         except StoreUnavailable as error:
             self.table_trouble.failed()
@@ -235,6 +246,15 @@ class _Sweep:
         if self._oldest_due is None or due.next_check_at < self._oldest_due:
             self._oldest_due = due.next_check_at
 
+    def _probe(self, due: DueOrder, due_by: str, progress: _ShardProgress, workers: Workers) -> None:
+        """A shard's first claim, made alone before any other is queued: when another sweep is
+        working the shard, one refused claim (billed like a write) says so, instead of a pool's
+        worth of them in flight at once."""
+        progress.probed = True
+        claimed = self._claim(due, due_by, item.Due, progress)
+        if claimed is not None:
+            workers.submit(partial(self._check_claimed, due, claimed))
+
     def _check_one(self, due: DueOrder, due_by: str, progress: _ShardProgress) -> None:
         if self.out_of_time():
             self.summary.complete = False
@@ -242,10 +262,29 @@ class _Sweep:
         if progress.ceded and not progress.revisiting:
             progress.forget(due.order_id)  # set aside with its shard: claimed on the way back, if still due
             return
+        if progress.contended and not self._still_free(due, due_by, progress):
+            return
         claimed = self._claim(due, due_by, item.Due, progress)
         if claimed is not None:
-            token, order, abandoned = claimed
-            self._work_on(due, lambda: OrderFlow(self.tools, order, token, abandoned_lease=abandoned).run())
+            self._check_claimed(due, claimed)
+
+    def _still_free(self, due: DueOrder, due_by: str, progress: _ShardProgress) -> bool:
+        """On the way back through a shard another sweep is still working: read the order first
+        (a consistent read is a fifth of the price of a refused write) and claim it only if it
+        is still due and nobody holds it."""
+        now = to_iso(self.engine.clock())
+        try:
+            current = self.engine.store.read(due.order_id)
+        except StoreUnavailable:
+            return True  # the claim's own condition decides
+        if current is not None and item.Due(due.sweep_key, due_by, now).holds(current):
+            return True
+        progress.held(due.order_id, current, now)
+        return False
+
+    def _check_claimed(self, due: DueOrder, claimed: tuple[str, dict[str, Any], bool]) -> None:
+        token, order, abandoned = claimed
+        self._work_on(due, lambda: OrderFlow(self.tools, order, token, abandoned_lease=abandoned).run())
 
     def _claim(
         self, due: DueOrder, due_by: str, guard: type[item.Due | item.AuditDue], progress: _ShardProgress | None = None
@@ -265,7 +304,7 @@ class _Sweep:
             self.table_trouble.succeeded()
             self.summary.count("claim_conflicts")
             if progress is not None:
-                progress.conflict(due.order_id, refused.current)
+                progress.conflict(due.order_id, refused.current, to_iso(now))
             return None
         except StoreUnavailable as error:
             self.table_trouble.failed()
@@ -358,14 +397,18 @@ class FailureStreak:
 
 class _ShardProgress:
     """One shard in one sweep: which of its orders this sweep has claimed or seen held by
-    another sweep, and whether another sweep works it (a run of refused claims).
+    another sweep, and whether another sweep works it.
 
-    A refused claim is billed like a write, so a shard set aside is not claimed any further
-    until the way back (queued claims of it are dropped), and on the way back an order whose
-    refusal showed another sweep's live lease is not tried again.
+    A refused claim is billed like a write, so the first one that shows another sweep's live
+    lease sets the shard aside (a refusal without one, an index that lagged a write, counts
+    only in a run of CEDE_AFTER); a shard set aside is not claimed any further until the way
+    back (queued claims of it are dropped), and on the way back an order whose refusal showed
+    another sweep's live lease is not tried again. The way back starts with a single claim
+    too; once a claim there is refused (the other sweep still at work: `contended`), each order
+    is read before it is claimed.
     """
 
-    CEDE_AFTER = 5
+    CEDE_AFTER = 3
 
     def __init__(self, shard: str) -> None:
         self.shard = shard
@@ -375,6 +418,9 @@ class _ShardProgress:
         self._lock = threading.Lock()
         self.ceded = False
         self.revisiting = False
+        self.probed = False
+        """The first pass has made its first claim (`_Sweep._probe`)."""
+        self.contended = False
 
     def to_claim(self, order_id: str, now: str) -> bool:
         """True when this sweep should try to claim the order now (it is then counted as taken)."""
@@ -388,14 +434,28 @@ class _ShardProgress:
         with self._lock:
             self._taken.discard(order_id)
 
-    def conflict(self, order_id: str, current: dict[str, Any] | None) -> None:
+    def conflict(self, order_id: str, current: dict[str, Any] | None, now: str) -> None:
         with self._lock:
             self._failed_in_a_row += 1
-            if self._failed_in_a_row >= self.CEDE_AFTER:
+            held_until = item.live_lease(current or {}, now)
+            if held_until is not None:
+                self._held_elsewhere[order_id] = held_until
+            if held_until is not None or self._failed_in_a_row >= self.CEDE_AFTER:
                 self.ceded = True
-            until = (current or {}).get(item.LEASE_UNTIL)
-            if isinstance(until, str):
-                self._held_elsewhere[order_id] = until
+            if self.revisiting:
+                self.contended = True  # held, or just done, by a sweep still at work here
+
+    def held(self, order_id: str, current: dict[str, Any] | None, now: str) -> None:
+        """Read, not claimed: held or just done by another sweep."""
+        with self._lock:
+            held_until = item.live_lease(current or {}, now)
+            if held_until is not None:
+                self._held_elsewhere[order_id] = held_until
+
+    def revisit(self) -> None:
+        """The way back: claims never set the shard aside again, and start with a probe."""
+        with self._lock:
+            self.revisiting, self.probed = True, False
 
     def claimed(self) -> None:
         with self._lock:

@@ -240,7 +240,7 @@ class OrderFlow:
         message = self.message(
             order, outcome, decision.reason, now, intent.reported(), answer.provider_status, refs, supersedes=intent.supersedes
         )
-        self.record_terminal(order, message, check, cancel=intent)
+        self.record_terminal(order, message, check)
 
     # -- invalid and stale items -----------------------------------------------------------
 
@@ -383,7 +383,6 @@ class OrderFlow:
         message: OutcomeMessage,
         check: item.Check,
         *,
-        cancel: CancelIntent | None = None,
         free_lease_ok: bool = False,
     ) -> Written:
         guard: item.Leased | item.LeasedOrFree = (
@@ -391,7 +390,7 @@ class OrderFlow:
             if free_lease_ok
             else item.Leased(self.token, order.status.value)
         )
-        return self._commit_terminal(message, check, guard, attempts=order.attempts + self.calls, cancel=cancel)
+        return self._commit_terminal(message, check, guard, attempts=order.attempts + self.calls)
 
     def _commit_terminal(
         self,
@@ -400,7 +399,6 @@ class OrderFlow:
         guard: item.Leased | item.LeasedOrFree,
         *,
         attempts: int,
-        cancel: CancelIntent | None = None,
     ) -> Written:
         """The terminal transition, the order staying in the due index until published.
 
@@ -411,7 +409,7 @@ class OrderFlow:
         transition = item.decide(
             self.order_id, guard, check=check, history=self.history, attempts=attempts,
             status=message.outcome.value, outcome=outcome_record(message), publish_by=publish_by,
-            cancel=cancel.to_item() if cancel else None, audit=self._first_audit(message, check.at),
+            audit=self._first_audit(message, check.at),
         )
         try:
             self.tools.store.apply(transition)

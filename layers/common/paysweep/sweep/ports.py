@@ -92,8 +92,11 @@ class DueOrder(NamedTuple):
 class OrderStore(Protocol):
     """The orders table and its sparse indexes (due orders, due audits, 0.1's outbox)."""
 
-    def due_in_shard(self, sweep_key: str, now: str, page_size: int) -> Iterator[DueOrder]:
-        """Due orders of one shard, oldest first, a page at a time (eventually consistent)."""
+    def due_in_shard(
+        self, sweep_key: str, now: str, page_size: int, *, newest_first: bool = False
+    ) -> Iterator[DueOrder]:
+        """Due orders of one shard, oldest first (or newest first), a page at a time
+        (eventually consistent)."""
         ...
 
     def audits_due(self, audit_key: str, now: str, page_size: int) -> Iterator[DueOrder]:

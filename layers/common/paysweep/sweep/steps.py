@@ -59,6 +59,5 @@ class OrderSteps(Protocol):
     ) -> OutcomeMessage: ...
 
     def record_terminal(
-        self, order: Order, message: OutcomeMessage, check: item.Check, *,
-        cancel: CancelIntent | None = None, free_lease_ok: bool = False,
+        self, order: Order, message: OutcomeMessage, check: item.Check, *, free_lease_ok: bool = False,
     ) -> Written: ...

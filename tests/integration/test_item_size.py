@@ -1,0 +1,90 @@
+"""A decided order's item stays under 1 KB, so each of its writes costs one DynamoDB write unit
+(README, cost table), even at the worst case: the longest order ids the providers take, a full
+history, a cancel, a late payment's cancel and its correction, and the due-index keys and lease
+a decided order keeps until its outcome is published.
+
+Sizes by DynamoDB's rules (`paysweep_local.capacity`, the emulator's write-unit book), of the
+items the real sweeps leave, caught while unpublished (SNS refusing every batch) and after.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from paysweep_local.capacity import KB, plain_item_size
+from paysweep_local.simulators import kicc, teemopay
+from paysweep_local.stack import LocalStack
+from support.invariants import check_all
+from support.outcomes import Published
+from support.scenarios import KICC, TEEMO
+
+KICC_ID, TEEMO_ID = 40, 32
+"""KICC's shopOrderNo and TeemoPay's merchantOrderNo take at most this many characters."""
+DECIDED = ("APPROVED", "FAILED", "CANCELLED", "REVIEW")
+
+
+def order_id(prefix: str, length: int) -> str:
+    return (prefix + "-" + "X" * length)[:length]
+
+
+def sweep_both(stack: LocalStack, minutes: int) -> None:
+    for _ in range(minutes):
+        for provider in (KICC, TEEMO):
+            run = stack.sweep(provider)
+            assert run.ok, run.error
+        stack.advance(60)
+
+
+def decided_sizes(stack: LocalStack, ids: list[str]) -> dict[str, tuple[str, int]]:
+    sizes = {}
+    for oid in ids:
+        item: dict[str, Any] = stack.order(oid) or {}
+        if item.get("status") in DECIDED:
+            sizes[oid] = (str(item["status"]), plain_item_size(item))
+    return sizes
+
+
+def test_every_item_of_a_decided_order_is_under_one_kilobyte(stack: LocalStack, published: Published) -> None:
+    big = 100_000_000  # nine digits of won
+    ids = {name: order_id(name, KICC_ID) for name in ("APPROVED", "MISMATCH", "LATE")}
+    ids["TEEMO-LATE"] = order_id("TEEMO-LATE", TEEMO_ID)
+    scripts = {
+        "APPROVED": [kicc.pending(times=7), kicc.approved()],
+        "MISMATCH": [kicc.pending(times=6), kicc.approved(amount=big - 1)],
+        "LATE": [kicc.pending()],
+    }
+    expires = stack.now() + timedelta(minutes=25)  # seven checks before the final one: a full history
+    pg_cnos = {name: f"2611221509001{n:07d}" for n, name in enumerate(scripts)}  # KICC's pgCno: 20 digits
+    for name, script in scripts.items():
+        pg_cno = pg_cnos[name]
+        stack.kicc.add_payment(pg_cno, ids[name], big, "KRW", script=script)
+        stack.register(ids[name], KICC, big, "KRW", pg_cno=pg_cno, expires_at=expires if name == "LATE" else None)
+    stack.teemopay.add_order(ids["TEEMO-LATE"], str(big), script=[teemopay.pending()])
+    stack.register(ids["TEEMO-LATE"], TEEMO, big, "KRW", expires_at=expires)
+
+    stack.emulator.add_fault("sns", "PublishBatch", error="internal", times=-1)  # decided, kept unpublished
+    sweep_both(stack, 40)  # the seventh check of a pending order comes 22 minutes in, the eighth 15 later
+    unpublished = decided_sizes(stack, list(ids.values()))
+    assert {status for status, _ in unpublished.values()} == {"APPROVED", "CANCELLED", "FAILED"}, unpublished
+    stack.emulator.clear_faults()
+    sweep_both(stack, 2)
+
+    stack.kicc.rescript(pg_cnos["LATE"], [kicc.approved()])
+    stack.teemopay.rescript(ids["TEEMO-LATE"], [teemopay.paid()])
+    stack.advance(3600)
+    stack.emulator.add_fault("sns", "PublishBatch", error="internal", times=-1)
+    sweep_both(stack, 3)  # the audits: the KICC cancel sent and confirmed, the TeemoPay correction recorded
+    corrections = decided_sizes(stack, [ids["LATE"], ids["TEEMO-LATE"]])
+    assert sorted(status for status, _ in corrections.values()) == ["CANCELLED", "REVIEW"], corrections
+    assert all("sweepKey" in stack.order(oid) for oid in corrections), "caught before publication"
+    stack.emulator.clear_faults()
+    sweep_both(stack, 2)
+    settled = decided_sizes(stack, list(ids.values()))
+
+    for name, sizes in (("unpublished", unpublished), ("corrections, unpublished", corrections), ("published", settled)):
+        too_big = {oid: size for oid, size in sizes.items() if size[1] >= KB}
+        assert not too_big, f"{name}: decided items of 1 KB or more cost two units a write: {too_big}"
+    assert max(size for _, size in corrections.values()) > 0.8 * KB, "the worst case is near the limit: keep it honest"
+    published.collect()
+    check_all(stack.orders(), [d.message for d in published.all])
