@@ -15,6 +15,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ class Sizes:
     conflict_orders: int = 256
     conflict_concurrency: int = 8
     conflict_rounds: int = 3
+    audit_orders: int = 200
     cpu_orders: int = 1000
     cpu_concurrency: int = 32
     cpu_rounds: int = 2
@@ -66,7 +68,7 @@ class Sizes:
     def quick(cls) -> Sizes:
         return cls(sweep_orders=500, baseline_orders=20, throughput_rounds=4, calls_orders=100, rss_orders=2000,
                    index_total=10_000, index_due=200, index_later=800, shards_orders=128, rate_orders=100,
-                   conflict_orders=128, conflict_rounds=2, cpu_orders=300, cpu_rounds=1)
+                   conflict_orders=128, conflict_rounds=2, cpu_orders=300, cpu_rounds=1, audit_orders=100)
 
 
 @dataclass
@@ -84,6 +86,8 @@ class Context:
     runs: dict[str, SweepRun] = field(default_factory=dict)
     wru: dict[str, Any] | None = None
     """Measured write units per check (by kind, steady state) and the sizes the cost needs."""
+    audit_wru: float | None = None
+    """Measured write units an order decided FAILED EXPIRED costs for its audits (`audits`)."""
 
     def bench(self) -> Bench:
         """The local stack, started and calibrated on first use."""
@@ -784,9 +788,10 @@ def fig_cost(ctx: Context) -> None:
         memory_mb=bench.memory_mb,
         # The emulator counts Query calls, not which index they read: a complete sweep reads
         # the outbox index once per shard (empty), the rest are due-index pages.
-        due_queries=run.calls.get("dynamodb.Query", 0) - bench.shards,
+        # the outbox and the audit index once per shard (empty), the rest are due-index pages.
+        due_queries=run.calls.get("dynamodb.Query", 0) - 2 * bench.shards,
         due_items_read=run.items_read.get(f"{bench.stack.table}/index/due-index", 0),
-        other_queries=bench.shards,
+        other_queries=2 * bench.shards,
         publish_batches=run.publish_batches,
         messages_published=outcomes,
         measured_writes=run.dynamodb_writes,
@@ -794,6 +799,7 @@ def fig_cost(ctx: Context) -> None:
         wru_per_terminal=wru_terminal,
         due_entry_bytes=wru["dueEntryBytes"],
         message_bytes=wru["messageBytes"],
+        audit_wru_per_failed=ctx.audit_wru,
     )
     lines, details = cost.per_million_checks(inputs)
     report.say(f"  from the main sweep: {run.checked:,} checks ({MAIN_MIX.describe()}), {seconds(run.duration_s)} "
@@ -801,6 +807,9 @@ def fig_cost(ctx: Context) -> None:
     rows = [[line.item, line.quantity, f"${line.dollars:,.2f}", f"${line.dollars_at_limit:,.2f}"] for line in lines]
     total = sum(line.dollars for line in lines)
     rows.append(["total", "", f"${total:,.2f}", f"${sum(l.dollars_at_limit or 0 for l in lines):,.2f}"])
+    # The target and the floor are of status checks at the mix (issue 14); the audits are extra
+    # provider queries on top, priced on their own line and named beside the verdict.
+    checks_total = sum(line.dollars for line in lines if not line.item.startswith(cost.AUDITS_LINE))
     report.table(["per 1,000,000 checks", "quantity", "at measured duration", "at provider-bound duration"], rows)
     report.say(f"  DynamoDB: {wru['pending']:.2f} WRU per check that stays pending, {wru_terminal:.2f} per terminal one "
                f"(approved {wru['approved']:.2f}, cancelled {wru['cancelled']:.2f}), measured by the emulator at the "
@@ -811,9 +820,15 @@ def fig_cost(ctx: Context) -> None:
     report.say(f"  floor: {cost.floor_wru(MAIN_MIX.pending):.2f} WRU per check at the mix (pending "
                f"{cost.FLOOR_WRU_PENDING:g}: move nextCheckAt once; terminal {cost.FLOOR_WRU_TERMINAL:g}: out of the "
                f"due index and an outbox marker cleared) = ${floor:,.2f} per million checks")
-    report.check("cost-per-million", f"${total:,.2f} ({total / floor:.2f} x the floor ${floor:,.2f})", "<= $2.90",
-                 total <= 2.90, f"DynamoDB writes ${details['wruPerCheck'] * cost.DYNAMODB_PER_WRU * cost.MILLION:,.2f} "
-                 f"of it")
+    report.check("cost-per-million", f"${checks_total:,.2f} ({checks_total / floor:.2f} x the floor ${floor:,.2f})",
+                 "<= $2.90", checks_total <= 2.90,
+                 f"the checks at the mix; DynamoDB writes ${details['wruPerCheck'] * cost.DYNAMODB_PER_WRU * cost.MILLION:,.2f} "
+                 f"of it; with the audits line ${total:,.2f}")
+    if details.get("audits"):
+        queries = cost.MILLION + details["audits"]
+        report.say(f"  with audits: {details['audits']:,.0f} audits are provider queries beside the million checks: "
+                   f"${total:,.2f} in all, ${total / queries * cost.MILLION:,.2f} per million provider queries "
+                   f"(an audit costs {details['auditWruPerAudit']:.2f} WRU, a check {details['wruPerCheck']:.2f})")
     report.say(f"  SNS: one billed request per PublishBatch call (<= 64 KB); billed per message it would be "
                f"{details['snsRequestsIfBilledPerMessage']:,.0f} requests (${details['snsRequestsIfBilledPerMessage'] * cost.SNS_PER_PUBLISH_REQUEST:,.2f})")
     cpu_per_check = run.cpu["sweeper"] / run.checked
@@ -827,13 +842,63 @@ def fig_cost(ctx: Context) -> None:
     report.say(f"  prices: AWS public price list, us-east-1, in force since {cost.PRICE_LIST_DATE} (DynamoDB on-demand "
                f"cut); cross-checked {cost.PRICES_CROSS_CHECKED}; free tiers ignored")
     report.record("cost", {"inputs": asdict(inputs), "lines": [asdict(line) for line in lines], "details": details,
-                           "totalDollars": total, "floorDollars": floor, "ratioToFloor": total / floor,
+                           "totalDollars": total, "checksDollars": checks_total, "floorDollars": floor,
+                           "ratioToFloor": checks_total / floor,
                            "emptySweepSeconds": empty, "idleMonthlyDollars": idle,
                            "prices": {"lambdaArmGbSecond": cost.LAMBDA_ARM_GB_SECOND,
                                       "lambdaPerRequest": cost.LAMBDA_PER_REQUEST,
                                       "dynamodbPerWru": cost.DYNAMODB_PER_WRU, "dynamodbPerRru": cost.DYNAMODB_PER_RRU,
                                       "snsPerPublishRequest": cost.SNS_PER_PUBLISH_REQUEST,
                                       "priceListDate": cost.PRICE_LIST_DATE}})
+
+
+def fig_audits(ctx: Context) -> None:
+    """What auditing decided orders costs: an order decided FAILED EXPIRED enters the audit index
+    with its decision, then is audited an hour and a day later (its provider still saying
+    unpaid: nothing published; the last audit takes it out of the schedule)."""
+    report, s = ctx.report, ctx.sizes
+    bench = ctx.bench()
+    report.heading("audits", "Audits of decided orders (late payments): write units per failed order")
+    n = s.audit_orders
+    bench.clear()
+    function = bench.function(s.concurrency)  # warmed on the empty table
+    now = bench.stack.now()
+    items = [{**item, "createdAt": to_iso(now - timedelta(hours=2)), "expiresAt": to_iso(now - timedelta(minutes=10))}
+             for item in bench.due_orders("au", ["pending"] * n)]
+    bench.put(items)
+    runs: list[SweepRun] = []
+    try:
+        for label, advance in (("decided FAILED EXPIRED", 0), ("audit after an hour", 3660), ("audit after a day", 86400)):
+            bench.stack.advance(advance)
+            runs.append(bench.sweep(function, label=label, orders=n, concurrency=s.concurrency, latency_s=s.latency_s))
+    finally:
+        bench.retire(function)
+    decide, first, last = runs
+    rows = []
+    for run in runs:
+        indexes = run.write_units.get("byIndex", {})
+        audit_units = sum(v for k, v in indexes.items() if k.endswith("/index/audit-index"))
+        rows.append([run.label, " + ".join(f"{k} {v}" for k, v in sorted(run.outcomes.items())) or "-",
+                     run.total("audited"), run.total("latePayments"), run.wru, audit_units,
+                     f"{run.wru / n:.2f}", run.calls.get("dynamodb.Query", 0)])
+    report.table(["", "outcomes", "audited", "late payments", "WRU", "of it audit index", "WRU per order",
+                  "Query calls"], rows)
+    problems = [p for run in runs for p in run.problems()]
+    for problem in problems:
+        report.say(f"  WARNING: {problem}")
+    wrong = decide.outcomes.get("FAILED", 0) != n or first.total("audited") != n or last.total("audited") != n
+    if wrong:
+        report.say("  WARNING: not every order was decided FAILED and audited twice: no cost line for audits")
+    audit_index_at_decision = sum(v for k, v in decide.write_units.get("byIndex", {}).items()
+                                  if k.endswith("/index/audit-index"))
+    per_failed = (audit_index_at_decision + first.wru + last.wru) / n
+    ctx.audit_wru = None if wrong else per_failed
+    report.say(f"  per order decided FAILED EXPIRED: {audit_index_at_decision / n:.2f} WRU for its audit-index entry "
+               f"at the decision, {first.wru / n:.2f} for the first audit (claim, record, the entry's key moved), "
+               f"{last.wru / n:.2f} for the last (claim, record, the entry deleted): {per_failed:.2f} WRU in all, "
+               f"priced in the cost table at {cost.FAILED_SHARE_OF_TERMINAL:.0%} of terminal checks")
+    report.record("audits", {"runs": [run.to_json() for run in runs], "wruPerFailedOrder": per_failed,
+                             "problems": problems})
 
 
 def empty_sweep_seconds(bench: Bench, runs: int = 5) -> float:
@@ -919,6 +984,7 @@ FIGURES: dict[str, Figure] = {
     "calls": fig_calls,
     "rss": fig_rss,
     "index": fig_index,
+    "audits": fig_audits,
     "cost": fig_cost,
     "cpu": fig_cpu,
 }
