@@ -18,19 +18,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-import yaml
 from doubles.store import MemoryCompensationJournal, MemoryOrderStore
 from paysweep.aws.journal import DynamoDBCompensationJournal
 from paysweep.aws.store import DynamoDBOrderStore
 from paysweep.sweep.ports import CompensationJournal, OrderStore
 from paysweep_local.emulator import Emulator
 from paysweep_local.ministack import MiniStack
+from support.tables import template_table
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 DUE_INDEX, OUTBOX_INDEX = "due-index", "outbox-index"
 
 
@@ -43,25 +41,6 @@ class Backend(NamedTuple):
     """The DynamoDB client behind the store (None for memory): for the racing test's own calls."""
 
 
-def _template_table(logical_id: str) -> dict[str, Any]:
-    """CreateTable arguments from the template's own table definition (keys, indexes)."""
-
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    resources = yaml.load(TEMPLATE.read_text(), Loader=_Loader)["Resources"]
-    properties = resources[logical_id]["Properties"]
-    table: dict[str, Any] = {
-        "AttributeDefinitions": properties["AttributeDefinitions"],
-        "KeySchema": properties["KeySchema"],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
-    if properties.get("GlobalSecondaryIndexes"):
-        table["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
-    return table
-
-
 def memory_backend() -> Backend:
     store = MemoryOrderStore()
     return Backend("memory", store, MemoryCompensationJournal(), store.refresh_indexes, None)
@@ -70,8 +49,8 @@ def memory_backend() -> Backend:
 def dynamodb_backend(name: str, client: Any) -> Backend:
     suffix = uuid.uuid4().hex[:10]
     orders, journal = f"orders-{suffix}", f"compensations-{suffix}"
-    client.create_table(TableName=orders, **_template_table("OrdersTable"))
-    client.create_table(TableName=journal, **_template_table("CompensationsTable"))
+    client.create_table(TableName=orders, **template_table("OrdersTable"))
+    client.create_table(TableName=journal, **template_table("CompensationsTable"))
     return Backend(
         name,
         DynamoDBOrderStore(client, orders, DUE_INDEX, OUTBOX_INDEX),

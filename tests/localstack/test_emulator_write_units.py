@@ -1,6 +1,6 @@
 """The emulator books each DynamoDB write's units from the item before and after it (`capacity`).
 
-The shapes are the sweep's writes on a table with the orders table's two sparse indexes: a
+The shapes are the sweep's writes on a table made from the template's orders table (its sparse indexes): a
 claim (lease only), a reschedule (the due index's sort key moves), a refused claim, the
 confirmation (out of the due index), an injected conditional failure, a batch and a delete.
 """
@@ -13,24 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from paysweep_local.emulator import Emulator
-
-
-def make_orders_table(emulator: Emulator, name: str) -> None:
-    emulator.client("dynamodb").create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
-                              for n in ("orderId", "sweepKey", "nextCheckAt", "outboxKey", "outboxSince")],
-        GlobalSecondaryIndexes=[
-            {"IndexName": "due-index", "Projection": {"ProjectionType": "KEYS_ONLY"},
-             "KeySchema": [{"AttributeName": "sweepKey", "KeyType": "HASH"},
-                           {"AttributeName": "nextCheckAt", "KeyType": "RANGE"}]},
-            {"IndexName": "outbox-index", "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["outbox"]},
-             "KeySchema": [{"AttributeName": "outboxKey", "KeyType": "HASH"},
-                           {"AttributeName": "outboxSince", "KeyType": "RANGE"}]},
-        ],
-    )
+from support.tables import template_table
 
 
 def units_of(emulator: Emulator, table: str) -> dict[str, int]:
@@ -45,7 +28,7 @@ def units_of(emulator: Emulator, table: str) -> dict[str, int]:
 
 def test_each_write_is_booked_by_dynamodbs_rules(emulator: Emulator, unique: Callable[[str], str]) -> None:
     table = unique("wru")
-    make_orders_table(emulator, table)
+    emulator.client("dynamodb").create_table(TableName=table, **template_table("OrdersTable"))
     client = emulator.client("dynamodb", retries={"mode": "standard", "total_max_attempts": 1})
     key = {"orderId": {"S": "ORD-1"}}
     emulator.reset_stats()

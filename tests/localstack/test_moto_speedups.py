@@ -30,6 +30,7 @@ from paysweep.domain.orders import OrderStatus, new_order_item
 from paysweep.sweep.ports import ConditionFailed
 from paysweep_local.emulator import Emulator
 from paysweep_local.moto_speedups import FAST_DYNAMODB_OPERATIONS, dynamodb_wire_body
+from support.tables import template_table
 
 
 @pytest.fixture
@@ -122,24 +123,6 @@ class Recorder:
             return response
 
         return call
-
-
-def orders_table(client: Any) -> None:
-    client.create_table(
-        TableName="orders",
-        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
-                              for name in ("orderId", "sweepKey", "nextCheckAt", "outboxKey", "outboxSince")],
-        GlobalSecondaryIndexes=[
-            {"IndexName": "due-index", "Projection": {"ProjectionType": "KEYS_ONLY"},
-             "KeySchema": [{"AttributeName": "sweepKey", "KeyType": "HASH"},
-                           {"AttributeName": "nextCheckAt", "KeyType": "RANGE"}]},
-            {"IndexName": "outbox-index", "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["outbox"]},
-             "KeySchema": [{"AttributeName": "outboxKey", "KeyType": "HASH"},
-                           {"AttributeName": "outboxSince", "KeyType": "RANGE"}]},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 def expect_refusal(action: Callable[[], Any]) -> None:
@@ -247,7 +230,7 @@ def test_the_speedups_change_no_answer_over_http(twin_emulators: tuple[Emulator,
     answers = []
     for emulator in twin_emulators:
         client = emulator.client("dynamodb")
-        orders_table(client)
+        client.create_table(TableName="orders", **template_table("OrdersTable"))
         recorder = Recorder(client)
         script(recorder)
         answers.append(recorder.answers)

@@ -146,8 +146,7 @@ class Due(NamedTuple):
     def holds(self, item: Mapping[str, Any] | None) -> bool:
         if item is None or item.get(SWEEP_KEY) != self.sweep_key:
             return False
-        due, until = item.get(NEXT_CHECK_AT), item.get(LEASE_UNTIL)
-        return isinstance(due, str) and due <= self.due_by and (until is None or (isinstance(until, str) and until < self.now))
+        return _due_and_free(item.get(NEXT_CHECK_AT), item, self.due_by, self.now)
 
 
 class AuditDue(NamedTuple):
@@ -162,8 +161,14 @@ class AuditDue(NamedTuple):
     def holds(self, item: Mapping[str, Any] | None) -> bool:
         if item is None or item.get(AUDIT_KEY) != self.audit_key or SWEEP_KEY in item:
             return False
-        due, until = item.get(AUDIT_AT), item.get(LEASE_UNTIL)
-        return isinstance(due, str) and due <= self.due_by and (until is None or (isinstance(until, str) and until < self.now))
+        return _due_and_free(item.get(AUDIT_AT), item, self.due_by, self.now)
+
+
+def _due_and_free(due: object, item: Mapping[str, Any], due_by: str, now: str) -> bool:
+    """A claim's rule, as its condition says it: due by `due_by`, and no lease or one that
+    ended before `now`."""
+    until = item.get(LEASE_UNTIL)
+    return isinstance(due, str) and due <= due_by and (until is None or (isinstance(until, str) and until < now))
 
 
 class Leased(NamedTuple):
