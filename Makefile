@@ -30,6 +30,7 @@ $(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt function
 	"$$(scripts/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . -e local
+	$(PY) -m paysweep_local.sandbox_clock  # libfaketimeMT.so.1, the thread-safe build (README, The local stack)
 	touch $@
 
 $(TOOLS)/%/.installed: requirements/%.txt
