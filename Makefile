@@ -1,6 +1,6 @@
 # paysweep: two commands set everything up on a fresh machine.
-#   make run    the whole system locally (emulator + provider simulators, no AWS account)
-#   make test   every test, after installing everything from nothing
+#   make run    the whole system locally (MiniStack + provider simulators, no AWS account)
+#   make test   every test, after installing everything from nothing (make check: the quick loop)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -12,12 +12,18 @@ CHECKOV := $(TOOLS)/checkov/bin/checkov
 MINISTACK := $(TOOLS)/ministack/bin/ministack
 ARGS    ?=
 BUILD_ARGS ?=
+# Independent test files run in parallel, one worker per core; a worker that needs the local stack
+# deploys its own (README, Tests). Module-scoped stacks stay whole: --dist loadscope.
+PARALLEL ?= -n auto --dist loadscope
+TOOL_PATHS := PAYSWEEP_SAM=$(abspath $(SAM)) PAYSWEEP_CHECKOV=$(abspath $(CHECKOV)) PAYSWEEP_MINISTACK=$(abspath $(MINISTACK))
+CHECK_SEEDS ?= 300
 
-.PHONY: help setup run test soak bench simulate build deploy-local validate lint typecheck clean
+.PHONY: help setup run test check soak bench simulate build deploy-local lint clean
 
 help:
-	@echo "make run     run paysweep locally: emulator, simulators, both sweepers, live outcomes (ARGS=--keep-running)"
+	@echo "make run     run paysweep locally: MiniStack, simulators, the sweepers, live outcomes (ARGS=--keep-running)"
 	@echo "make test    install everything and run every test"
+	@echo "make check   the inner loop: lint, types, unit and contract tests, the simulation on $(CHECK_SEEDS) seeds"
 	@echo "make soak    the chaos soak alone, with its figures (ORDERS=n for another size; default 2000)"
 	@echo "make bench   the performance benchmark (after make test's set-up)"
 	@echo "make simulate  the deterministic simulation (SEEDS=n seeds from START=0; SEED=k replays one)"
@@ -30,7 +36,6 @@ $(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt function
 	"$$(scripts/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . -e local
-	$(PY) -m paysweep_local.sandbox_clock  # libfaketimeMT.so.1, the thread-safe build (README, The local stack)
 	touch $@
 
 $(TOOLS)/%/.installed: requirements/%.txt
@@ -41,8 +46,8 @@ $(TOOLS)/%/.installed: requirements/%.txt
 
 setup: $(VENV)/.installed $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed $(TOOLS)/ministack/.installed
 
-run: $(VENV)/.installed
-	$(PY) -m paysweep_local.demo $(ARGS)
+run: setup
+	$(TOOL_PATHS) $(PY) -m paysweep_local.demo $(ARGS)
 
 # Static checks, part of `make test`: ruff over the whole repository; mypy --strict over the layer
 # and each function (each function folder is its own import root, as /var/task is in Lambda).
@@ -54,17 +59,21 @@ lint: $(VENV)/.installed
 	done
 
 test: setup lint
-	PAYSWEEP_SAM=$(abspath $(SAM)) PAYSWEEP_CHECKOV=$(abspath $(CHECKOV)) PAYSWEEP_MINISTACK=$(abspath $(MINISTACK)) \
-		$(PY) -m pytest $(ARGS)
+	$(TOOL_PATHS) $(PY) -m pytest $(PARALLEL) $(ARGS)
 
-soak: $(VENV)/.installed
-	PAYSWEEP_SOAK_ORDERS=$(or $(ORDERS),$${PAYSWEEP_SOAK_ORDERS:-}) $(PY) -m pytest tests/integration/test_soak.py -s -q $(ARGS)
+# What needs no local stack and no SAM build, for every edit: about a minute (README, Tests).
+check: $(VENV)/.installed lint
+	PAYSWEEP_SIM_SEEDS=$(CHECK_SEEDS) $(PY) -m pytest $(PARALLEL) -q tests/unit tests/contract tests/simulators \
+		tests/simulation -k "not seeded_bug" $(ARGS)
+
+soak: setup
+	$(TOOL_PATHS) PAYSWEEP_SOAK_ORDERS=$(or $(ORDERS),$${PAYSWEEP_SOAK_ORDERS:-}) $(PY) -m pytest tests/integration/test_soak.py -s -q $(ARGS)
 
 simulate: $(VENV)/.installed
 	cd tests && ../$(PY) -m simulation.run $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),10000) --start $(or $(START),0)) $(ARGS)
 
-bench: $(VENV)/.installed
-	$(PY) bench/run.py $(ARGS)
+bench: setup
+	$(TOOL_PATHS) $(PY) bench/run.py $(ARGS)
 
 build: $(VENV)/.installed $(TOOLS)/sam/.installed
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(SAM) build --template-file template.yaml $(BUILD_ARGS)
@@ -72,7 +81,7 @@ build: $(VENV)/.installed $(TOOLS)/sam/.installed
 # The README's `make build` + `sam deploy` into a MiniStack started for the purpose (x86_64, the
 # local simulators' URLs and secrets); prints what it removed and the outputs, then stops it.
 deploy-local: setup
-	PAYSWEEP_SAM=$(abspath $(SAM)) PAYSWEEP_MINISTACK=$(abspath $(MINISTACK)) $(PY) -m paysweep_local.sam_deploy $(ARGS)
+	$(TOOL_PATHS) $(PY) -m paysweep_local.sam_deploy $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis .mypy_cache .ruff_cache

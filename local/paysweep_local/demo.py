@@ -1,12 +1,12 @@
 """`make run`: the whole of paysweep on this machine, no AWS account needed.
 
-Starts the AWS emulator, deploys the real template.yaml into it, starts both provider
-simulators, registers a realistic mix of orders, then runs each provider's real
-`lambda_handler` on schedule ticks (one tick = one minute of simulated time) and prints
-every outcome as it arrives on its SNS topic. Ends when every order is resolved (exit 0;
+Starts MiniStack, deploys template.yaml into it with the README's `sam build` + `sam deploy`,
+starts the provider simulators over HTTPS, registers a realistic mix of orders, then runs each
+provider's real `lambda_handler` on schedule ticks (one tick = one minute of simulated time) and
+prints every outcome as it arrives on its SNS topic. Ends when every order is resolved (exit 0;
 exit 1 if any outcome differs from what its scenario should produce).
 
-    python -m paysweep_local.demo [--keep-running] [--tick-seconds 0.3] [--max-ticks 30]
+    python -m paysweep_local.demo [--keep-running] [--tick-seconds 0.1] [--max-ticks 30]
 
 While it runs, `.paysweep-local/env` holds the variables that point the `paysweep` command
 at this stack (`source .paysweep-local/env; .venv/bin/paysweep review`); it is removed at exit.
@@ -33,7 +33,9 @@ from typing import Any, ClassVar
 from paysweep.aws.dynamodb import to_item
 
 from paysweep_local.simulators import kicc, teemopay
-from paysweep_local.stack import REPO, Delivered, LocalStack
+from paysweep_local.stack import Delivered, LocalStack
+
+REPO = Path(__file__).resolve().parents[2]
 
 TICK = timedelta(minutes=1)
 ENV_FILE = REPO / ".paysweep-local" / "env"
@@ -120,7 +122,7 @@ def register(stack: LocalStack, scenario: Scenario, n: int) -> None:
 def register_broken(stack: LocalStack) -> None:
     """A raw write that skips the helper, as a buggy writer would: it must end in REVIEW, not vanish."""
     now = stack.now().strftime("%Y-%m-%dT%H:%M:%SZ")
-    stack.emulator.client("dynamodb").put_item(TableName=stack.table, Item=to_item({
+    stack.client("dynamodb").put_item(TableName=stack.table, Item=to_item({
         "orderId": BROKEN.order_id, "provider": BROKEN.provider, "status": "PENDING", "amount": Decimal(-5),
         "currency": "KRW", "createdAt": now, "sweepKey": f"{BROKEN.provider}#0", "nextCheckAt": now}))
 
@@ -175,13 +177,15 @@ def operator_env_file(stack: LocalStack, path: Path = ENV_FILE) -> Iterator[Path
 
 
 def run(args: argparse.Namespace) -> int:
-    print("paysweep local run: AWS emulator (moto), provider simulators, the real handlers\n")
+    print("paysweep local run: MiniStack, provider simulators over HTTPS, the real handlers\n")
     started = time.monotonic()
     with LocalStack() as stack, operator_env_file(stack) as env_file:
-        assert stack.deployed is not None
-        print(f"deployed template.yaml into the emulator in {time.monotonic() - started:.1f} s: "
-              f"{len(stack.deployed.resource_types)} resources")
-        print(stack.deployed.explicit_report())
+        assert stack.deployment is not None
+        seconds = ", ".join(f"{step} {value:.1f} s" for step, value in stack.deployment.seconds.items())
+        print(f"deployed template.yaml into MiniStack with sam build + sam deploy ({seconds}); "
+              f"up in {time.monotonic() - started:.1f} s")
+        for name, reason in stack.deployment.removed.items():
+            print(f"  left out locally: {name} ({reason})")
         print(f"operator command against this stack, from another shell while it runs:\n"
               f"  source {env_file.relative_to(REPO)} && .venv/bin/paysweep review")
         scenarios = kicc_scenarios() + teemopay_scenarios() + [BROKEN]
@@ -257,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
     parser = argparse.ArgumentParser(prog="make run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep-running", action="store_true", help="keep sweeping (and adding orders) until Ctrl-C")
-    parser.add_argument("--tick-seconds", type=float, default=0.3, help="real seconds between schedule ticks")
+    parser.add_argument("--tick-seconds", type=float, default=0.1, help="real seconds between schedule ticks")
     parser.add_argument("--max-ticks", type=int, default=30, help="give up after this many ticks")
     return run(parser.parse_args(argv))
 

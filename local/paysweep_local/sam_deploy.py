@@ -1,16 +1,16 @@
 """The README's deploy commands, run for real (`make build`, then `sam deploy`) into a MiniStack.
 
-Nothing here re-implements SAM or CloudFormation (that is what `paysweep_local.deploy` does for
-moto): the commands are read from the README's "Deploying to AWS" section, so the test and the
-documentation cannot drift apart, and run with only local additions (`LOCAL_BUILD_ARGS`,
-`local_deploy_flags`): an x86_64 build in a temporary folder, the endpoint, and values for the
-README's `...` placeholders.
+Nothing here re-implements SAM or CloudFormation: the commands are read from the README's
+"Deploying to AWS" section, so the tests and the documentation cannot drift apart, and run with
+only local additions (`local_build_args`, `local_deploy_flags`): an x86_64 build in a temporary
+folder, the endpoint, and values for the README's `...` placeholders. One build serves every
+deploy of a process (`build` once, `deploy` per stack).
 
-Between the two commands the built template loses exactly the resources MiniStack cannot create
+After the build, a copy of the built template loses exactly the resources MiniStack cannot create
 (`unsupported_resources`); the deploy names them in its output and the README lists them.
 
-``python -m paysweep_local.sam_deploy`` (``make deploy-local``) starts a MiniStack, the two
-simulators over HTTPS and the secrets, deploys, prints what it did and stops everything again.
+``python -m paysweep_local.sam_deploy`` (``make deploy-local``) deploys the local stack
+(`paysweep_local.stack`), prints what it did and stops everything again.
 """
 
 from __future__ import annotations
@@ -146,8 +146,8 @@ def references(node: Any) -> set[str]:
     return found
 
 
-def strip_unsupported(built_template: Path) -> dict[str, str]:
-    """Remove the unsupported resources from a built template in place; returns them with reasons."""
+def strip_unsupported(built_template: Path, local_template: Path) -> dict[str, str]:
+    """Write the built template less the unsupported resources; returns them with reasons."""
     from samtranslator.yaml_helper import yaml_parse
 
     template = dict(yaml_parse(built_template.read_text(encoding="utf-8")))
@@ -157,7 +157,7 @@ def strip_unsupported(built_template: Path) -> dict[str, str]:
     dangling = references({k: v for k, v in template.items() if k != "Parameters"}) & set(removed)
     if dangling:
         raise DeployError(f"removed resources are still referenced: {sorted(dangling)}")
-    built_template.write_text(yaml.safe_dump(template, sort_keys=False, width=200), encoding="utf-8")
+    local_template.write_text(yaml.safe_dump(template, sort_keys=False, width=200), encoding="utf-8")
     return removed
 
 
@@ -179,12 +179,27 @@ def local_deploy_flags(built_template: Path) -> list[str]:
 
 
 @dataclass
+class Build:
+    """`make build`'s output, with the template MiniStack can take beside the built one."""
+
+    folder: Path
+    command: list[str]
+    removed: dict[str, str]
+    seconds: float
+
+    @property
+    def template(self) -> Path:
+        return self.folder / "template.ministack.yaml"
+
+
+@dataclass
 class Deployment:
     """What a local deploy did: outputs, removed resources, the commands run and their times."""
 
     stack_name: str
     outputs: dict[str, str]
     removed: dict[str, str]
+    build_folder: Path
     commands: list[list[str]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -206,36 +221,42 @@ def run_command(command: Sequence[str], env: Mapping[str, str], log: Path) -> fl
     return time.monotonic() - started
 
 
-def tool_env(ministack: MiniStack) -> dict[str, str]:
+def tool_env(ministack: MiniStack | None = None) -> dict[str, str]:
     """The SAM CLI's environment: offline telemetry, the product venv first, MiniStack as AWS."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(ministack.env(), SAM_CLI_TELEMETRY="0", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+    env.update(ministack.env() if ministack else {}, SAM_CLI_TELEMETRY="0",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
     env[SAM_ENV] = str(sam_path())
     return env
 
 
+def build(workdir: Path) -> Build:
+    """The README's `make build` (x86_64, into `workdir`); one build serves any number of deploys."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    build_dir, cache_dir = workdir / "build", workdir / "cache"
+    command = [*readme_commands().build, f"SAM={sam_path()}", f"BUILD_ARGS={local_build_args(build_dir, cache_dir)}"]
+    seconds = run_command(command, tool_env(), workdir / "sam-build.log")
+    built = build_dir / "template.yaml"
+    result = Build(build_dir, command, {}, seconds)
+    result.removed = strip_unsupported(built, result.template)
+    return result
+
+
 def deploy(
     ministack: MiniStack,
-    workdir: Path,
+    built: Build,
     values: Mapping[str, str],
     *,
     stack_name: str = STACK_NAME_DEFAULT,
 ) -> Deployment:
-    """`make build` and `sam deploy` from the README into `ministack`; `values` fill the placeholders."""
-    commands = readme_commands()
-    workdir.mkdir(parents=True, exist_ok=True)
-    build_dir, cache_dir = workdir / "build", workdir / "cache"
-    env = tool_env(ministack)
-    build = [*commands.build, f"SAM={sam_path()}", f"BUILD_ARGS={local_build_args(build_dir, cache_dir)}"]
-    deployment = Deployment(stack_name, {}, {})
-    deployment.seconds["build"] = run_command(build, env, workdir / "sam-build.log")
-    built_template = build_dir / "template.yaml"
-    deployment.removed = strip_unsupported(built_template)
-    deploy_command = with_parameters(commands.deploy, {**values, "Architecture": LOCAL_ARCHITECTURE})
+    """The README's `sam deploy` of `built` into `ministack`; `values` fill the placeholders."""
+    deploy_command = with_parameters(readme_commands().deploy, {**values, "Architecture": LOCAL_ARCHITECTURE})
     deploy_command[0] = str(sam_path())
-    deploy_command = _with_stack_name(deploy_command, stack_name) + local_deploy_flags(built_template)
-    deployment.seconds["deploy"] = run_command(deploy_command, env, workdir / "sam-deploy.log")
-    deployment.commands = [build, deploy_command]
+    deploy_command = _with_stack_name(deploy_command, stack_name) + local_deploy_flags(built.template)
+    deployment = Deployment(stack_name, {}, built.removed, built.folder, seconds={"build": built.seconds})
+    log = built.folder.parent / f"sam-deploy-{ministack.port}-{stack_name}.log"
+    deployment.seconds["deploy"] = run_command(deploy_command, tool_env(ministack), log)
+    deployment.commands = [built.command, deploy_command]
     stack = ministack.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
     if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
         raise DeployError(f"stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason')}")
@@ -262,41 +283,17 @@ def create_secret(ministack: MiniStack, name: str, value: Mapping[str, Any]) -> 
 def main(argv: list[str] | None = None) -> int:
     import tempfile
 
-    from paysweep_local.keys import (
-        kicc_secret,
-        kicc_simulator_kwargs,
-        merchant_keys,
-        teemopay_secret,
-        teemopay_simulator_kwargs_for,
-    )
-    from paysweep_local.simulators import KiccSimulator, TeemoPaySimulator
-    from paysweep_local.tls import TestCA
+    from paysweep_local.stack import LocalStack
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="paysweep-deploy-local-") as folder:
-        work = Path(folder)
-        ca = TestCA.create(work / "tls")
-        kicc_credentials, teemopay_credentials = kicc_secret(), teemopay_secret(merchant_keys())
-        kicc = KiccSimulator(**kicc_simulator_kwargs(kicc_credentials)).start(ca.server_context())
-        teemopay = TeemoPaySimulator(**teemopay_simulator_kwargs_for(teemopay_credentials)).start(ca.server_context())
-        ministack = MiniStack(auth=True, extra_env={"REQUESTS_CA_BUNDLE": str(ca.ca_file)})
         try:
-            ministack.start()
-            values = {
-                "KiccBaseUrl": kicc.base_url,
-                "KiccSecretArn": create_secret(ministack, "paysweep/kicc-wechatpay", kicc_credentials),
-                "TeemoPayBaseUrl": teemopay.base_url,
-                "TeemoPaySecretArn": create_secret(ministack, "paysweep/teemopay", teemopay_credentials),
-            }
-            deployment = deploy(ministack, work, values)
+            with LocalStack(work_dir=Path(folder)) as stack:
+                deployment = stack.deployment
         except DeployError as error:
             print(error, file=sys.stderr)
             return 1
-        finally:
-            ministack.stop()
-            kicc.stop()
-            teemopay.stop()
     for command in deployment.commands:
         print("ran:", shlex.join(command))
     for name, reason in deployment.removed.items():

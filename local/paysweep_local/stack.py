@@ -1,12 +1,15 @@
-"""The whole system, locally: emulator, simulators, the deployed template, the real handlers.
+"""The whole system, locally: MiniStack with the README's deploy in it, the simulators, the handlers.
 
-`LocalStack` is what `make run`, the integration tests and the benchmark share:
-- the AWS emulator (moto server) with the real `template.yaml` deployed into it;
-- the provider secrets in the emulator's Secrets Manager;
-- both provider simulators, wired in through the template's base-URL parameters;
-- the deployed functions, each run by AWS's runtime client (`awslambdaric`) in local sandboxes
-  with the handler, environment, timeout and memory the template gave it;
-- simulated time (`advance`): the sandboxes' wall clock and both simulators follow `now()`;
+`LocalStack` is what `make run`, `make deploy-local`, the integration and e2e suites and the
+benchmark share:
+- MiniStack (AUTH on) with `template.yaml` deployed by the README's own `make build` +
+  `sam deploy` (one build per process, one deploy per stack);
+- every provider of `paysweep_local.providers`: its simulator over HTTPS (a `trustme` CA), its
+  secret in Secrets Manager, both wired in through the template's parameters;
+- the functions' schedules disabled after the deploy, so that only the caller decides when a
+  sweep runs: through MiniStack's Lambda API (`invoke`, as AWS runs them), or in local sandboxes
+  (`sweep`, `paysweep_local.sandbox`) that follow simulated time (`advance`) and reach MiniStack
+  through the fault proxy (`faults`, `paysweep_local.faults`), over HTTPS too;
 - an SQS queue subscribed to the four outcome topics, to read what subscribers would see.
 """
 
@@ -14,6 +17,10 @@ from __future__ import annotations
 
 import json
 import ssl
+import tempfile
+import threading
+import uuid
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,25 +28,33 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Self
 
+import trustme
 from paysweep.aws.dynamodb import from_item
 from paysweep.writer import register_order
+from samtranslator.yaml_helper import yaml_parse
 
-from paysweep_local.deploy import DeployedStack, FunctionInfo, create_secret, deploy_stack
-from paysweep_local.emulator import Emulator
-from paysweep_local.functions import InvocationResult, LocalFunction, schedule_event
-from paysweep_local.keys import (
-    kicc_secret,
-    kicc_simulator_kwargs,
-    merchant_keys,
-    teemopay_secret,
-    teemopay_simulator_kwargs_for,
-)
-from paysweep_local.simulators import KiccSimulator, TeemoPaySimulator
+from paysweep_local.faults import FaultProxy
+from paysweep_local.ministack import REGION, MiniStack
+from paysweep_local.providers import PROVIDERS, LocalProvider
+from paysweep_local.sam_deploy import Build, Deployment, build, create_secret, deploy
+from paysweep_local.sandbox import FunctionInfo, InvocationResult, LocalFunction
+from paysweep_local.simulators import SimulatorBase
 
-REPO = Path(__file__).resolve().parents[2]
-PROVIDER_FOLDERS = {"kicc-wechatpay": "kicc_wechatpay", "teemopay": "teemopay"}
-OUTCOME_OUTPUTS = {"APPROVED": "ApprovedTopicArn", "FAILED": "FailedTopicArn",
-                   "CANCELLED": "CancelledTopicArn", "REVIEW": "ReviewTopicArn"}
+OUTCOMES = ("APPROVED", "FAILED", "CANCELLED", "REVIEW")
+LOCAL_PARAMETERS = {"AllowInsecureHttp": "false", "TableDeletionProtection": "false"}
+"""Every local stack is deployed as in AWS (HTTPS only), and can be deleted."""
+ROOT_KEYS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+_BUILDS: dict[Path, Build] = {}
+_BUILD_LOCK = threading.Lock()
+
+
+def shared_build(work_dir: Path | None = None) -> Build:
+    """The process's one `make build` (a test session deploys it as often as it likes)."""
+    with _BUILD_LOCK:
+        key = work_dir or Path("")
+        if key not in _BUILDS:
+            _BUILDS[key] = build(work_dir or Path(tempfile.mkdtemp(prefix="paysweep-build-")))
+        return _BUILDS[key]
 
 
 @dataclass(frozen=True)
@@ -54,25 +69,25 @@ class Delivered:
 
 
 class OutcomeFeed:
-    """An SQS queue subscribed to every outcome topic, as a subscriber would set one up."""
+    """An SQS queue subscribed to every outcome topic, with the queue policy SNS needs."""
 
-    def __init__(self, emulator: Emulator, topics: dict[str, str], name: str = "paysweep-local-outcomes") -> None:
-        self._sqs = emulator.client("sqs")
-        self._url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    def __init__(self, sqs: Any, sns: Any, topics: Mapping[str, str], name: str) -> None:
+        self._sqs = sqs
+        self._url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        policy = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
+            "Resource": arn, "Condition": {"ArnEquals": {"aws:SourceArn": list(topics.values())}},
+        }]}
+        sqs.set_queue_attributes(QueueUrl=self._url, Attributes={"Policy": json.dumps(policy)})
         self._topic_names = {topic_arn: outcome for outcome, topic_arn in topics.items()}
-        sns = emulator.client("sns")
         for topic_arn in topics.values():
             sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
 
     def drain(self) -> list[Delivered]:
         """Everything delivered so far (and removed from the queue)."""
         delivered: list[Delivered] = []
-        while True:
-            batch = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-            messages = batch.get("Messages", [])
-            if not messages:
-                return delivered
+        while messages := self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10).get("Messages", []):
             for message in messages:
                 envelope = json.loads(message["Body"])
                 attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
@@ -82,53 +97,61 @@ class OutcomeFeed:
                 QueueUrl=self._url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
             )
+        return delivered
 
     def purge(self) -> None:
         self.drain()
 
 
 class LocalStack:
-    """Start with `LocalStack().start()` (or as a context manager); `stop()` ends everything."""
+    """Start with `LocalStack().start()` (or as a context manager); `stop()` ends everything.
+
+    `parameters` override the template's; `function_env` is added to the sandboxes' environment
+    (and MiniStack's function workers'); `credentials` replace a provider's local secret by id;
+    `simulator_options` go to a provider's simulator by id.
+    """
 
     def __init__(
         self,
         *,
-        parameters: dict[str, str] | None = None,
-        function_env: dict[str, str] | None = None,
-        teemopay_check_timestamp: bool = True,
+        parameters: Mapping[str, str] | None = None,
+        function_env: Mapping[str, str] | None = None,
+        credentials: Mapping[str, Mapping[str, str]] | None = None,
+        simulator_options: Mapping[str, Mapping[str, Any]] | None = None,
         log_dir: Path | None = None,
-        kicc_credentials: dict[str, str] | None = None,
-        teemopay_credentials: dict[str, str] | None = None,
-        simulator_tls: ssl.SSLContext | None = None,
+        work_dir: Path | None = None,
     ) -> None:
-        """`kicc_credentials` / `teemopay_credentials`: the providers' secrets as the product reads
-        them from Secrets Manager (CONTRACT.md section 4); the simulators are set up to accept
-        exactly these. By default, the fixed local ones (`paysweep_local.keys`).
-
-        `simulator_tls`: both simulators serve HTTPS with this server context (`paysweep_local.tls`);
-        the functions must then trust its CA (`REQUESTS_CA_BUNDLE` in `function_env`), and
-        `AllowInsecureHttp=false` in `parameters` deploys the template as in AWS."""
-        self.simulator_tls = simulator_tls
-        self.parameter_overrides = dict(parameters or {})
+        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="paysweep-stack-"))
+        self.log_dir = log_dir or self.work_dir / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.parameter_overrides = {**LOCAL_PARAMETERS, **(parameters or {})}
         self.function_env = dict(function_env or {})
-        self.teemopay_check_timestamp = teemopay_check_timestamp
-        self.log_dir = log_dir
+        self.credentials = {p.id: dict((credentials or {}).get(p.id) or p.secret()) for p in PROVIDERS}
         self.clock_offset_seconds = 0.0
-        """Simulated time: the functions' sandboxes (their whole wall clock, shifted from outside
-        by libfaketime) and both simulators run this far ahead of the real clock, so TeemoPay's
-        timestamp check compares the time the product signed with against the same shifted time."""
-        self.kicc_credentials = dict(kicc_credentials or kicc_secret())
-        self.teemopay_credentials = dict(teemopay_credentials or teemopay_secret(merchant_keys()))
-        self.emulator = Emulator()
-        self.kicc = KiccSimulator(**kicc_simulator_kwargs(self.kicc_credentials), clock=self.now)
-        self.teemopay = TeemoPaySimulator(
-            **teemopay_simulator_kwargs_for(self.teemopay_credentials),
-            check_timestamp=teemopay_check_timestamp,
-            clock=self.now,
-        )
-        self.deployed: DeployedStack | None = None
+        """Simulated time: sandboxes (time-machine) and simulators run this far ahead of the real clock."""
+        self.ca = trustme.CA()
+        self.ca_file = self.work_dir / "test-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_file))
+        self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._tls)
+        options = simulator_options or {}
+        self.simulators: dict[str, SimulatorBase] = {
+            p.id: p.simulator(self.credentials[p.id], self.now, dict(options.get(p.id, {}))) for p in PROVIDERS
+        }
+        self.ministack = MiniStack(auth=True, extra_env={"REQUESTS_CA_BUNDLE": str(self.ca_file), **self.function_env})
+        self.faults: FaultProxy | None = None
+        self.deployment: Deployment | None = None
+        self.parameters: dict[str, str] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.outcomes: OutcomeFeed | None = None
+        self._inputs: dict[str, str] = {}
+
+    def __getattr__(self, name: str) -> SimulatorBase:
+        """`stack.kicc`, `stack.teemopay`: a provider's simulator by its `attribute`."""
+        for provider in PROVIDERS:
+            if provider.attribute == name:
+                return self.__dict__["simulators"][provider.id]
+        raise AttributeError(name)
 
     # -- simulated time ---------------------------------------------------------------------
 
@@ -140,44 +163,89 @@ class LocalStack:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> LocalStack:
-        self.emulator.start()
-        self.kicc.start(self.simulator_tls)
-        self.teemopay.start(self.simulator_tls)
-        parameters = {
-            "KiccBaseUrl": self.kicc.base_url,
-            "KiccSecretArn": create_secret(self.emulator, "paysweep/kicc-wechatpay", self.kicc_credentials),
-            "TeemoPayBaseUrl": self.teemopay.base_url,
-            "TeemoPaySecretArn": create_secret(self.emulator, "paysweep/teemopay", self.teemopay_credentials),
-            "AllowInsecureHttp": "true",
-            "TableDeletionProtection": "false",
-            **self.parameter_overrides,
-        }
-        self.deployed = deploy_stack(self.emulator, template_path=REPO / "template.yaml", parameters=parameters)
-        for provider, folder in PROVIDER_FOLDERS.items():
-            self.functions[provider] = self.local_function(self.deployed.function(folder))
-        self.outcomes = OutcomeFeed(self.emulator, {o: self.output(k) for o, k in OUTCOME_OUTPUTS.items()})
+    def start(self) -> Self:
+        try:
+            for simulator in self.simulators.values():
+                simulator.start(self._tls)
+            self.ministack.start()
+            self.faults = FaultProxy(self.ministack.port, self._tls).start()
+            self.parameters = {**self._provider_parameters(), **self.parameter_overrides}
+            self.deployment = deploy(self.ministack, shared_build(), self.parameters)
+            for provider in PROVIDERS:
+                self._inputs[provider.id] = self._disable_schedule(self.function_name(provider.id))
+                self.functions[provider.id] = self.local_function(provider)
+            sqs, sns = self.client("sqs"), self.client("sns")
+            topics = {outcome: self.output(f"{outcome.title()}TopicArn") for outcome in OUTCOMES}
+            self.outcomes = OutcomeFeed(sqs, sns, topics, "paysweep-local-outcomes")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
-    def local_function(self, info: FunctionInfo, **options: Any) -> LocalFunction:
-        """A deployed function run in sandboxes that follow this stack's clock (not started).
+    def _provider_parameters(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for provider in PROVIDERS:
+            values[provider.base_url_parameter] = self.simulators[provider.id].base_url
+            values[provider.secret_parameter] = create_secret(self.ministack, provider.secret_name,
+                                                              self.credentials[provider.id])
+        return values
 
-        `options` go to LocalFunction (log_dir, extra_env: added to the stack's function_env).
-        """
-        extra_env = {**self.function_env, **options.pop("extra_env", {})}
-        options.setdefault("log_dir", self.log_dir)
-        return LocalFunction(info, self.emulator, clock=self.now, extra_env=extra_env, **options)
+    def _disable_schedule(self, function_name: str) -> str:
+        """Disable the schedule that targets the function; returns its Input (the events' template)."""
+        scheduler = self.client("scheduler")
+        for summary in scheduler.list_schedules()["Schedules"]:
+            schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=summary.get("GroupName", "default"))
+            if schedule["Target"]["Arn"].rsplit(":", 1)[-1] == function_name:
+                keep = ("Name", "GroupName", "ScheduleExpression", "FlexibleTimeWindow", "Target", "Description",
+                        "ScheduleExpressionTimezone")
+                scheduler.update_schedule(**{k: schedule[k] for k in keep if k in schedule}, State="DISABLED")
+                return str(schedule["Target"]["Input"])
+        raise KeyError(f"no schedule targets {function_name}")
+
+    def local_function(self, provider: LocalProvider, extra_env: Mapping[str, str] | None = None,
+                       log_dir: Path | None = None) -> LocalFunction:
+        """The provider's deployed function, run in local sandboxes that follow this stack's clock."""
+        assert self.deployment is not None and self.faults is not None
+        name = self.function_name(provider.id)
+        config = self.client("lambda").get_function_configuration(FunctionName=name)
+        info = FunctionInfo(name, config["FunctionArn"], config["Handler"], int(config["Timeout"]),
+                            int(config["MemorySize"]), dict(config.get("Environment", {}).get("Variables", {})),
+                            self._import_path(provider))
+        env = {
+            "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": "UTC",
+            "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            **info.environment, **ROOT_KEYS,
+            "AWS_ENDPOINT_URL": self.faults.url, "AWS_CA_BUNDLE": str(self.ca_file),
+            "REQUESTS_CA_BUNDLE": str(self.ca_file), "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+            "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(info.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{config['Runtime']}", "LAMBDA_TASK_ROOT": str(info.import_path[0]),
+            "_HANDLER": info.handler, "POWERTOOLS_TRACE_DISABLED": "true", "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": ":".join(str(path) for path in info.import_path),
+            **self.function_env, **(extra_env or {}),
+        }
+        return LocalFunction(info, env, clock=self.now, log_dir=log_dir or self.log_dir)
+
+    def _import_path(self, provider: LocalProvider) -> tuple[Path, ...]:
+        """The built code folder, then the built layers' python/ folders (/var/task, /opt/python)."""
+        assert self.deployment is not None
+        folder = self.deployment.build_folder
+        built = yaml_parse((folder / "template.yaml").read_text(encoding="utf-8"))
+        logical_id = built["Outputs"][provider.function_output]["Value"]["Ref"]
+        layers = [lid for lid, r in built["Resources"].items() if r["Type"] == "AWS::Serverless::LayerVersion"]
+        return (folder / logical_id, *(folder / layer / "python" for layer in layers))
 
     def stop(self) -> None:
         for function in self.functions.values():
             function.stop()
-        self.kicc.stop()
-        self.teemopay.stop()
-        self.emulator.stop()
+        if self.faults is not None:
+            self.faults.stop()
+        self.ministack.stop()
+        for simulator in self.simulators.values():
+            simulator.stop()
 
     def __enter__(self) -> Self:
-        self.start()
-        return self
+        return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -185,8 +253,15 @@ class LocalStack:
     # -- the stack -------------------------------------------------------------------------
 
     def output(self, name: str) -> str:
-        assert self.deployed is not None, "start() the stack first"
-        return self.deployed.outputs[name]
+        assert self.deployment is not None, "start() the stack first"
+        return self.deployment.outputs[name]
+
+    def function_name(self, provider: str) -> str:
+        return self.output(next(p.function_output for p in PROVIDERS if p.id == provider))
+
+    def client(self, service: str, **config: Any) -> Any:
+        """A root client of MiniStack itself (not through the fault proxy: a test's own calls never fail)."""
+        return self.ministack.client(service, **config)
 
     @property
     def table(self) -> str:
@@ -197,14 +272,13 @@ class LocalStack:
         return int(self.output("SweepShards"))
 
     def operator_env(self) -> dict[str, str]:
-        """Environment variables that point the `paysweep` command at this stack: the emulator's
-        endpoint and test credentials, and the settings the functions get from the template."""
+        """Environment variables that point the `paysweep` command at this stack."""
         return {
-            **self.emulator.env(),
+            **self.ministack.env(),
             "ORDERS_TABLE": self.table,
             "SWEEP_SHARDS": str(self.shards),
             "AUDIT_SCHEDULE_SECONDS": self.output("AuditScheduleSeconds"),
-            **{f"{outcome}_TOPIC_ARN": self.output(key) for outcome, key in OUTCOME_OUTPUTS.items()},
+            **{f"{outcome}_TOPIC_ARN": self.output(f"{outcome.title()}TopicArn") for outcome in OUTCOMES},
         }
 
     def register(
@@ -221,69 +295,63 @@ class LocalStack:
     ) -> dict[str, Any]:
         """Write a pending order with the writer helper, due `first_check_after` after creation."""
         return register_order(
-            table_name=self.table,
-            shards=self.shards,
-            order_id=order_id,
-            provider=provider,
-            amount=amount,
-            currency=currency,
-            pg_cno=pg_cno,
-            created_at=created_at or self.now(),
-            expires_at=expires_at,
-            first_check_after=first_check_after,
-            client=self.emulator.client("dynamodb"),
+            table_name=self.table, shards=self.shards, order_id=order_id, provider=provider, amount=amount,
+            currency=currency, pg_cno=pg_cno, created_at=created_at or self.now(), expires_at=expires_at,
+            first_check_after=first_check_after, client=self.client("dynamodb"),
         )
+
+    # -- sweeps ----------------------------------------------------------------------------
 
     def schedule_event(self, provider: str, shards: list[int] | None = None) -> dict[str, Any]:
         """The event the provider's deployed schedule delivers, at the simulated time."""
-        assert self.deployed is not None
-        arn = self.functions[provider].info.arn
-        schedule = next((s for s in self.deployed.schedules if s.target_arn == arn), None)
-        if schedule is None:
-            raise KeyError(f"no schedule targets the {provider} function")
-        event = schedule_event(schedule, clock_offset_seconds=self.clock_offset_seconds)
+        text = (self._inputs[provider].replace("<aws.scheduler.execution-id>", str(uuid.uuid4()))
+                .replace("<aws.scheduler.scheduled-time>", self.now().strftime("%Y-%m-%dT%H:%M:%SZ")))
+        event: dict[str, Any] = json.loads(text)
         if shards is not None:
             event["shards"] = shards
         return event
 
-    def sweep(
-        self, provider: str, *, shards: list[int] | None = None, timeout_seconds: float | None = None
-    ) -> InvocationResult:
-        """One schedule tick at the simulated time: the provider's real handler and its schedule's event."""
+    def sweep(self, provider: str, *, shards: list[int] | None = None,
+              timeout_seconds: float | None = None) -> InvocationResult:
+        """One schedule tick at the simulated time: the provider's real handler in a local sandbox."""
         return self.sweep_async(provider, shards=shards, timeout_seconds=timeout_seconds).result()
 
-    def sweep_async(
-        self, provider: str, *, shards: list[int] | None = None, timeout_seconds: float | None = None
-    ) -> Future[InvocationResult]:
+    def sweep_async(self, provider: str, *, shards: list[int] | None = None,
+                    timeout_seconds: float | None = None) -> Future[InvocationResult]:
         """A tick that overlaps others: each concurrent sweep runs in its own sandbox."""
         return self.functions[provider].invoke_async(self.schedule_event(provider, shards), timeout_seconds)
 
+    def invoke(self, provider: str, event: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One invocation through MiniStack's Lambda API (its own worker, real time), as AWS runs it."""
+        client = self.client("lambda", read_timeout=120, retries={"max_attempts": 1})
+        answer = client.invoke(FunctionName=self.function_name(provider),
+                               Payload=json.dumps(dict(event or self.schedule_event(provider))).encode())
+        body = answer["Payload"].read()
+        return {"payload": json.loads(body) if body else None, "functionError": answer.get("FunctionError")}
+
+    # -- the tables ------------------------------------------------------------------------
+
     def order(self, order_id: str) -> dict[str, Any] | None:
-        item = self.emulator.client("dynamodb").get_item(
+        item = self.client("dynamodb").get_item(
             TableName=self.table, Key={"orderId": {"S": order_id}}, ConsistentRead=True
         ).get("Item")
         return from_item(item) if item else None
 
     def orders(self) -> list[dict[str, Any]]:
         """Every item of the orders table (a Scan: tests and the demo only)."""
-        client, items, start = self.emulator.client("dynamodb"), [], None
-        while True:
-            page = client.scan(TableName=self.table, **({"ExclusiveStartKey": start} if start else {}))
-            items.extend(from_item(i) for i in page.get("Items", []))
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return items
+        pages = self.client("dynamodb").get_paginator("scan").paginate(TableName=self.table)
+        return [from_item(item) for page in pages for item in page.get("Items", [])]
 
     def clear(self) -> None:
-        """Empty both tables and the outcome queue and drop every fault: a clean slate per test."""
-        client = self.emulator.client("dynamodb")
-        self.emulator.clear_faults()
+        """Empty both tables and the outcome queue, drop every fault, forget simulator requests."""
+        client = self.client("dynamodb")
+        assert self.faults is not None and self.outcomes is not None
+        self.faults.clear_faults()
         for output in ("OrdersTableName", "CompensationsTableName"):
             table = self.output(output)
             for page in client.get_paginator("scan").paginate(TableName=table, ProjectionExpression="orderId"):
                 for item in page.get("Items", []):
                     client.delete_item(TableName=table, Key={"orderId": item["orderId"]})
-        assert self.outcomes is not None
         self.outcomes.purge()
-        self.kicc.reset_requests()
-        self.teemopay.reset_requests()
+        for simulator in self.simulators.values():
+            simulator.reset_requests()

@@ -1,12 +1,10 @@
 """Backends of the store contract: each test runs once per backend.
 
 - `memory`: the in-memory doubles of the deterministic simulation (tests/doubles);
-- `moto`: the DynamoDB-backed store (`paysweep.aws`) over real HTTP to the moto emulator,
-  on tables created from `template.yaml`'s own definitions;
-- `ministack`: the same store over HTTP to MiniStack (`paysweep_local.ministack`), a second,
-  independent model of DynamoDB. Unlike moto behind our `Emulator` (which serialises requests,
-  because moto applies a conditional write without a lock), MiniStack takes concurrent requests
-  as they come, so its contention result is its own DynamoDB's.
+- `ministack`: the reference, the DynamoDB-backed store (`paysweep.aws`) over real HTTP to
+  MiniStack (`paysweep_local.ministack`), the one local AWS, on tables created from
+  `template.yaml`'s own definitions. MiniStack takes concurrent requests as they come, so the
+  contention result is its DynamoDB's, not a serialising front's.
 
 A backend is a `Backend`: a store, a journal, and `settle()`, which waits until the sparse
 indexes show every write made so far (DynamoDB's global secondary indexes are eventually
@@ -25,7 +23,6 @@ from doubles.store import MemoryCompensationJournal, MemoryOrderStore
 from paysweep.aws.journal import DynamoDBCompensationJournal
 from paysweep.aws.store import DynamoDBOrderStore
 from paysweep.sweep.ports import CompensationJournal, OrderStore
-from paysweep_local.emulator import Emulator
 from paysweep_local.ministack import MiniStack
 from support.tables import template_table
 
@@ -55,15 +52,9 @@ def dynamodb_backend(name: str, client: Any) -> Backend:
         name,
         DynamoDBOrderStore(client, orders, DUE_INDEX, OUTBOX_INDEX),
         DynamoDBCompensationJournal(client, journal),
-        lambda: time.sleep(0.0),  # moto's indexes follow each write at once; real GSIs lag (see README)
+        lambda: time.sleep(0.0),  # MiniStack's indexes follow each write at once; real GSIs lag (see README)
         client,
     )
-
-
-@pytest.fixture(scope="session")
-def moto_emulator() -> Iterator[Emulator]:
-    with Emulator() as running:
-        yield running
 
 
 @pytest.fixture(scope="session")
@@ -72,12 +63,9 @@ def ministack() -> Iterator[MiniStack]:
         yield running
 
 
-@pytest.fixture(params=["memory", "moto", "ministack"])
+@pytest.fixture(params=["memory", "ministack"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         return memory_backend()
-    if request.param == "ministack":
-        server: MiniStack = request.getfixturevalue("ministack")
-        return dynamodb_backend("ministack", server.client("dynamodb", max_pool_connections=32))
-    emulator: Emulator = request.getfixturevalue("moto_emulator")
-    return dynamodb_backend("moto", emulator.client("dynamodb"))
+    server: MiniStack = request.getfixturevalue("ministack")
+    return dynamodb_backend("ministack", server.client("dynamodb", max_pool_connections=32))

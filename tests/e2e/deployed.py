@@ -1,9 +1,12 @@
 """The stack `sam deploy` created in MiniStack, as the e2e tests drive it.
 
-Everything goes through public interfaces: orders are written with the operator command
-(`paysweep register` / `redrive`, which find the table and shard count in the stack's outputs),
-the functions run in MiniStack (its Lambda Invoke API, or its scheduler), outcomes arrive in SQS
-queues subscribed to the four topics, as a subscriber would set them up.
+`E2EStack` wraps the shared `LocalStack` (simulators over HTTPS, MiniStack with AUTH=true, the
+secrets and the README's deploy are set up there, once for every suite) and adds only what the
+e2e suite needs on top. Everything goes through public interfaces: orders are written with the
+operator command (`paysweep register` / `redrive`, which find the table and shard count in the
+stack's outputs), the functions run in MiniStack (its Lambda Invoke API, or its scheduler), never
+in the local sandboxes; outcomes arrive in one SQS queue per outcome topic, as a subscriber would
+set them up.
 """
 
 from __future__ import annotations
@@ -14,21 +17,26 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from paysweep_local.ministack import MiniStack
+from paysweep_local.providers import BY_ID, PROVIDERS
 from paysweep_local.sam_deploy import Deployment
-from paysweep_local.simulators import KiccSimulator, TeemoPaySimulator
+from paysweep_local.simulators import KiccSimulator, SimulatorBase, TeemoPaySimulator
+from paysweep_local.stack import OUTCOMES, LocalStack
 
 PAYSWEEP_CLI = Path(sys.executable).parent / "paysweep"
-OUTCOMES = ("APPROVED", "FAILED", "CANCELLED", "REVIEW")
-FUNCTION_OUTPUTS = {"kicc-wechatpay": "KiccWechatPayFunctionName", "teemopay": "TeemoPayFunctionName"}
+KICC = BY_ID["kicc-wechatpay"].id
+TEEMO = BY_ID["teemopay"].id
+"""The providers whose scripted answers (KICC's cancel, TeemoPay's REVIEW) the tests name."""
+PROVIDER_IDS = tuple(provider.id for provider in PROVIDERS)
 INVOKE_TIMEOUT_SECONDS = 120
+SCHEDULE_FIELDS = ("Name", "GroupName", "ScheduleExpression", "FlexibleTimeWindow", "Target", "Description",
+                   "ScheduleExpressionTimezone", "StartDate", "EndDate", "KmsKeyArn", "ActionAfterCompletion")
+"""What UpdateSchedule must be given again: it replaces the whole schedule, not the fields named."""
 
 
 @dataclass(frozen=True)
@@ -59,31 +67,54 @@ class Invocation:
 
 @dataclass
 class E2EStack:
-    ministack: MiniStack
-    deployment: Deployment
-    kicc: KiccSimulator
-    teemopay: TeemoPaySimulator
+    local: LocalStack
     queues: dict[str, str] = field(default_factory=dict)
     """Outcome -> URL of the SQS queue subscribed to that outcome's topic."""
 
     # -- the deployed stack ------------------------------------------------------------------
 
+    @property
+    def deployment(self) -> Deployment:
+        assert self.local.deployment is not None, "start() the LocalStack first"
+        return self.local.deployment
+
+    @property
+    def ministack(self) -> MiniStack:
+        return self.local.ministack
+
+    def simulator(self, provider: str) -> SimulatorBase:
+        return self.local.simulators[provider]
+
+    @property
+    def kicc(self) -> KiccSimulator:
+        simulator = self.simulator(KICC)
+        assert isinstance(simulator, KiccSimulator)
+        return simulator
+
+    @property
+    def teemopay(self) -> TeemoPaySimulator:
+        simulator = self.simulator(TEEMO)
+        assert isinstance(simulator, TeemoPaySimulator)
+        return simulator
+
     def output(self, name: str) -> str:
-        return self.deployment.outputs[name]
+        return self.local.output(name)
 
     def function_name(self, provider: str) -> str:
-        return self.output(FUNCTION_OUTPUTS[provider])
+        return self.local.function_name(provider)
 
     def topic_arn(self, outcome: str) -> str:
         return self.output(f"{outcome.title()}TopicArn")
 
     def client(self, service: str) -> Any:
-        return self.ministack.client(service)
+        """A root client of MiniStack (the tests' own calls are never refused)."""
+        return self.local.client(service)
 
     # -- subscribers ---------------------------------------------------------------------------
 
     def subscribe_queues(self) -> None:
-        """One queue per outcome topic, with the queue policy SNS needs to deliver into it."""
+        """One queue per outcome topic, each with the queue policy SNS needs to deliver into it,
+        so a message that arrives shows which topic carried it."""
         sqs, sns = self.client("sqs"), self.client("sns")
         for outcome in OUTCOMES:
             url = sqs.create_queue(QueueName=f"e2e-{outcome.lower()}")["QueueUrl"]
@@ -99,21 +130,8 @@ class E2EStack:
 
     def drain(self) -> list[Delivered]:
         """Everything delivered so far to the four queues (removed from them)."""
-        sqs, delivered = self.client("sqs"), []
-        for outcome, url in self.queues.items():
-            while True:
-                batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-                messages = batch.get("Messages", [])
-                if not messages:
-                    break
-                for message in messages:
-                    envelope = json.loads(message["Body"])
-                    attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
-                    delivered.append(Delivered(outcome, json.loads(envelope["Message"]), envelope["Message"], attributes))
-                sqs.delete_message_batch(
-                    QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-                )
-        return delivered
+        sqs = self.client("sqs")
+        return [delivered for outcome, url in self.queues.items() for delivered in _drain_queue(sqs, outcome, url)]
 
     # -- the operator command ------------------------------------------------------------------
 
@@ -146,10 +164,11 @@ class E2EStack:
     # -- the functions -------------------------------------------------------------------------
 
     def invoke(self, provider: str, event: Mapping[str, Any] | None = None) -> Invocation:
-        """One sweep through MiniStack's Invoke API, with the event the schedule would send."""
-        payload = dict(event or schedule_event())
+        """One sweep through MiniStack's Invoke API, by default with the event the deployed
+        schedule sends; with the log's tail, which `LocalStack.invoke` does not ask for."""
+        payload = dict(event or self.local.schedule_event(provider))
         # One attempt: an invocation retried after a read timeout would be a second sweep.
-        client = self.ministack.client(
+        client = self.local.client(
             "lambda", read_timeout=INVOKE_TIMEOUT_SECONDS, connect_timeout=5, retries={"max_attempts": 1}
         )
         answer = client.invoke(
@@ -184,33 +203,30 @@ class E2EStack:
         return found
 
     def set_schedule(self, provider: str, state: str) -> None:
+        """ENABLED or DISABLED (LocalStack deploys them disabled: only a test decides when a sweep runs)."""
         schedule = self.schedules()[self.function_name(provider)]
-        keep = ("Name", "GroupName", "ScheduleExpression", "FlexibleTimeWindow", "Target", "Description",
-                "ScheduleExpressionTimezone", "StartDate", "EndDate", "KmsKeyArn", "ActionAfterCompletion")
-        self.client("scheduler").update_schedule(**{k: schedule[k] for k in keep if k in schedule}, State=state)
+        fields = {k: schedule[k] for k in SCHEDULE_FIELDS if k in schedule}
+        self.client("scheduler").update_schedule(**fields, State=state)
 
     # -- a clean slate -------------------------------------------------------------------------
 
     def clear(self) -> None:
-        """Empty both tables and the four queues, and forget the simulators' requests."""
-        dynamodb = self.client("dynamodb")
-        for output in ("OrdersTableName", "CompensationsTableName"):
-            table = self.output(output)
-            for page in dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="orderId"):
-                for item in page.get("Items", []):
-                    dynamodb.delete_item(TableName=table, Key={"orderId": item["orderId"]})
+        """LocalStack's clean slate (tables, its queue, faults, simulator requests), and the four queues."""
+        self.local.clear()
         self.drain()
-        self.kicc.reset_requests()
-        self.teemopay.reset_requests()
 
 
-def schedule_event(execution_id: str | None = None) -> dict[str, Any]:
-    """The Input the template gives both schedules, with the placeholders filled as AWS fills them."""
-    return {
-        "executionId": execution_id or f"e2e-{uuid.uuid4()}",
-        "scheduledTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "shards": "all",
-    }
+def _drain_queue(sqs: Any, outcome: str, url: str) -> list[Delivered]:
+    delivered: list[Delivered] = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
+        for message in messages:
+            envelope = json.loads(message["Body"])
+            attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+            delivered.append(Delivered(outcome, json.loads(envelope["Message"]), envelope["Message"], attributes))
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        )
+    return delivered
 
 
 def now_ms() -> int:

@@ -12,22 +12,11 @@ from typing import Any
 
 from e2e.deployed import E2EStack
 from paysweep.domain.clock import to_iso
-from paysweep.writer import register_order
 
 
 def write_order(stack: E2EStack, order_id: str, provider: str, amount: str = "1000", **extra: Any) -> dict[str, Any]:
     """The writer helper `paysweep register` uses, due at once (quicker than two CLI runs)."""
-    return register_order(
-        table_name=stack.output("OrdersTableName"),
-        shards=int(stack.output("SweepShards")),
-        order_id=order_id,
-        provider=provider,
-        amount=amount,
-        currency="KRW",
-        first_check_after=timedelta(0),
-        client=stack.client("dynamodb"),
-        **extra,
-    )
+    return stack.local.register(order_id, provider, amount, "KRW", first_check_after=timedelta(0), **extra)
 
 
 def expired_since(minutes: int) -> dict[str, datetime]:
@@ -39,7 +28,7 @@ def abandon_lease(stack: E2EStack, order_id: str) -> None:
     """What a sweep that crashed holding the lease leaves: a lease that expired unreleased."""
     past = to_iso(datetime.now(UTC) - timedelta(minutes=5))
     stack.client("dynamodb").update_item(
-        TableName=stack.output("OrdersTableName"),
+        TableName=stack.local.table,
         Key={"orderId": {"S": order_id}},
         UpdateExpression="SET leaseOwner = :owner, leaseUntil = :past, nextCheckAt = :past",
         ExpressionAttributeValues={":owner": {"S": "crashed-sweep"}, ":past": {"S": past}},

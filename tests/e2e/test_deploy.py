@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from e2e.deployed import E2EStack
+from paysweep_local.providers import PROVIDERS
 from paysweep_local.sam_deploy import README, parameter_overrides, readme_commands
 from samtranslator.yaml_helper import yaml_parse
 
@@ -49,7 +50,7 @@ def test_everything_else_of_the_template_was_created(stack: E2EStack) -> None:
     alarms = stack.client("cloudwatch").describe_alarms()["MetricAlarms"]
     template_alarms = {name for name, body in template_resources().items() if body["Type"] == "AWS::CloudWatch::Alarm"}
     assert len(alarms) == len(template_alarms - EXPECTED_REMOVED), [a["AlarmName"] for a in alarms]
-    assert len(stack.schedules()) == 2
+    assert set(stack.schedules()) == {stack.function_name(p.id) for p in PROVIDERS}
 
 
 def test_the_commands_run_are_the_readmes_with_local_flags_only(stack: E2EStack) -> None:

@@ -26,48 +26,54 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from e2e.deployed import OUTCOMES, E2EStack, now_ms
+from e2e.deployed import KICC, PROVIDER_IDS, TEEMO, E2EStack, now_ms
 from e2e.orders import abandon_lease, expired_since, write_order
 from e2e.outcomes import Subscriber
 from e2e.policies import RolePolicies, Variant, variants
 from paysweep.domain.item import unpublished
+from paysweep_local.providers import BY_ID
 from paysweep_local.simulators import kicc, teemopay
-
-KICC = "kicc-wechatpay"
-TEEMO = "teemopay"
-PROVIDERS = (KICC, TEEMO)
-
+from paysweep_local.stack import OUTCOMES
 
 # -- scenarios: orders whose sweep makes every call a statement covers --------------------------
 
 
-def all_outcomes(stack: E2EStack, provider: str, tag: str) -> dict[str, str]:
-    """One order per outcome the provider can reach in one sweep; returns outcome -> order id."""
-    orders: dict[str, str] = {}
-    if provider == KICC:
-        scripts = {
-            "APPROVED": ([kicc.approved()], {}),
-            "CANCELLED": ([kicc.cancelled("TS02")], {}),
-            "REVIEW": ([kicc.partial_cancel()], {}),
-            "FAILED": ([kicc.pending()], expired_since(10)),  # unpaid past its final check: EXPIRED
-        }
-        for outcome, (script, times) in scripts.items():
-            order_id = f"LP-{tag}-{outcome[:3]}"
-            stack.kicc.add_payment(f"PG-{order_id}", order_id, 1000, "KRW", script=script)
-            write_order(stack, order_id, KICC, pg_cno=f"PG-{order_id}", **times)
-            orders[outcome] = order_id
-        return orders
-    scripts_t = {
-        "APPROVED": teemopay.paid(),
-        "FAILED": teemopay.failed(),
-        "REVIEW": teemopay.paid(amount="900"),
+def kicc_outcomes(stack: E2EStack, tag: str) -> dict[str, str]:
+    """APPROVED, CANCELLED, REVIEW (a partial cancel) and FAILED (unpaid past its final check)."""
+    scripts = {
+        "APPROVED": ([kicc.approved()], {}),
+        "CANCELLED": ([kicc.cancelled("TS02")], {}),
+        "REVIEW": ([kicc.partial_cancel()], {}),
+        "FAILED": ([kicc.pending()], expired_since(10)),  # unpaid past its final check: EXPIRED
     }
-    for outcome, step in scripts_t.items():
+    orders: dict[str, str] = {}
+    for outcome, (script, times) in scripts.items():
+        order_id = f"LP-{tag}-{outcome[:3]}"
+        stack.kicc.add_payment(f"PG-{order_id}", order_id, 1000, "KRW", script=script)
+        write_order(stack, order_id, KICC, pg_cno=f"PG-{order_id}", **times)
+        orders[outcome] = order_id
+    return orders
+
+
+def teemopay_outcomes(stack: E2EStack, tag: str) -> dict[str, str]:
+    """APPROVED, FAILED and REVIEW (an amount mismatch): TeemoPay never reaches CANCELLED."""
+    steps = {"APPROVED": teemopay.paid(), "FAILED": teemopay.failed(), "REVIEW": teemopay.paid(amount="900")}
+    orders: dict[str, str] = {}
+    for outcome, step in steps.items():
         order_id = f"LP-{tag}-{outcome[:3]}"
         stack.teemopay.add_order(order_id, "1000", script=[step])
         write_order(stack, order_id, TEEMO)
         orders[outcome] = order_id
     return orders
+
+
+ALL_OUTCOMES: dict[str, Callable[[E2EStack, str], dict[str, str]]] = {KICC: kicc_outcomes, TEEMO: teemopay_outcomes}
+
+
+def all_outcomes(stack: E2EStack, provider: str, tag: str) -> dict[str, str]:
+    """One order per outcome the provider can reach in one sweep; returns outcome -> order id."""
+    assert provider in ALL_OUTCOMES, f"{provider}: give it its one-order-per-outcome scenario here"
+    return ALL_OUTCOMES[provider](stack, tag)
 
 
 @dataclass
@@ -123,7 +129,7 @@ class Resources:
 
     @classmethod
     def of(cls, stack: E2EStack) -> Resources:
-        table = stack.client("dynamodb").describe_table(TableName=stack.output("OrdersTableName"))["Table"]["TableArn"]
+        table = stack.client("dynamodb").describe_table(TableName=stack.local.table)["Table"]["TableArn"]
         return cls(table, {stack.topic_arn(o): o for o in OUTCOMES})
 
 
@@ -246,7 +252,7 @@ def test_ministack_rereads_a_roles_inline_policy_on_every_request(stack: E2EStac
     iam, sts = stack.client("iam"), stack.client("sts")
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
     role = iam.create_role(RoleName=f"probe-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
-    secret_arn = stack.client("secretsmanager").describe_secret(SecretId="paysweep/kicc-wechatpay")["ARN"]
+    secret_arn = stack.client("secretsmanager").describe_secret(SecretId=BY_ID[KICC].secret_name)["ARN"]
     allow = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn}]}
     iam.put_role_policy(RoleName=role["RoleName"], PolicyName="p", PolicyDocument=json.dumps(allow))
@@ -265,7 +271,7 @@ def test_ministack_rereads_a_roles_inline_policy_on_every_request(stack: E2EStac
     assert session.get_secret_value(SecretId=secret_arn)["SecretString"]
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("provider", PROVIDER_IDS)
 @pytest.mark.parametrize("abandoned", [False, True], ids=["fresh", "abandoned-lease"])
 def test_the_deployed_policy_allows_every_call_of_a_sweep(stack: E2EStack, provider: str, abandoned: bool) -> None:
     """Every outcome (so every topic), the outbox repair, the due index, claims, records, the
@@ -285,7 +291,8 @@ the test below fails on it: no grant goes untested."""
 
 def cases() -> list[tuple[str, int]]:
     """(provider, variant number): the variants themselves are only known after the deploy."""
-    return [(provider, number) for provider in PROVIDERS for number in range(VARIANTS_PER_FUNCTION[provider])]
+    assert set(VARIANTS_PER_FUNCTION) == set(PROVIDER_IDS), f"count the variants of every provider: {PROVIDER_IDS}"
+    return [(provider, number) for provider in PROVIDER_IDS for number in range(VARIANTS_PER_FUNCTION[provider])]
 
 
 @pytest.mark.parametrize(("provider", "number"), cases())

@@ -8,20 +8,18 @@ each one is checked against the schema and its message attributes.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.deployed import E2EStack
+import trustme
+from e2e.deployed import KICC, PROVIDER_IDS, TEEMO, E2EStack
 from e2e.outcomes import Subscriber
-from paysweep_local.keys import kicc_secret, kicc_simulator_kwargs
+from paysweep_local.providers import BY_ID
 from paysweep_local.simulators import KiccSimulator, Step, kicc, teemopay
-from paysweep_local.tls import TestCA
 
-KICC = "kicc-wechatpay"
-TEEMO = "teemopay"
 DELIVERY_SECONDS = 15
 
 
@@ -111,7 +109,7 @@ def test_a_provider_outage_loses_nothing(stack: E2EStack, subscriber: Subscriber
     stack.teemopay.fail_next(teemopay.QUERY_PATH, teemopay.http_error(502), count=1)
     stack.teemopay.fail_next(teemopay.QUERY_PATH, teemopay.slow(6), count=1)
 
-    outage = {provider: stack.invoke(provider).summary for provider in (KICC, TEEMO)}
+    outage = {provider: stack.invoke(provider).summary for provider in PROVIDER_IDS}
     for provider, summary in outage.items():
         assert summary["outcomes"] == {} and summary["rescheduled"] == 2, (provider, summary)
         assert summary["providerErrors"] == {"http_5xx": 1, "timeout": 1}, (provider, summary)
@@ -124,7 +122,7 @@ def test_a_provider_outage_loses_nothing(stack: E2EStack, subscriber: Subscriber
 
     for order_id in orders:
         stack.cli("redrive", order_id)
-    for provider in (KICC, TEEMO):
+    for provider in PROVIDER_IDS:
         assert stack.invoke(provider).summary["outcomes"] == {"APPROVED": 2}
     for order_id in orders:
         assert subscriber.wait_for(order_id, DELIVERY_SECONDS)["outcome"] == "APPROVED"
@@ -145,13 +143,23 @@ def test_the_deployed_schedule_fires_the_sweep(stack: E2EStack, subscriber: Subs
     assert message["outcome"] == "APPROVED"
 
 
+def untrusted_tls() -> ssl.SSLContext:
+    """A server certificate from a CA of its own, which nothing the functions trust signed."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
 @pytest.fixture
-def kicc_behind_an_untrusted_certificate(stack: E2EStack, tmp_path: Path) -> Iterator[KiccSimulator]:
-    """The KICC function pointed at a KICC simulator whose certificate no trusted CA signed."""
+def kicc_behind_an_untrusted_certificate(stack: E2EStack) -> Iterator[KiccSimulator]:
+    """The KICC function pointed at a KICC simulator (the same credentials) whose certificate no
+    trusted CA signed."""
     lambda_client = stack.client("lambda")
     name = stack.function_name(KICC)
     variables = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-    rogue = KiccSimulator(**kicc_simulator_kwargs(kicc_secret())).start(TestCA.create(tmp_path).server_context())
+    rogue = BY_ID[KICC].simulator(stack.local.credentials[KICC], stack.local.now, {})
+    assert isinstance(rogue, KiccSimulator)
+    rogue.start(untrusted_tls())
     try:
         update_variables(lambda_client, name, {**variables, "PROVIDER_BASE_URL": rogue.base_url})
         yield rogue

@@ -1,8 +1,8 @@
-"""The integration suites run the real handlers over real HTTP: the AWS emulator with the
-real template deployed into it, and the provider simulators.
+"""The integration suites run the real handlers over real HTTPS: MiniStack with the template
+deployed by the README's `sam build` + `sam deploy`, and the provider simulators.
 
-One LocalStack for the session (starting it takes seconds); every test starts from empty
-tables, an empty outcome queue, no faults and simulated time at zero.
+One LocalStack for the session (about 18 s; one per pytest-xdist worker); every test starts from
+empty tables, an empty outcome queue, no faults and simulated time at zero.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def stack(local_stack: LocalStack) -> Iterator[LocalStack]:
     local_stack.clock_offset_seconds = 0
     local_stack.clear()
     yield local_stack
-    local_stack.emulator.clear_faults()
+    local_stack.faults.clear_faults()
 
 
 @pytest.fixture

@@ -79,12 +79,12 @@ def provider_malformed(stack: LocalStack) -> None:
 
 def dynamodb(operation: str, error: str, match: str | None = None) -> Fault:
     def inject(stack: LocalStack) -> None:
-        stack.emulator.add_fault("dynamodb", operation, error=error, times=-1, match=match)
+        stack.faults.add_fault("dynamodb", operation, error=error, times=-1, match=match)
     return inject
 
 
 def sns_publish_fails(stack: LocalStack) -> None:
-    stack.emulator.add_fault("sns", "PublishBatch", error="internal", times=-1)
+    stack.faults.add_fault("sns", "PublishBatch", error="internal", times=-1)
 
 
 FIRST_SWEEP_FAULTS: dict[str, Fault] = {
@@ -110,7 +110,7 @@ def test_one_fault_in_the_first_sweep(stack: LocalStack, published: Published, i
     for provider in (KICC, TEEMO):
         run = stack.sweep(provider)
         assert run.ok, run.error  # a fault never crashes the sweep
-    stack.emulator.clear_faults()
+    stack.faults.clear_faults()
     outcomes_and_invariants(stack, published, ids)
 
 
@@ -126,9 +126,9 @@ def test_crash_after_claim_before_the_provider_answers(stack: LocalStack, publis
 
 def test_crash_after_record_before_publish(stack: LocalStack, published: Published, ids: dict[str, str]) -> None:
     orders(stack, ids)
-    stack.emulator.add_fault("sns", "PublishBatch", error="hang", seconds=10, times=1)
+    stack.faults.add_fault("sns", "PublishBatch", error="hang", seconds=10, times=1)
     running = stack.sweep_async(TEEMO)
-    wait_until(lambda: any(r["operation"] == "PublishBatch" and r["fired"] for r in stack.emulator.fault_report()))
+    wait_until(lambda: any(r["operation"] == "PublishBatch" and r["fired"] for r in stack.faults.fault_report()))
     stack.functions[TEEMO].kill()
     assert running.result().error["errorType"] == "Runtime.ExitError"
     recorded = [i for i in stack.orders() if i.get("status") in ("APPROVED", "FAILED", "REVIEW")]

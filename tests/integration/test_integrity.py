@@ -149,7 +149,7 @@ def test_a_cancel_that_cannot_be_confirmed_by_its_deadline_goes_to_review(stack:
 def test_an_approval_the_table_cannot_record_is_cancelled(stack: LocalStack, published: Published) -> None:
     pg_cno = add_kicc(stack, "IN-DBFAIL", [kicc.approved()])
     # The APPROVED write is throttled through every SDK retry; the table takes the next write.
-    stack.emulator.add_fault("dynamodb", "UpdateItem", error="throttle", times=-1, match="IN-DBFAIL:APPROVED")
+    stack.faults.add_fault("dynamodb", "UpdateItem", error="throttle", times=-1, match="IN-DBFAIL:APPROVED")
     run = stack.sweep(KICC)
     assert run.result["errors"].get("db_update_failed") == 1 and run.result["cancelsRequested"] == 1
     assert stack.order("IN-DBFAIL")["cancel"]["reason"] == "DB_UPDATE_FAILED"
@@ -163,8 +163,8 @@ def test_an_approval_the_table_cannot_record_is_cancelled(stack: LocalStack, pub
 def test_an_unwritable_table_still_cancels_publishes_and_converges_later(stack: LocalStack, published: Published) -> None:
     pg_cno = add_kicc(stack, "IN-DOWN", [kicc.approved()], settle_after=1)
     # After the claim, the orders table refuses every write of this order.
-    stack.emulator.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match=RECORD_WRITE)
-    stack.emulator.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match='"CANCELLING"')
+    stack.faults.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match=RECORD_WRITE)
+    stack.faults.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match='"CANCELLING"')
     run = stack.sweep(KICC)
     assert run.ok and run.result["outcomes"] == {"CANCELLED": 1}
     message = published.only("IN-DOWN")
@@ -174,7 +174,7 @@ def test_an_unwritable_table_still_cancels_publishes_and_converges_later(stack: 
     # While the table is still unwritable, later sweeps change nothing and send no other cancel.
     stack.advance(LEASE_AND_MORE)
     stack.sweep(KICC)
-    stack.emulator.clear_faults()
+    stack.faults.clear_faults()
     stack.advance(LEASE_AND_MORE)
     sweep_until_quiet(stack, KICC, rounds=6)
 
@@ -182,7 +182,7 @@ def test_an_unwritable_table_still_cancels_publishes_and_converges_later(stack: 
     assert item["status"] == "CANCELLED" and item["outcome"]["reason"] == "DB_UPDATE_FAILED"
     assert len(stack.kicc.payment(pg_cno).revise_keys) == 1, "a second cancel under another key"
     assert all(m["eventId"] == "IN-DOWN:CANCELLED" for m in published.for_order("IN-DOWN"))
-    journal = stack.emulator.client("dynamodb").get_item(
+    journal = stack.client("dynamodb").get_item(
         TableName=stack.output("CompensationsTableName"), Key={"orderId": {"S": "IN-DOWN"}}).get("Item")
     assert journal is None, "the journal entry outlived the convergence"
     check_all(stack.orders(), [d.message for d in published.all])
@@ -191,7 +191,7 @@ def test_an_unwritable_table_still_cancels_publishes_and_converges_later(stack: 
 def test_the_loser_of_a_race_never_cancels_the_winners_correct_approval(stack: LocalStack, published: Published) -> None:
     pg_cno = add_kicc(stack, "IN-RACE", [kicc.approved()])
     # Sweep A's APPROVED write is held by the table for 8 s ...
-    stack.emulator.add_fault("dynamodb", "UpdateItem", error="hang", seconds=8, times=1, match=RECORD_WRITE)
+    stack.faults.add_fault("dynamodb", "UpdateItem", error="hang", seconds=8, times=1, match=RECORD_WRITE)
     sweep_a = stack.sweep_async(KICC)
     time.sleep(3)
     # ... meanwhile A's lease runs out (simulated time) and sweep B approves the order.
@@ -207,7 +207,7 @@ def test_the_loser_of_a_race_never_cancels_the_winners_correct_approval(stack: L
 
 def test_teemopay_integrity_failures_go_to_review_because_there_is_no_cancel_api(stack: LocalStack, published: Published) -> None:
     add_teemopay(stack, "IN-T-DB", [teemopay.paid()])
-    stack.emulator.add_fault("dynamodb", "UpdateItem", error="throttle", times=-1, match="IN-T-DB:APPROVED")
+    stack.faults.add_fault("dynamodb", "UpdateItem", error="throttle", times=-1, match="IN-T-DB:APPROVED")
     run = stack.sweep(TEEMO)
     assert run.ok
     message = published.only("IN-T-DB")

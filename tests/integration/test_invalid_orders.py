@@ -43,7 +43,7 @@ def write_raw(stack: LocalStack, order_id: str, changes: dict[str, Any]) -> None
     item["sweepKey"] = sweep_key(KICC, shard_of(order_id, int(stack.functions[KICC].info.environment["SWEEP_SHARDS"])))
     item["nextCheckAt"] = "2000-01-01T00:00:00Z"
     serializer = TypeSerializer()
-    stack.emulator.client("dynamodb").put_item(
+    stack.client("dynamodb").put_item(
         TableName=stack.table, Item={k: serializer.serialize(v) for k, v in item.items()}
     )
 

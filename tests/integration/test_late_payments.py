@@ -211,14 +211,14 @@ def test_a_throttled_audit_write_loses_nothing_and_never_cancels_without_its_int
     expire(stack, KICC, published, order_id)
     stack.kicc.rescript(pg_cno, [kicc.approved()])
     an_hour_later(stack)
-    stack.emulator.add_fault("dynamodb", "UpdateItem", error="throttle", times=-1, match=match)
+    stack.faults.add_fault("dynamodb", "UpdateItem", error="throttle", times=-1, match=match)
     run = stack.sweep(KICC)
     assert run.ok, run.error
     assert run.result["latePayments"] == 0 and kicc_revises(stack, pg_cno) == [], "no cancel without its intent"
     assert stack.order(order_id)["status"] == "FAILED" and stack.order(order_id)["auditKey"]
     if match == AUDIT_CLAIM:
         assert run.result["complete"] is False, "an audit left due is work left"
-    stack.emulator.clear_faults()
+    stack.faults.clear_faults()
 
     stack.advance(LEASE_AND_MORE)
     assert stack.sweep(KICC).result["latePayments"] == 1

@@ -29,7 +29,7 @@ def rewrite(stack: LocalStack, order_id: str, **changes: object) -> None:
     for name, value in list(item.items()):
         if value is None:
             del item[name]
-    stack.emulator.client("dynamodb").put_item(TableName=stack.table, Item=to_item(item))
+    stack.client("dynamodb").put_item(TableName=stack.table, Item=to_item(item))
 
 
 def test_an_order_a_01_sweep_left_leased_is_swept_after_its_lease(stack: LocalStack, published: Published) -> None:

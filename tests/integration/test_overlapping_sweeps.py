@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 from paysweep.writer import register_order
-from paysweep_local.functions import InvocationResult
+from paysweep_local.sandbox import InvocationResult
 from paysweep_local.simulators import kicc
 from paysweep_local.stack import LocalStack
 from support.invariants import check_not_lost
@@ -29,14 +29,9 @@ more than once (the defect showed in about half of the ticks)."""
 
 @pytest.fixture
 def three_containers(stack: LocalStack) -> Iterator[LocalStack]:
-    """Room for three overlapping sweeps (the template reserves two by default), and a
-    provider slow enough that sweeps started together really overlap."""
-    function = stack.functions[KICC]
-    before = function.max_concurrency
-    function.max_concurrency = 3
+    """A provider slow enough that sweeps started together really overlap (each in its own sandbox)."""
     stack.kicc.latency_seconds = 0.01
     yield stack
-    function.max_concurrency = before
     stack.kicc.latency_seconds = 0.0
 
 
@@ -50,7 +45,7 @@ def register(stack: LocalStack, shards: int) -> list[str]:
         register_order(
             table_name=stack.table, shards=shards, order_id=order_id, provider=KICC, amount="1000",
             currency="KRW", pg_cno=pg_cno, created_at=stack.now(), first_check_after=timedelta(0),
-            client=stack.emulator.client("dynamodb"),
+            client=stack.client("dynamodb"),
         )
     return order_ids
 

@@ -40,13 +40,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from paysweep_local.functions import InvocationResult
-from paysweep_local.keys import RsaKeyPair, generate_rsa_keypair
+from paysweep_local.sandbox import InvocationResult, parse_log_lines
 from paysweep_local.simulators import kicc, teemopay
+from paysweep_local.simulators.keys import RsaKeyPair, generate_rsa_keypair
 from paysweep_local.stack import LocalStack
 from support.leaks import SecretScanner, XRayDaemon
 from support.scenarios import KICC, TEEMO, add_kicc, add_teemopay
@@ -199,8 +198,7 @@ def leak_stack(fresh: FreshSecrets, daemon: XRayDaemon, tmp_path_factory: pytest
         parameters={"HttpTimeoutSeconds": "3", "LogLevel": "DEBUG"},
         function_env=function_env,
         log_dir=tmp_path_factory.mktemp("leak-logs"),
-        kicc_credentials=fresh.kicc,
-        teemopay_credentials=fresh.teemopay(),
+        credentials={KICC: fresh.kicc, TEEMO: fresh.teemopay()},
     )
     with stack:
         yield stack
@@ -225,7 +223,7 @@ class Sweeps:
             self.snapshot()
 
     def snapshot(self) -> None:
-        dynamodb = self.stack.emulator.client("dynamodb")
+        dynamodb = self.stack.client("dynamodb")
         for output in ("OrdersTableName", "CompensationsTableName"):
             pages = dynamodb.get_paginator("scan").paginate(TableName=self.stack.output(output))
             items = [item for page in pages for item in page["Items"]]
@@ -237,7 +235,7 @@ class Sweeps:
 
 def _corrupt_currency(stack: LocalStack, order_id: str) -> None:
     """A writer's mistake the sweep must send to REVIEW INVALID_ORDER (and log every problem of)."""
-    stack.emulator.client("dynamodb").update_item(
+    stack.client("dynamodb").update_item(
         TableName=stack.table,
         Key={"orderId": {"S": order_id}},
         UpdateExpression="SET currency = :c",
@@ -246,7 +244,7 @@ def _corrupt_currency(stack: LocalStack, order_id: str) -> None:
 
 
 def _put_secret(stack: LocalStack, parameter: str, value: str) -> None:
-    stack.emulator.client("secretsmanager").put_secret_value(SecretId=stack.deployed.parameters[parameter], SecretString=value)
+    stack.client("secretsmanager").put_secret_value(SecretId=stack.parameters[parameter], SecretString=value)
 
 
 def _every_path(stack: LocalStack, fresh: FreshSecrets) -> Sweeps:
@@ -299,20 +297,20 @@ def _every_path(stack: LocalStack, fresh: FreshSecrets) -> Sweeps:
     sweeps.canaries["TeemoPay order canary"] = canary_order
     add_teemopay(stack, canary_order, [teemopay.paid()])
 
-    stack.emulator.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match="K-DBF:APPROVED")
-    stack.emulator.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match="T-DBF:APPROVED")
-    sns_down = stack.emulator.add_fault("sns", "PublishBatch", error="internal", times=-1)
+    stack.faults.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match="K-DBF:APPROVED")
+    stack.faults.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match="T-DBF:APPROVED")
+    sns_down = stack.faults.add_fault("sns", "PublishBatch", error="internal", times=-1)
     sweeps.sweep(KICC)
-    stack.emulator.remove_fault(sns_down)
+    stack.faults.remove_fault(sns_down)
     sweeps.sweep(TEEMO)
-    stack.emulator.clear_faults()
+    stack.faults.clear_faults()
 
     # -- the table refuses every write of an approval: cancel anyway, publish, journal
     add_kicc(stack, "K-DBJ", [kicc.approved()])
-    stack.emulator.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match="K-DBJ:APPROVED")
-    stack.emulator.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match='"CANCELLING"')
+    stack.faults.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match="K-DBJ:APPROVED")
+    stack.faults.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, match='"CANCELLING"')
     sweeps.sweep(KICC)
-    stack.emulator.clear_faults()
+    stack.faults.clear_faults()
 
     # -- the provider refuses our configuration
     stack.kicc.mall_id = "M" + _unlike_hex(7)  # KICC no longer knows our mallId
@@ -381,11 +379,10 @@ def captured(leak_stack: LocalStack, fresh: FreshSecrets, daemon: XRayDaemon) ->
     channels: dict[str, str] = {}
 
     log_lines: list[dict[str, Any] | str] = []
-    for function in stack.functions.values():
-        log_lines += function.all_logs()
-    for log_dir in {Path(function.log_dir) for function in stack.functions.values()}:
-        for path in sorted(log_dir.glob("*")):  # every container's stream, whole: init, runtime and handler lines
-            channels[f"log stream {path.name}"] = path.read_text(encoding="utf-8", errors="replace")
+    for path in sorted(stack.log_dir.glob("*.log")):  # every sandbox's stream, whole: init and handler lines
+        text = path.read_text(encoding="utf-8", errors="replace")
+        channels[f"log stream {path.name}"] = text
+        log_lines += parse_log_lines(text)
 
     time.sleep(0.3)  # the last trace datagrams
     channels["traces (X-Ray documents)"] = "\n".join(p.decode("utf-8", errors="replace") for p in daemon.packets)
@@ -397,7 +394,7 @@ def captured(leak_stack: LocalStack, fresh: FreshSecrets, daemon: XRayDaemon) ->
     )
     for output, snapshots in sweeps.tables.items():
         channels[f"DynamoDB {output} after every sweep"] = "\n".join(snapshots)
-    channels["function environment"] = json.dumps({p: f.environment() for p, f in stack.functions.items()})
+    channels["function environment"] = json.dumps({p: f.env for p, f in stack.functions.items()})
 
     derived = {
         "KICC msgAuthValue": [r.body["msgAuthValue"] for r in stack.kicc.requests_for(kicc.REVISE_PATH) if r.body],

@@ -145,12 +145,12 @@ def inject_faults(stack: LocalStack) -> None:
     stack.kicc.chaos(kicc.REVISE_PATH, FAULT_RATE, provider_faults, seed=SEED + 1)
     teemo_faults = [teemopay.http_error(503), teemopay.slow(4), teemopay.non_json(), teemopay.raw({"code": "200"})]
     stack.teemopay.chaos(teemopay.QUERY_PATH, FAULT_RATE, teemo_faults, seed=SEED + 2)
-    emulator = stack.emulator
-    emulator.add_fault("dynamodb", "Query", error="throttle", times=-1, probability=FAULT_RATE / 2, seed=SEED + 3)
-    emulator.add_fault("dynamodb", "Query", error="internal", times=-1, probability=FAULT_RATE / 2, seed=SEED + 4)
-    emulator.add_fault("dynamodb", "UpdateItem", error="throttle", times=-1, probability=FAULT_RATE / 2, seed=SEED + 5)
-    emulator.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, probability=FAULT_RATE / 2, seed=SEED + 6)
-    emulator.add_fault("sns", "PublishBatch", error="internal", times=-1, probability=FAULT_RATE, seed=SEED + 7)
+    faults = stack.faults
+    faults.add_fault("dynamodb", "Query", error="throttle", times=-1, probability=FAULT_RATE / 2, seed=SEED + 3)
+    faults.add_fault("dynamodb", "Query", error="internal", times=-1, probability=FAULT_RATE / 2, seed=SEED + 4)
+    faults.add_fault("dynamodb", "UpdateItem", error="throttle", times=-1, probability=FAULT_RATE / 2, seed=SEED + 5)
+    faults.add_fault("dynamodb", "UpdateItem", error="internal", times=-1, probability=FAULT_RATE / 2, seed=SEED + 6)
+    faults.add_fault("sns", "PublishBatch", error="internal", times=-1, probability=FAULT_RATE, seed=SEED + 7)
 
 
 class Crasher:
@@ -219,7 +219,7 @@ def test_chaos_soak(soak_stack: LocalStack) -> None:
     print(f"\n  registered {ORDERS} orders in {registered:.0f} s; unsettled after each round (wall s, first ids):")
     print("  " + "; ".join(f"{n} ({s:.0f} s{', ' + ','.join(ids) if n and n <= 3 else ''})" for n, s, ids in backlog))
     faults = fault_figures(stack, crasher)
-    stack.emulator.clear_faults()
+    stack.faults.clear_faults()
     items = stack.orders()
     messages = [d.message for d in published.all]
     report(kinds, items, messages, faults, sweeps, rounds, time.monotonic() - started)
@@ -284,7 +284,7 @@ def fault_figures(stack: LocalStack, crasher: Crasher) -> Counter[str]:
     faults: Counter[str] = Counter()
     for name, count in (stack.kicc.chaos_fired + stack.teemopay.chaos_fired).items():
         faults[f"provider {name}"] += count
-    for rule in stack.emulator.fault_report():
+    for rule in stack.faults.fault_report():
         faults[f"{rule['service']} {rule['operation']} {rule['error']}"] += rule["fired"]
     faults["Lambda container crash"] = crasher.crashes
     return faults

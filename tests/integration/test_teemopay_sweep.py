@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from paysweep_local.deploy import create_secret
-from paysweep_local.keys import generate_rsa_keypair, merchant_keys, teemopay_secret
 from paysweep_local.simulators import teemopay
+from paysweep_local.simulators.keys import generate_rsa_keypair, merchant_keys, teemopay_secret
 from paysweep_local.stack import LocalStack
 from support.invariants import check_all
 from support.outcomes import Published
@@ -75,13 +75,14 @@ def test_declined_and_not_found_until_expiry(stack: LocalStack, published: Publi
 @pytest.fixture
 def wrong_merchant_key(stack: LocalStack) -> Iterator[None]:
     """The secret holds a key TeemoPay does not know: every signature is refused."""
-    function = stack.functions[TEEMO]
-    name = "paysweep/teemopay"
-    create_secret(stack.emulator, name, teemopay_secret(generate_rsa_keypair()))
-    function.restart()
+    def put(secret: dict[str, str]) -> None:
+        stack.client("secretsmanager").put_secret_value(SecretId=stack.parameters["TeemoPaySecretArn"],
+                                                        SecretString=json.dumps(secret))
+        stack.functions[TEEMO].kill()  # the next sweep is a cold start: it reads the secret anew
+
+    put(teemopay_secret(generate_rsa_keypair()))
     yield
-    create_secret(stack.emulator, name, teemopay_secret(merchant_keys()))
-    function.restart()
+    put(teemopay_secret(merchant_keys()))
 
 
 def test_a_refused_signature_never_ends_an_order_and_says_what_is_wrong(stack: LocalStack, published: Published,

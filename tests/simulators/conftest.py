@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from paysweep_local.keys import merchant_keys, teemopay_simulator_kwargs
 from paysweep_local.simulators import KiccSimulator, ManualClock, TeemoPaySimulator
+from paysweep_local.simulators.keys import merchant_keys, teemopay_simulator_kwargs
 from simtest_support import MALL, SECRET
 
 START = datetime(2026, 3, 12, 3, 0, 0, tzinfo=UTC)  # 12:00 KST

@@ -7,7 +7,8 @@ import secrets
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from paysweep_local.keys import (
+from paysweep_local.simulators import KiccSimulator, ManualClock, TeemoPaySimulator
+from paysweep_local.simulators.keys import (
     generate_rsa_keypair,
     kicc_secret,
     kicc_simulator_kwargs,
@@ -16,7 +17,6 @@ from paysweep_local.keys import (
     teemopay_secret,
     teemopay_simulator_kwargs,
 )
-from paysweep_local.simulators import KiccSimulator, ManualClock, TeemoPaySimulator
 from simtest_support import FIND, find_body, hmac_hex, kst_day, post, revise_body, teemo_query
 
 

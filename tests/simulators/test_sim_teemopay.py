@@ -14,9 +14,9 @@ import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from paysweep_local.keys import generate_rsa_keypair, merchant_keys
 from paysweep_local.simulators import ManualClock, TeemoPaySimulator
 from paysweep_local.simulators import teemopay as t
+from paysweep_local.simulators.keys import generate_rsa_keypair, merchant_keys
 from simtest_support import QUERY, post, teemo_headers, teemo_query, teemo_sign
 
 DOCS = Path(__file__).parents[1] / "fixtures" / "provider_docs"

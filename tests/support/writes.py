@@ -1,5 +1,5 @@
 """How the fault rules of the tests recognise the sweeper's writes in a request body (the
-emulator's `match` is a substring of the JSON body botocore sends)."""
+fault proxy's `match` is a substring of the JSON body botocore sends)."""
 
 CLAIM_WRITE = '"#due": "nextCheckAt", "#until": "leaseUntil"'
 """The claim's condition names (`item.Due`): in this shard, due, no live lease."""

@@ -311,10 +311,10 @@ class TeemoPaySimulator(SimulatorBase):
         clock: Clock | None = None,
         check_timestamp: bool = True,
     ) -> None:
-        """`merchant_public_key` defaults to `paysweep_local.keys.merchant_keys().public_b64`."""
+        """`merchant_public_key` defaults to `paysweep_local.simulators.keys.merchant_keys().public_b64`."""
         super().__init__(clock)
         if merchant_public_key is None:
-            from paysweep_local.keys import merchant_keys
+            from paysweep_local.simulators.keys import merchant_keys
 
             merchant_public_key = merchant_keys().public_b64
         self.app_code = app_code

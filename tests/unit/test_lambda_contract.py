@@ -8,43 +8,37 @@ wrong name). So:
   every attribute of Powertools' `LambdaContext` type it annotates with, exists on the context
   class of `awslambdaric`, the runtime client Lambda's Python runtime uses;
 * the sample events in `events/` are what EventBridge Scheduler delivers for the template's
-  `Input` (its documented context attributes filled in), or EventBridge's documented rule event;
-* each real handler, run by awslambdaric against the local stack, returns a summary for each.
+  `Input` (its documented context attributes filled in), or EventBridge's documented rule event.
+
+The deployed stack's side (its schedules' events, each real handler on each sample) is in
+tests/integration/test_lambda_contract.py.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
-import json
 import re
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext as PowertoolsContext
 from awslambdaric.lambda_context import LambdaContext as RuntimeContext
-from paysweep_local.deploy import DeployedStack, load_template
-from paysweep_local.emulator import Emulator
-from paysweep_local.functions import LocalFunction, schedule_event
+from samtranslator.yaml_helper import yaml_parse
+from support.lambda_events import (
+    REPO,
+    TEMPLATE,
+    UUID,
+    expected_schedule_event,
+    mismatches,
+    read_event,
+    schedule_inputs,
+    scheduler_delivery,
+)
 
-REPO = Path(__file__).resolve().parents[2]
 PRODUCT_SOURCES = sorted([*(REPO / "layers").rglob("*.py"), *(REPO / "functions").rglob("*.py")])
-EVENTS = REPO / "events"
-SCHEDULER_ATTRIBUTES = {
-    "<aws.scheduler.schedule-arn>",
-    "<aws.scheduler.scheduled-time>",
-    "<aws.scheduler.execution-id>",
-    "<aws.scheduler.attempt-number>",
-}
-"""The context attributes EventBridge Scheduler documents for a target's Input."""
-PROVIDERS = {"kicc_wechatpay": "kicc-wechatpay", "teemopay": "teemopay"}
-MARK = "context attribute "
-"""Stands for a Scheduler context attribute in the expected event (no sample event holds it)."""
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 # -- the Lambda context ---------------------------------------------------------------------------
@@ -63,12 +57,15 @@ def functions_of(tree: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionD
             yield node
 
 
+def arguments_of(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.arg]:
+    return [*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs]
+
+
 def context_uses(path: Path) -> dict[str, list[str]]:
     """Attribute name -> where, for every `param.attr` on a parameter annotated LambdaContext."""
     uses: dict[str, list[str]] = {}
     for function in functions_of(ast.parse(path.read_text(), str(path))):
-        arguments = [*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs]
-        names = {a.arg for a in arguments if annotated_as_lambda_context(a.annotation)}
+        names = {a.arg for a in arguments_of(function) if annotated_as_lambda_context(a.annotation)}
         for node in ast.walk(function):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in names:
                 uses.setdefault(node.attr, []).append(f"{path}:{node.lineno}")
@@ -96,7 +93,7 @@ def test_no_context_parameter_of_the_product_escapes_the_scan() -> None:
         f"{path.relative_to(REPO)}:{function.lineno} {function.name}"
         for path in PRODUCT_SOURCES
         for function in functions_of(ast.parse(path.read_text()))
-        for argument in [*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs]
+        for argument in arguments_of(function)
         if argument.arg in ("context", "ctx", "lambda_context")
         and (argument.annotation is None or ast.unparse(argument.annotation) in {"Any", "typing.Any", "object"})
     ]
@@ -140,62 +137,13 @@ def test_the_scan_catches_a_wrong_context_attribute(tmp_path: Path) -> None:
 # -- the events ------------------------------------------------------------------------------------
 
 
-def schedule_inputs() -> dict[str, str]:
-    """Function logical id -> the Input of its ScheduleV2 event in template.yaml."""
-    inputs = {}
-    for logical_id, resource in load_template(REPO / "template.yaml")["Resources"].items():
-        for event in resource.get("Properties", {}).get("Events", {}).values():
-            if event.get("Type") == "ScheduleV2":
-                inputs[logical_id] = event["Properties"]["Input"]
-    return inputs
-
-
-def scheduler_delivery(template_input: str) -> Any:
-    """The Input with each documented context attribute replaced by a marker naming it."""
-    used = set(re.findall(r"<aws\.scheduler\.[a-z-]+>", template_input))
-    assert used <= SCHEDULER_ATTRIBUTES, f"undocumented scheduler attributes: {used - SCHEDULER_ATTRIBUTES}"
-    for attribute in used:
-        template_input = template_input.replace(attribute, f"{MARK}{attribute}")
-    return json.loads(template_input)
-
-
-def is_scheduler_value(attribute: str, value: Any) -> bool:
-    """Whether `value` is a sample of what Scheduler puts in place of `attribute`."""
-    if not isinstance(value, str):
-        return False
-    if attribute == "<aws.scheduler.execution-id>":
-        return bool(UUID.match(value))
-    if attribute == "<aws.scheduler.scheduled-time>":
-        try:
-            datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
-        except ValueError:
-            return False
-        return True
-    if attribute == "<aws.scheduler.attempt-number>":
-        return value.isdigit()
-    return value.startswith("arn:aws:scheduler:")
-
-
-def mismatches(expected: Any, actual: Any, where: str = "$") -> list[str]:
-    """Structural differences: same keys, same list lengths, equal leaves, context values in form."""
-    if isinstance(expected, str) and expected.startswith(MARK):
-        return [] if is_scheduler_value(expected.removeprefix(MARK), actual) else [f"{where}: {actual!r} is no {expected.removeprefix(MARK)}"]
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        if set(expected) != set(actual):
-            return [f"{where}: keys {sorted(actual)} instead of {sorted(expected)}"]
-        return [m for key in expected for m in mismatches(expected[key], actual[key], f"{where}.{key}")]
-    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        return [m for i, (e, a) in enumerate(zip(expected, actual, strict=True)) for m in mismatches(e, a, f"{where}[{i}]")]
-    return [] if (type(expected), expected) == (type(actual), actual) else [f"{where}: {actual!r} instead of {expected!r}"]
-
-
-def read_event(name: str) -> Any:
-    return json.loads((EVENTS / name).read_text())
-
-
 def test_the_template_has_one_schedule_per_function_with_the_same_input() -> None:
+    """Every function is swept on a schedule, and one sample event stands for all of them."""
+    resources = yaml_parse(TEMPLATE.read_text(encoding="utf-8"))["Resources"]
+    functions = {logical_id for logical_id, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
     inputs = schedule_inputs()
-    assert len(inputs) == 2 and len(set(inputs.values())) == 1, inputs
+    assert set(inputs) == functions and len(functions) >= 2, inputs
+    assert len(set(inputs.values())) == 1, inputs
 
 
 def test_the_sample_schedule_event_is_what_scheduler_sends_for_the_templates_input() -> None:
@@ -210,7 +158,7 @@ def test_the_scale_out_sample_is_the_schedule_event_with_two_shards() -> None:
 
 
 def test_the_structural_comparison_catches_drift() -> None:
-    expected = scheduler_delivery(next(iter(schedule_inputs().values())))
+    expected = expected_schedule_event()
     good = read_event("schedule.json")
     assert mismatches(expected, {**good, "executionId": "not-a-uuid"})
     assert mismatches(expected, {**good, "scheduledTime": "2026-11-22 03:14"})
@@ -229,31 +177,3 @@ def test_the_rule_sample_is_an_eventbridge_scheduled_event() -> None:
     datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ")
     assert [arn.split(":")[2:4] for arn in event["resources"]] == [["events", event["region"]]]
     assert all(":rule/" in arn for arn in event["resources"])
-
-
-def test_the_stacks_schedule_event_is_the_sample_schedule_event(deployed: DeployedStack) -> None:
-    """The deployed schedules hold the template's Input, and the local stack fills it in as Scheduler does."""
-    expected = scheduler_delivery(next(iter(schedule_inputs().values())))
-    assert len(deployed.schedules) == 2
-    for schedule in deployed.schedules:
-        assert mismatches(expected, schedule_event(schedule)) == []
-
-
-# -- the real handlers accept each event --------------------------------------------------------------
-
-
-@pytest.mark.parametrize("folder", ["kicc_wechatpay", "teemopay"])
-def test_each_real_handler_returns_a_summary_for_each_sample_event(
-    emulator: Emulator, deployed: DeployedStack, folder: str, tmp_path: Path
-) -> None:
-    info = deployed.function(folder)
-    with LocalFunction(info, emulator, log_dir=tmp_path) as function:
-        for name in ("schedule.json", "schedule-shards-0-1.json", "eventbridge-rule.json"):
-            event = read_event(name)
-            answer = function.invoke(event, timeout_seconds=60)
-            assert answer.ok, f"{name}: {answer.error}"
-            summary = answer.result
-            assert summary["provider"] == PROVIDERS[folder]
-            assert {"checked", "outcomes", "leftDue", "complete", "errors"} <= set(summary), name
-            records = answer.log_records("sweep finished")
-            assert len(records) == 1 and records[0]["correlation_id"] == event.get("executionId", event.get("id"))

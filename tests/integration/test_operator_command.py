@@ -1,10 +1,10 @@
 """The operator command (`paysweep show|redrive|review|republish`) against the local stack.
 
-Real HTTP throughout: the emulator with the real template deployed, the provider simulators,
-the real handlers for the sweeps. The command finds the stack the way an operator's shell
-does, through the environment `make run` writes to `.paysweep-local/env`
-(`LocalStack.operator_env`): AWS_ENDPOINT_URL, credentials, ORDERS_TABLE, SWEEP_SHARDS and the
-topic ARNs.
+Real HTTP throughout: MiniStack with the real template deployed (the integration session's
+stack, conftest.py), the provider simulators, the real handlers for the sweeps. The command
+finds the stack the way an operator's shell does, through the environment `make run` writes to
+`.paysweep-local/env` (`LocalStack.operator_env`): AWS_ENDPOINT_URL, credentials, ORDERS_TABLE,
+SWEEP_SHARDS and the topic ARNs.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,28 +31,14 @@ from support.outcomes import Published
 from support.scenarios import KICC, TEEMO, add_kicc, add_teemopay, kicc_revises
 
 
-@pytest.fixture(scope="module")
-def local_stack() -> Iterator[LocalStack]:
-    with LocalStack(parameters={"HttpTimeoutSeconds": "3"}) as running:
-        yield running
-
-
-@pytest.fixture
-def stack(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
-    """A clean stack, and this process's environment pointed at it as an operator's shell would be."""
-    local_stack.clock_offset_seconds = 0
-    local_stack.clear()
+@pytest.fixture(autouse=True)
+def operator_shell(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's environment pointed at the stack as an operator's shell would be: the
+    command in-process (`cli`) reads it, and nothing of the caller's AWS settings gets in."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in local_stack.operator_env().items():
+    for name, value in stack.operator_env().items():
         monkeypatch.setenv(name, value)
-    yield local_stack
-    local_stack.emulator.clear_faults()
-
-
-@pytest.fixture
-def published(stack: LocalStack) -> Published:
-    return Published(stack)
 
 
 @pytest.fixture
@@ -236,7 +222,7 @@ def test_redrive_keeps_a_cancelling_orders_intent_and_key(stack: LocalStack, cli
 
 def test_redrive_refuses_an_order_a_sweep_is_checking(stack: LocalStack, cli) -> None:
     item = stack.register("OP-LEASED", TEEMO, "1000")
-    store = DynamoDBOrderStore(stack.emulator.client("dynamodb"), stack.table, "due-index", "outbox-index")
+    store = DynamoDBOrderStore(stack.client("dynamodb"), stack.table, "due-index", "outbox-index")
     now = utc_now()
     store.claim(items.claim("OP-LEASED", items.Due(item["sweepKey"], to_iso(now), to_iso(now)), token="sweep-other:1",
                             now=to_iso(now), lease_until=to_iso(now + timedelta(minutes=2))))
@@ -290,7 +276,7 @@ def test_review_lists_exactly_the_orders_in_review(stack: LocalStack, cli) -> No
     add_teemopay(stack, "OP-R-WAIT", [teemopay.pending()])
     add_teemopay(stack, "OP-R-DECLINED", [teemopay.failed()])
     now = to_iso(stack.now())
-    stack.emulator.client("dynamodb").put_item(TableName=stack.table, Item=to_item({
+    stack.client("dynamodb").put_item(TableName=stack.table, Item=to_item({
         "orderId": "OP-R-BROKEN", "provider": KICC, "status": "PENDING", "amount": -5, "currency": "KRW",
         "createdAt": now, "sweepKey": f"{KICC}#0", "nextCheckAt": now}))
     sweep(stack, KICC)
@@ -390,9 +376,9 @@ def test_republish_of_an_outcome_still_in_the_outbox_publishes_it_and_confirms_i
     stack: LocalStack, published: Published, cli
 ) -> None:
     add_teemopay(stack, "OP-OUTBOX", [teemopay.failed()])
-    stack.emulator.add_fault("sns", "PublishBatch", error="internal", times=-1)
+    stack.faults.add_fault("sns", "PublishBatch", error="internal", times=-1)
     sweep(stack, TEEMO)
-    stack.emulator.clear_faults()
+    stack.faults.clear_faults()
     item = stack.order("OP-OUTBOX")
     assert item["status"] == "FAILED" and item["sweepKey"] and not published.collect()
 
@@ -425,7 +411,7 @@ def test_republish_refuses_a_record_it_cannot_rebuild_exactly(
     add_teemopay(stack, "OP-OLD", [teemopay.paid()])
     sweep(stack, TEEMO)
     published.collect()
-    stack.emulator.client("dynamodb").update_item(
+    stack.client("dynamodb").update_item(
         TableName=stack.table, Key={"orderId": {"S": "OP-OLD"}}, UpdateExpression="REMOVE outcome.reported")
     code, _, err = cli("republish", "OP-OLD")
     assert code == EXIT_CONFLICT and "cannot rebuild its message exactly" in err and "reported" in err
