@@ -1,19 +1,12 @@
-"""A deployed function's real handler, run in local sandbox processes a test controls.
+"""A deployed function's real handler in local sandbox processes that a test controls.
 
-MiniStack runs the deployed functions itself (the e2e suite invokes them there), but a test
-that simulates time, crashes a sweep at a chosen point or faults one AWS call needs the
-handler in a process of its own. :class:`LocalFunction` runs the sam-built code of a deployed
-function, with the handler string, environment, timeout and memory MiniStack reports for it,
-in sandboxes, one per execution environment, each ``python -m paysweep_local.sandbox``:
-
-* the built code, then the built layer, first on ``sys.path`` (``/var/task``, ``/opt/python``);
-* the handler is called with AWS's own ``awslambdaric`` ``LambdaContext``;
-* simulated time through ``time-machine`` (the sandbox's whole clock, the product unpatched);
-* a sandbox is reused between invocations (warm); another starts when all are busy;
-* the deployed Timeout kills the sandbox (``Sandbox.Timedout``), :meth:`LocalFunction.kill`
-  SIGKILLs them as a crash would (``Runtime.ExitError``);
-* every DynamoDB call asks for ``ConsumedCapacity`` (botocore's event hooks, before signing),
-  and the sandbox reports the write units and items read per invocation for the benchmark.
+MiniStack runs the deployed functions itself (the e2e suite invokes them there), but a test that
+simulates time, crashes a sweep at a chosen point or faults one AWS call needs the handler in a
+process of its own. Each sandbox (``python -m paysweep_local.sandbox``) is one execution
+environment: the sam-built code, then the built layer, first on ``sys.path``; the environment
+MiniStack reports for the function; AWS's own runtime loop (``awslambdaric.bootstrap.run``) fed
+over a pipe, each event at the caller's simulated time (``time-machine``). The README's "The local
+stack" says what it keeps of Lambda.
 """
 
 from __future__ import annotations
@@ -80,16 +73,16 @@ class InvocationResult:
 
 
 def parse_log_lines(text: str) -> list[dict[str, Any] | str]:
-    lines: list[dict[str, Any] | str] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            parsed = json.loads(line)
-        except ValueError:
-            parsed = None
-        lines.append(parsed if isinstance(parsed, dict) else line)
-    return lines
+    """Log lines, the JSON ones (Powertools, the runtime's JSON format) parsed."""
+    return [_parsed(line) for line in text.splitlines() if line.strip()]
+
+
+def _parsed(line: str) -> dict[str, Any] | str:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return line
+    return value if isinstance(value, dict) else line
 
 
 class Sandbox:
@@ -187,13 +180,12 @@ class LocalFunction:
                    "now": self.clock().isoformat(), "functionArn": self.info.arn}
         answer = sandbox.invoke(request, timeout + TIMEOUT_GRACE_SECONDS + (INIT_ALLOWANCE_SECONDS if cold else 0))
         duration_ms = int((time.monotonic() - started) * 1000)
-        if isinstance(answer, str):
+        if isinstance(answer, str):  # Lambda's own words for a crash and a timeout
             sandbox.kill()
-            self._release(sandbox)
             error = ({"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: signal: killed"}
-                     if answer == "died" else {"errorType": "Sandbox.Timedout",
-                                   "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"})
-            return InvocationResult(None, error, duration_ms, request_id=request_id, cold_start=cold)
+                     if answer == "died" else {"errorType": "Sandbox.Timedout", "errorMessage":
+                                               f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"})
+            answer = {"error": error}
         self._release(sandbox)
         return InvocationResult(answer.get("result"), answer.get("error"), duration_ms,
                                 parse_log_lines(answer.get("log", "")), request_id, cold, answer.get("meters", {}))

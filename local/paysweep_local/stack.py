@@ -172,7 +172,7 @@ class LocalStack:
             self.parameters = {**self._provider_parameters(), **self.parameter_overrides}
             self.deployment = deploy(self.ministack, shared_build(), self.parameters)
             for provider in PROVIDERS:
-                self._inputs[provider.id] = self._disable_schedule(self.function_name(provider.id))
+                self._inputs[provider.id] = self.set_schedule(provider.id, "DISABLED")
                 self.functions[provider.id] = self.local_function(provider)
             sqs, sns = self.client("sqs"), self.client("sns")
             topics = {outcome: self.output(f"{outcome.title()}TopicArn") for outcome in OUTCOMES}
@@ -190,17 +190,21 @@ class LocalStack:
                                                               self.credentials[provider.id])
         return values
 
-    def _disable_schedule(self, function_name: str) -> str:
-        """Disable the schedule that targets the function; returns its Input (the events' template)."""
-        scheduler = self.client("scheduler")
+    def schedules(self) -> dict[str, dict[str, Any]]:
+        """The stack's schedules by the name of the function they invoke."""
+        scheduler, found = self.client("scheduler"), {}
         for summary in scheduler.list_schedules()["Schedules"]:
             schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=summary.get("GroupName", "default"))
-            if schedule["Target"]["Arn"].rsplit(":", 1)[-1] == function_name:
-                keep = ("Name", "GroupName", "ScheduleExpression", "FlexibleTimeWindow", "Target", "Description",
-                        "ScheduleExpressionTimezone")
-                scheduler.update_schedule(**{k: schedule[k] for k in keep if k in schedule}, State="DISABLED")
-                return str(schedule["Target"]["Input"])
-        raise KeyError(f"no schedule targets {function_name}")
+            found[schedule["Target"]["Arn"].rsplit(":", 1)[-1]] = schedule
+        return found
+
+    def set_schedule(self, provider: str, state: str) -> str:
+        """ENABLED or DISABLED the provider's schedule; returns its Input (the events' template)."""
+        schedule = self.schedules()[self.function_name(provider)]
+        keep = ("Name", "GroupName", "ScheduleExpression", "FlexibleTimeWindow", "Target", "Description", "StartDate",
+                "ScheduleExpressionTimezone", "EndDate", "KmsKeyArn", "ActionAfterCompletion")  # UpdateSchedule replaces all
+        self.client("scheduler").update_schedule(**{k: schedule[k] for k in keep if k in schedule}, State=state)
+        return str(schedule["Target"]["Input"])
 
     def local_function(self, provider: LocalProvider, extra_env: Mapping[str, str] | None = None,
                        log_dir: Path | None = None) -> LocalFunction:
@@ -281,24 +285,14 @@ class LocalStack:
             **{f"{outcome}_TOPIC_ARN": self.output(f"{outcome.title()}TopicArn") for outcome in OUTCOMES},
         }
 
-    def register(
-        self,
-        order_id: str,
-        provider: str,
-        amount: Decimal | int | str,
-        currency: str = "KRW",
-        *,
-        pg_cno: str | None = None,
-        created_at: datetime | None = None,
-        expires_at: datetime | None = None,
-        first_check_after: timedelta = timedelta(0),
-    ) -> dict[str, Any]:
-        """Write a pending order with the writer helper, due `first_check_after` after creation."""
-        return register_order(
-            table_name=self.table, shards=self.shards, order_id=order_id, provider=provider, amount=amount,
-            currency=currency, pg_cno=pg_cno, created_at=created_at or self.now(), expires_at=expires_at,
-            first_check_after=first_check_after, client=self.client("dynamodb"),
-        )
+    def register(self, order_id: str, provider: str, amount: Decimal | int | str, currency: str = "KRW",
+                 **options: Any) -> dict[str, Any]:
+        """Write a pending order with the writer helper (`pg_cno`, `expires_at`, `first_check_after`,
+        `created_at`: the simulated now unless given)."""
+        options.setdefault("created_at", self.now())
+        options.setdefault("first_check_after", timedelta(0))
+        return register_order(table_name=self.table, shards=self.shards, order_id=order_id, provider=provider,
+                              amount=amount, currency=currency, client=self.client("dynamodb"), **options)
 
     # -- sweeps ----------------------------------------------------------------------------
 
@@ -320,14 +314,6 @@ class LocalStack:
                     timeout_seconds: float | None = None) -> Future[InvocationResult]:
         """A tick that overlaps others: each concurrent sweep runs in its own sandbox."""
         return self.functions[provider].invoke_async(self.schedule_event(provider, shards), timeout_seconds)
-
-    def invoke(self, provider: str, event: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """One invocation through MiniStack's Lambda API (its own worker, real time), as AWS runs it."""
-        client = self.client("lambda", read_timeout=120, retries={"max_attempts": 1})
-        answer = client.invoke(FunctionName=self.function_name(provider),
-                               Payload=json.dumps(dict(event or self.schedule_event(provider))).encode())
-        body = answer["Payload"].read()
-        return {"payload": json.loads(body) if body else None, "functionError": answer.get("FunctionError")}
 
     # -- the tables ------------------------------------------------------------------------
 

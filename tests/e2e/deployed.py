@@ -34,9 +34,6 @@ TEEMO = BY_ID["teemopay"].id
 """The providers whose scripted answers (KICC's cancel, TeemoPay's REVIEW) the tests name."""
 PROVIDER_IDS = tuple(provider.id for provider in PROVIDERS)
 INVOKE_TIMEOUT_SECONDS = 120
-SCHEDULE_FIELDS = ("Name", "GroupName", "ScheduleExpression", "FlexibleTimeWindow", "Target", "Description",
-                   "ScheduleExpressionTimezone", "StartDate", "EndDate", "KmsKeyArn", "ActionAfterCompletion")
-"""What UpdateSchedule must be given again: it replaces the whole schedule, not the fields named."""
 
 
 @dataclass(frozen=True)
@@ -194,19 +191,11 @@ class E2EStack:
     # -- schedules -----------------------------------------------------------------------------
 
     def schedules(self) -> dict[str, dict[str, Any]]:
-        """The stack's schedules by target function name."""
-        scheduler = self.client("scheduler")
-        found: dict[str, dict[str, Any]] = {}
-        for summary in scheduler.list_schedules()["Schedules"]:
-            schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=summary.get("GroupName", "default"))
-            found[schedule["Target"]["Arn"].rsplit(":", 1)[-1]] = schedule
-        return found
+        return self.local.schedules()
 
     def set_schedule(self, provider: str, state: str) -> None:
         """ENABLED or DISABLED (LocalStack deploys them disabled: only a test decides when a sweep runs)."""
-        schedule = self.schedules()[self.function_name(provider)]
-        fields = {k: schedule[k] for k in SCHEDULE_FIELDS if k in schedule}
-        self.client("scheduler").update_schedule(**fields, State=state)
+        self.local.set_schedule(provider, state)
 
     # -- a clean slate -------------------------------------------------------------------------
 
