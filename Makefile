@@ -81,7 +81,7 @@ build: $(VENV)/.installed $(TOOLS)/sam/.installed
 # The README's `make build` + `sam deploy` into a MiniStack started for the purpose (x86_64, the
 # local simulators' URLs and secrets); prints what it removed and the outputs, then stops it.
 deploy-local: setup
-	$(TOOL_PATHS) $(PY) -m paysweep_local.sam_deploy $(ARGS)
+	$(TOOL_PATHS) $(PY) -m paysweep_local.demo --deploy-only $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from paysweep.aws.dynamodb import to_item
 
@@ -127,25 +127,22 @@ def register_broken(stack: LocalStack) -> None:
         "currency": "KRW", "createdAt": now, "sweepKey": f"{BROKEN.provider}#0", "nextCheckAt": now}))
 
 
-class Table:
-    """Prints outcomes as they arrive, one aligned row each."""
+COLUMNS = (("tick", 4), ("provider", 14), ("order", 17), ("outcome", 9), ("reason", 22), ("requested", 12),
+           ("reported", 12), ("topic ok", 8), ("expected", 3))
 
-    COLUMNS: ClassVar[list[tuple[str, int]]] = [("tick", 4), ("provider", 14), ("order", 17), ("outcome", 9), ("reason", 22), ("requested", 12),
-               ("reported", 12), ("topic ok", 8), ("expected", 3)]
 
-    def header(self) -> None:
-        print("\n" + "  ".join(name.ljust(width) for name, width in self.COLUMNS))
-        print("  ".join("-" * width for _, width in self.COLUMNS))
+def print_row(cells: list[str]) -> None:
+    print("  ".join(cell.ljust(width) for cell, (_, width) in zip(cells, COLUMNS, strict=True)), flush=True)
 
-    def row(self, tick: int, delivered: Delivered, expected: str | None) -> bool:
-        m = delivered.message
-        got = m["outcome"] + (f"/{m['reason']}" if m["reason"] else "")
-        money = lambda v: f"{v['amount']} {v['currency']}" if v else "-"
-        ok = expected in (None, got)
-        cells = [str(tick), m["provider"], m["orderId"], m["outcome"], m["reason"] or "-", money(m["requested"]),
-                 money(m["reported"]), "yes" if delivered.topic == m["outcome"] else "NO", "ok" if ok else "NO"]
-        print("  ".join(cell.ljust(width) for cell, (_, width) in zip(cells, self.COLUMNS)), flush=True)
-        return ok
+
+def outcome_row(tick: int, delivered: Delivered, expected: str | None) -> bool:
+    """Print one outcome as it arrived; whether it is what its scenario expects."""
+    m = delivered.message
+    ok = expected in (None, m["outcome"] + (f"/{m['reason']}" if m["reason"] else ""))
+    money = [f"{v['amount']} {v['currency']}" if v else "-" for v in (m["requested"], m["reported"])]
+    print_row([str(tick), m["provider"], m["orderId"], m["outcome"], m["reason"] or "-", *money,
+               "yes" if delivered.topic == m["outcome"] else "NO", "ok" if ok else "NO"])
+    return ok
 
 
 def tick_line(tick: int, results: dict[str, Any]) -> str:
@@ -176,6 +173,16 @@ def operator_env_file(stack: LocalStack, path: Path = ENV_FILE) -> Iterator[Path
             path.unlink()
 
 
+def report_deploy(stack: LocalStack) -> int:
+    """`make deploy-local`: what the README's deploy did in MiniStack."""
+    assert stack.deployment is not None
+    for command in stack.deployment.commands:
+        print("ran:", shlex.join(command))
+    for name, value in sorted(stack.deployment.outputs.items()):
+        print(f"output {name} = {value}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     print("paysweep local run: MiniStack, provider simulators over HTTPS, the real handlers\n")
     started = time.monotonic()
@@ -186,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
               f"up in {time.monotonic() - started:.1f} s")
         for name, reason in stack.deployment.removed.items():
             print(f"  left out locally: {name} ({reason})")
+        if args.deploy_only:
+            return report_deploy(stack)
         print(f"operator command against this stack, from another shell while it runs:\n"
               f"  source {env_file.relative_to(REPO)} && .venv/bin/paysweep review")
         scenarios = kicc_scenarios() + teemopay_scenarios() + [BROKEN]
@@ -200,9 +209,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def sweep_until_resolved(stack: LocalStack, args: argparse.Namespace, expected: dict[str, str]) -> int:
-    table, seen, wrong, tick = Table(), Counter(), [], 0
-    table.header()
-    extra = 0
+    seen, wrong, tick, extra = Counter(), [], 0, 0
+    print()
+    print_row([name for name, _ in COLUMNS])
+    print_row(["-" * width for _, width in COLUMNS])
     try:
         while tick < args.max_ticks or args.keep_running:
             futures: dict[str, Future[Any]] = {p: stack.sweep_async(p) for p in stack.functions}
@@ -211,7 +221,7 @@ def sweep_until_resolved(stack: LocalStack, args: argparse.Namespace, expected: 
             assert stack.outcomes is not None
             for delivered in stack.outcomes.drain():
                 seen[(delivered.message["provider"], delivered.message["outcome"])] += 1
-                if not table.row(tick, delivered, expected.pop(delivered.message["orderId"], None)):
+                if not outcome_row(tick, delivered, expected.pop(delivered.message["orderId"], None)):
                     wrong.append(delivered.message["orderId"])
             if not expected and not args.keep_running:
                 break
@@ -263,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-running", action="store_true", help="keep sweeping (and adding orders) until Ctrl-C")
     parser.add_argument("--tick-seconds", type=float, default=0.1, help="real seconds between schedule ticks")
     parser.add_argument("--max-ticks", type=int, default=30, help="give up after this many ticks")
+    parser.add_argument("--deploy-only", action="store_true", help="deploy, print what was done, stop (make deploy-local)")
     return run(parser.parse_args(argv))
 
 

@@ -8,14 +8,10 @@ deploy of a process (`build` once, `deploy` per stack).
 
 After the build, a copy of the built template loses exactly the resources MiniStack cannot create
 (`unsupported_resources`); the deploy names them in its output and the README lists them.
-
-``python -m paysweep_local.sam_deploy`` (``make deploy-local``) deploys the local stack
-(`paysweep_local.stack`), prints what it did and stops everything again.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -34,7 +30,6 @@ from paysweep_local.ministack import REGION, MiniStack
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
-STACK_NAME_DEFAULT = "paysweep"
 SAM_ENV = "PAYSWEEP_SAM"
 DEFAULT_SAM = REPO / ".tools" / "sam" / "bin" / "sam"
 COMMAND_TIMEOUT_SECONDS = 600
@@ -214,21 +209,15 @@ def build(workdir: Path) -> Build:
     return result
 
 
-def deploy(
-    ministack: MiniStack,
-    built: Build,
-    values: Mapping[str, str],
-    *,
-    stack_name: str = STACK_NAME_DEFAULT,
-) -> Deployment:
+def deploy(ministack: MiniStack, built: Build, values: Mapping[str, str]) -> Deployment:
     """The README's `sam deploy` of `built` into `ministack`; `values` fill the placeholders."""
-    deploy_command = with_parameters(readme_commands().deploy, {**values, "Architecture": LOCAL_ARCHITECTURE})
-    deploy_command[0] = str(sam_path())
-    deploy_command = _with_stack_name(deploy_command, stack_name) + local_deploy_flags(built.template)
+    command = with_parameters(readme_commands().deploy, {**values, "Architecture": LOCAL_ARCHITECTURE})
+    command = [str(sam_path()), *command[1:], *local_deploy_flags(built.template)]
+    stack_name = command[command.index("--stack-name") + 1]
     deployment = Deployment(stack_name, {}, built.removed, built.folder, seconds={"build": built.seconds})
-    log = built.folder.parent / f"sam-deploy-{ministack.port}-{stack_name}.log"
-    deployment.seconds["deploy"] = run_command(deploy_command, tool_env(ministack), log)
-    deployment.commands = [built.command, deploy_command]
+    log = built.folder.parent / f"sam-deploy-{ministack.port}.log"
+    deployment.seconds["deploy"] = run_command(command, tool_env(ministack), log)
+    deployment.commands = [built.command, command]
     stack = ministack.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
     if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
         raise DeployError(f"stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason')}")
@@ -236,45 +225,7 @@ def deploy(
     return deployment
 
 
-def _with_stack_name(command: list[str], stack_name: str) -> list[str]:
-    if "--stack-name" in command:
-        at = command.index("--stack-name")
-        return [*command[: at + 1], stack_name, *command[at + 2 :]]
-    return [*command, "--stack-name", stack_name]
-
-
 def create_secret(ministack: MiniStack, name: str, value: Mapping[str, Any]) -> str:
     """README step 1 (`aws secretsmanager create-secret`), through the SDK; returns the ARN."""
     client = ministack.client("secretsmanager")
     return str(client.create_secret(Name=name, SecretString=json.dumps(value))["ARN"])
-
-
-# -- make deploy-local ----------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    import tempfile
-
-    from paysweep_local.stack import LocalStack
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="paysweep-deploy-local-") as folder:
-        try:
-            with LocalStack(work_dir=Path(folder)) as stack:
-                deployment = stack.deployment
-        except DeployError as error:
-            print(error, file=sys.stderr)
-            return 1
-    for command in deployment.commands:
-        print("ran:", shlex.join(command))
-    for name, reason in deployment.removed.items():
-        print(f"removed (MiniStack cannot create it): {name}: {reason}")
-    for name, value in sorted(deployment.outputs.items()):
-        print(f"output {name} = {value}")
-    print(", ".join(f"{step} {seconds:.1f} s" for step, seconds in deployment.seconds.items()))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -19,7 +19,7 @@ the README's MiniStack section on purpose: the list cannot grow unnoticed."""
 def readme_removed() -> set[str]:
     """The logical ids the README's "Removed for MiniStack" list names."""
     text = README.read_text(encoding="utf-8")
-    section = text.split("### MiniStack", 1)[1].split("\n## ", 1)[0]
+    section = text.split("## The local stack", 1)[1].split("\n## ", 1)[0]
     listed = section.split("**Removed for MiniStack**", 1)[1].split("\n\n", 1)[0]
     return set(re.findall(r"`([A-Za-z0-9]+)`", listed)) & set(template_resources())
 

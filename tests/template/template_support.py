@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
 README = REPO / "README.md"
 VENV_BIN = Path(sys.executable).parent
-"""The product venv's bin dir: cfn-lint, bandit and python3.12 live here."""
+"""The product venv's bin dir: cfn-lint, bandit and python3.13 live here."""
 
 REGION = "us-east-1"
 
@@ -62,13 +62,13 @@ def checkov_cli() -> Path:
     return tool("PAYSWEEP_CHECKOV", REPO / ".tools" / "checkov" / "bin" / "checkov")
 
 
-def python312() -> Path:
-    """A Python 3.12 interpreter found the way the Makefile finds it (scripts/find-python)."""
+def python_runtime() -> Path:
+    """The Lambda runtime's Python (3.13), found the way the Makefile finds it (scripts/find-python)."""
     found = subprocess.run(
         [str(REPO / "scripts" / "find-python")], capture_output=True, text=True, check=False, timeout=60
     )
     if found.returncode != 0 or not found.stdout.strip():
-        pytest.fail(f"scripts/find-python found no Python 3.12: {found.stderr.strip()}", pytrace=False)
+        pytest.fail(f"scripts/find-python found no Python 3.13: {found.stderr.strip()}", pytrace=False)
     return Path(found.stdout.strip())
 
 

@@ -32,7 +32,7 @@ from template_support import (
     REPO,
     TEMPLATE,
     load_template,
-    python312,
+    python_runtime,
     resources_of_type,
     sam_cli,
     tool_env,
@@ -286,7 +286,7 @@ def test_each_handler_imports_from_the_built_artifacts_alone(builds: Builds, fun
     build = builds["x86_64"]
     function_dir, layer_python = build.code_dir(function_id), build.layer_python()
     result = subprocess.run(
-        [str(python312()), "-I", "-S", "-c", IMPORT_CHECK, str(function_dir), str(layer_python)],
+        [str(python_runtime()), "-I", "-S", "-c", IMPORT_CHECK, str(function_dir), str(layer_python)],
         cwd=build.root,
         env={"LANG": "C.UTF-8", "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION},
         capture_output=True,

@@ -169,14 +169,14 @@ def test_every_code_folder_exists_with_its_handler(template: dict[str, Any]) -> 
         assert defines(app, "lambda_handler"), f"{name}: {app} defines no top-level lambda_handler"
 
 
-def test_every_function_runs_python312_with_the_common_layer(template: dict[str, Any]) -> None:
+def test_every_function_runs_python313_with_the_common_layer(template: dict[str, Any]) -> None:
     globals_function = template["Globals"]["Function"]
-    assert globals_function.get("Runtime") == "python3.12", "Globals.Function.Runtime must be python3.12"
+    assert globals_function.get("Runtime") == "python3.13", "Globals.Function.Runtime must be python3.13"
     assert {"Ref": "CommonLayer"} in as_list(globals_function.get("Layers") or []), (
         "Globals must add CommonLayer"
     )
     for name, body in functions(template).items():
-        assert effective(template, body, "Runtime") == "python3.12", f"{name} does not run python3.12"
+        assert effective(template, body, "Runtime") == "python3.13", f"{name} does not run python3.13"
         layers = as_list(effective(template, body, "Layers") or [])
         assert {"Ref": "CommonLayer"} in layers, f"{name} does not use CommonLayer (its Layers: {layers})"
 
@@ -184,9 +184,9 @@ def test_every_function_runs_python312_with_the_common_layer(template: dict[str,
     assert layer.get("Type") == "AWS::Serverless::LayerVersion", (
         "CommonLayer must be an AWS::Serverless::LayerVersion"
     )
-    assert "python3.12" in layer["Properties"]["CompatibleRuntimes"]
-    assert layer.get("Metadata", {}).get("BuildMethod") == "python3.12", (
-        "sam build must build the layer for python3.12"
+    assert "python3.13" in layer["Properties"]["CompatibleRuntimes"]
+    assert layer.get("Metadata", {}).get("BuildMethod") == "python3.13", (
+        "sam build must build the layer for python3.13"
     )
     assert (REPO / folder_of(layer["Properties"]["ContentUri"]) / "paysweep" / "sweep" / "engine.py").is_file()
 
