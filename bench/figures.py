@@ -787,11 +787,10 @@ def fig_cost(ctx: Context) -> None:
         provider_bound_s=run.provider_bound_s,
         memory_mb=bench.memory_mb,
         # The emulator counts Query calls, not which index they read: a complete sweep reads
-        # the outbox index once per shard (empty), the rest are due-index pages.
-        # the outbox and the audit index once per shard (empty), the rest are due-index pages.
-        due_queries=run.calls.get("dynamodb.Query", 0) - 2 * bench.shards,
+        # the audit index once per shard (empty), the rest are due-index pages.
+        due_queries=run.calls.get("dynamodb.Query", 0) - bench.shards,
         due_items_read=run.items_read.get(f"{bench.stack.table}/index/due-index", 0),
-        other_queries=2 * bench.shards,
+        other_queries=bench.shards,
         publish_batches=run.publish_batches,
         messages_published=outcomes,
         measured_writes=run.dynamodb_writes,

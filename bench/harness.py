@@ -478,7 +478,7 @@ class Bench:
         env = self.stack.deployed.function(KICC_FOLDER).environment
         spec = {
             "endpoint": self.stack.emulator.url, "region": self.stack.emulator.client("dynamodb").meta.region_name,
-            "table": self.stack.table, "dueIndex": env["DUE_INDEX_NAME"], "outboxIndex": env["OUTBOX_INDEX_NAME"],
+            "table": self.stack.table, "dueIndex": env["DUE_INDEX_NAME"],
             "sweepKeys": [sweep_key(KICC, shard) for shard in range(self.shards)],
             "topics": {outcome: env[f"{outcome}_TOPIC_ARN"] for outcome in ("APPROVED", "FAILED", "CANCELLED", "REVIEW")},
             "providerUrl": self.stack.kicc.base_url + KICC_FIND_PATH, "caBundle": str(self.ca.ca_file),

@@ -110,7 +110,7 @@ class Settings:
 
     def store(self) -> DynamoDBOrderStore:
         # The operator's reads and writes use neither index; the names are the template's.
-        return DynamoDBOrderStore(stack.dynamodb(), self.table, "due-index", "outbox-index")
+        return DynamoDBOrderStore(stack.dynamodb(), self.table, due_index="due-index", audit_index="audit-index")
 
 
 def _decimal(text: str) -> Decimal:
@@ -191,8 +191,6 @@ def cmd_republish(args: argparse.Namespace) -> int:
     source = "rebuilt from the order's outcome record"
     if recorded.in_outbox:
         source = "rebuilt from the order's outcome record; it has left the due index (the outbox)"
-        if recorded.legacy_marker:
-            source = "from the 0.1 outbox (marker cleared)"
     print(f"{message.event_id}: published to the {message.outcome.value} topic, {source}")
     return 0
 
@@ -270,8 +268,7 @@ def parser() -> argparse.ArgumentParser:
             "Publish a terminal order's outcome again to its topic under the same eventId (subscribers "
             "de-duplicate on it). The message is rebuilt by the product's message builder from the order's "
             "outcome record, the same body as first published; an outcome not yet confirmed published "
-            "(still in the due index) is confirmed, and the order leaves the index. A message paysweep 0.1 "
-            "left in its outbox is published as stored and its marker cleared. Exit 3 if the order is not "
+            "(still in the due index) is confirmed, and the order leaves the index. Exit 3 if the order is not "
             "decided."
         ),
     )

@@ -48,12 +48,11 @@ class Redriven:
 
 @dataclass(frozen=True)
 class Recorded:
-    """A terminal order's outcome message, and whether it still waits in the outbox (in the
-    due index, or, written by paysweep 0.1, as an outbox marker)."""
+    """A terminal order's outcome message, and whether it still waits in the outbox (the due
+    index)."""
 
     message: OutcomeMessage
     in_outbox: bool
-    legacy_marker: bool = False
 
 
 def read_order(store: DynamoDBOrderStore, order_id: str) -> dict[str, Any]:
@@ -168,16 +167,12 @@ def in_review(
 def recorded_outcome(store: DynamoDBOrderStore, order_id: str) -> Recorded:
     """A terminal order's outcome message, exactly as it was (or will be) published.
 
-    Rebuilt from the order's `outcome` record by the message builder; a paysweep 0.1 outbox
-    marker still in the order is published as stored (the text, byte for byte).
+    Rebuilt from the order's `outcome` record by the message builder.
     """
     item = read_order(store, order_id)
     status = item.get(items.STATUS)
     if status not in TERMINAL_STATUSES:
         raise Refused(f"{order_id} is {status}: it has no outcome to re-publish until it is decided")
-    outbox = item.get(items.OUTBOX)
-    if isinstance(outbox, dict) and item.get(items.OUTBOX_KEY):
-        return Recorded(OutcomeMessage.from_item(outbox), in_outbox=True, legacy_marker=True)
     record = item.get(items.OUTCOME)
     if not isinstance(record, dict):
         raise Refused(f"{order_id} is {status} but has no outcome record")
@@ -199,9 +194,7 @@ def republish(store: DynamoDBOrderStore, publisher: OutcomePublisher, recorded: 
     if report.failed:
         raise PublishFailed(f"SNS did not accept {message.event_id}: {report.failed[0][1]}")
     if recorded.in_outbox:
-        confirm = (items.clear_outbox(message.order_id, message.event_id) if recorded.legacy_marker
-                   else items.published(message.order_id, message.event_id, message.outcome.value))
         try:
-            store.apply(confirm)
+            store.apply(items.published(message.order_id, message.event_id, message.outcome.value))
         except ConditionFailed:
             pass  # a sweep re-published and confirmed it meanwhile

@@ -93,9 +93,7 @@ def _outcome_lines(item: Mapping[str, Any]) -> list[str]:
     if not isinstance(outcome, Mapping):
         return [_row("outcome", "-")]
     published = "published"
-    if item.get("outboxKey"):
-        published = f"NOT YET PUBLISHED: in the 0.1 outbox since {_text(item.get('outboxSince'))}"
-    elif unpublished(item):
+    if unpublished(item):
         published = f"NOT YET PUBLISHED: waiting in the due index since {_text(item.get('updatedAt'))}"
     if item.get("status") in ACTIVE_STATUSES:
         published = "previous generation, superseded by a re-drive"

@@ -3,8 +3,8 @@
 What the sweep relies on, spelled out: a guard that does not hold refuses the write and
 reports the item as it was; a claim returns the whole item as it was before it; numbers come
 back as exact decimals; the sparse indexes hold exactly the due orders and the due audits (keys
-only) and the unpublished legacy markers, oldest first, in pages; an audit's claim needs the
-outcome published; the journal keeps an order's first entry. The in-memory
+only), oldest first, in pages; an audit's claim needs the outcome published; the journal keeps an
+order's first entry. The in-memory
 double is trusted by the deterministic simulation only because it passes this beside the
 DynamoDB-backed store.
 """
@@ -187,14 +187,6 @@ def test_a_decided_order_stays_due_until_its_outcome_is_confirmed_published_once
     assert stored["status"] == "APPROVED" and stored["outcome"]["eventId"] == "C-OUT:APPROVED"
 
 
-def test_a_legacy_outbox_marker_is_cleared_once(backend: Backend) -> None:
-    legacy_outbox(backend, "C-LEGACY")
-    backend.store.apply(item.clear_outbox("C-LEGACY", "C-LEGACY:APPROVED"))
-    refused(lambda: backend.store.apply(item.clear_outbox("C-LEGACY", "C-LEGACY:APPROVED")))
-    stored = backend.store.read("C-LEGACY")
-    assert stored is not None and not set(item.OUTBOX_MARKER) & set(stored)
-
-
 def test_a_write_to_a_missing_item_is_refused_and_creates_nothing(backend: Backend) -> None:
     failure = refused(lambda: backend.store.apply(item.Transition("C-GHOST", item.Leased("s:1", None), {"attempts": 1})))
     assert failure.current is None
@@ -243,18 +235,6 @@ def test_a_claimed_or_decided_order_stays_in_the_due_index(backend: Backend) -> 
     backend.store.apply(decide("C-DECIDED", "s:2"))
     backend.settle()
     assert [e.order_id for e in backend.store.due_in_shard(SHARD, T0, page_size=10)] == ["C-DECIDED", "C-LEASED"]
-
-
-def test_the_outbox_index_holds_the_legacy_markers_with_their_message(backend: Backend) -> None:
-    legacy_outbox(backend, "C-UNPUB")
-    backend.settle()
-    unpublished = list(backend.store.unpublished([SHARD], T2, page_size=1))
-    assert [entry["orderId"] for entry in unpublished] == ["C-UNPUB"]
-    assert unpublished[0]["outbox"]["eventId"] == "C-UNPUB:APPROVED"
-    assert list(backend.store.unpublished([SHARD], to_iso(NOW - timedelta(minutes=1)), page_size=1)) == []
-    backend.store.apply(item.clear_outbox("C-UNPUB", "C-UNPUB:APPROVED"))
-    backend.settle()
-    assert list(backend.store.unpublished([SHARD], T2, page_size=1)) == []
 
 
 def test_the_audit_index_holds_published_decisions_by_audit_time_keys_only(backend: Backend) -> None:
@@ -363,16 +343,6 @@ def approval(order_id: str) -> OutcomeMessage:
     return build_message(order_id=order_id, provider="kicc-wechatpay", outcome=Outcome.APPROVED, reason=None,
                          requested=None, reported=None, provider_status="TS01", provider_refs={},
                          occurred_at=T1, attempts=1)
-
-
-def legacy_outbox(backend: Backend, order_id: str) -> None:
-    """A decided order as paysweep 0.1 left it: out of the due index, its message in an outbox marker."""
-    register(backend, order_id)
-    message = approval(order_id)
-    backend.store.apply(item.Transition(order_id, item.Unchanged({}, T0), {
-        "status": "APPROVED", "outcome": outcome_record(message),
-        "outbox": {**message.to_item(), "since": T1}, "outboxKey": SHARD, "outboxSince": T1,
-    }, item.DUE_INDEX_KEYS))
 
 
 def audit_claim(order_id: str, token: str, *, due_by: str = T1, shard: str = SHARD, now: str = T1) -> item.Transition:

@@ -9,7 +9,7 @@ could differ from DynamoDB they copy it rather than guess:
 - a write's guard is the transition's own `holds()` (the DynamoDB store renders the same
   guard as a condition expression: the conformance suite holds the two to one answer);
 - a failed condition reports the item as it was (`ReturnValuesOnConditionCheckFailure`);
-- the due, audit and outbox indexes are sparse and eventually consistent: each is a snapshot that
+- the due and audit indexes are sparse and eventually consistent: each is a snapshot that
   `refresh_indexes()` brings up to date (the simulation decides when, by seed), and the due
   and audit indexes project keys only.
 """
@@ -44,7 +44,6 @@ class MemoryOrderStore:
         """True: the indexes follow every write at once. False: only `refresh_indexes()` moves them."""
         self._due: list[DueOrder] = []
         self._audits: list[DueOrder] = []
-        self._outbox: list[dict[str, Any]] = []
         self.refreshed_at = 0.0
         """When `refresh_indexes(at=...)` last brought the indexes up to the table (caller's clock)."""
         self.writes = 0
@@ -106,19 +105,6 @@ class MemoryOrderStore:
             if isinstance(found.get(items.AUDIT_KEY), str) and isinstance(found.get(items.AUDIT_AT), str)
         ]
         self._audits = sorted(audits, key=lambda entry: (entry.sweep_key, entry.next_check_at, entry.order_id))
-        self._outbox = sorted(
-            (
-                {
-                    items.ORDER_ID: order_id,
-                    items.OUTBOX_KEY: found[items.OUTBOX_KEY],
-                    items.OUTBOX_SINCE: found[items.OUTBOX_SINCE],
-                    items.OUTBOX: copy.deepcopy(found.get(items.OUTBOX)),
-                }
-                for order_id, found in self._items.items()
-                if isinstance(found.get(items.OUTBOX_KEY), str) and isinstance(found.get(items.OUTBOX_SINCE), str)
-            ),
-            key=lambda entry: (entry[items.OUTBOX_KEY], entry[items.OUTBOX_SINCE], entry[items.ORDER_ID]),
-        )
 
     def due_in_shard(
         self, sweep_key: str, now: str, page_size: int, *, newest_first: bool = False
@@ -136,13 +122,6 @@ class MemoryOrderStore:
         keys = set(sweep_keys)
         with self._lock:
             return sum(1 for entry in self._due if entry.sweep_key in keys and entry.next_check_at <= now)
-
-    def unpublished(self, sweep_keys: Iterable[str], older_than: str, page_size: int) -> Iterator[dict[str, Any]]:
-        keys = list(sweep_keys)
-        with self._lock:
-            entries = [copy.deepcopy(entry) for entry in self._outbox if entry[items.OUTBOX_SINCE] <= older_than]
-        for key in keys:
-            yield from (entry for entry in entries if entry[items.OUTBOX_KEY] == key)
 
 
 class MemoryCompensationJournal:

@@ -222,7 +222,7 @@ def test_redrive_keeps_a_cancelling_orders_intent_and_key(stack: LocalStack, cli
 
 def test_redrive_refuses_an_order_a_sweep_is_checking(stack: LocalStack, cli) -> None:
     item = stack.register("OP-LEASED", TEEMO, "1000")
-    store = DynamoDBOrderStore(stack.client("dynamodb"), stack.table, "due-index", "outbox-index")
+    store = DynamoDBOrderStore(stack.client("dynamodb"), stack.table, due_index="due-index", audit_index="audit-index")
     now = utc_now()
     store.claim(items.claim("OP-LEASED", items.Due(item["sweepKey"], to_iso(now), to_iso(now)), token="sweep-other:1",
                             now=to_iso(now), lease_until=to_iso(now + timedelta(minutes=2))))

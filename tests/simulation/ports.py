@@ -106,12 +106,6 @@ class SimulatedStore(_Port):
         self._index_caught_up()
         return self.store.count_due(sweep_keys, now)
 
-    def unpublished(self, sweep_keys: Iterable[str], older_than: str, page_size: int) -> Iterator[dict[str, Any]]:
-        self._read_fault("outbox query")
-        self._wait()
-        self._index_caught_up()
-        yield from list(self.store.unpublished(sweep_keys, older_than, page_size))
-
     def read(self, order_id: str) -> dict[str, Any] | None:
         self._read_fault("read")
         self._wait()

@@ -50,7 +50,9 @@ class Runtime(NamedTuple):
         )
         engine = SweepEngine(
             adapter=GuardedAdapter(adapter_factory(client)),
-            store=DynamoDBOrderStore(dynamodb, config.table_name, config.due_index, config.outbox_index),
+            store=DynamoDBOrderStore(
+                dynamodb, config.table_name, due_index=config.due_index, audit_index=config.audit_index
+            ),
             journal=DynamoDBCompensationJournal(dynamodb, config.compensations_table),
             publisher=SnsOutcomePublisher(clients.sns(aws), config.topic_arns),
             config=config,

@@ -79,8 +79,6 @@ def condition_expression(guard: item.Guard) -> Expression:
                 {"#oc": item.OUTCOME, "#status": item.STATUS, "#sk": item.SWEEP_KEY},
                 {":e": serialize(event_id), ":s": serialize(status)},
             )
-        case item.OutboxHolds(event_id=event_id):
-            return "#o.eventId = :e", {"#o": item.OUTBOX}, {":e": serialize(event_id)}
         case item.Absent():
             return "attribute_not_exists(#id)", {"#id": item.ORDER_ID}, {}
 
@@ -101,15 +99,16 @@ def _unchanged(expected: Mapping[str, Any], now: str) -> Expression:
 
 
 class DynamoDBOrderStore:
-    """The orders table and its sparse indexes (due orders, due audits, 0.1's outbox)."""
+    """The orders table and its sparse indexes (due orders, due audits).
 
-    def __init__(
-        self, client: DynamoDBClient, table: str, due_index: str, outbox_index: str, audit_index: str = "audit-index"
-    ) -> None:
+    Both index names are required: they are the stack's (DUE_INDEX_NAME, AUDIT_INDEX_NAME), and
+    a default here once hid a configured name that never reached the store.
+    """
+
+    def __init__(self, client: DynamoDBClient, table: str, *, due_index: str, audit_index: str) -> None:
         self._client = client
         self._table = table
         self._due_index = due_index
-        self._outbox_index = outbox_index
         self._audit_index = audit_index
 
     # -- reads ---------------------------------------------------------------------------
@@ -173,18 +172,6 @@ class DynamoDBOrderStore:
                 if not start:
                     break
         return total
-
-    def unpublished(self, sweep_keys: Iterable[str], older_than: str, page_size: int) -> Iterator[dict[str, Any]]:
-        """Outcomes paysweep 0.1 recorded with an outbox marker and SNS never confirmed (the
-        outbox index; nothing writes it any more)."""
-        for key in sweep_keys:
-            for page in self._query_pages(
-                IndexName=self._outbox_index,
-                KeyConditionExpression="outboxKey = :k AND outboxSince <= :t",
-                ExpressionAttributeValues={":k": {"S": key}, ":t": {"S": older_than}},
-                Limit=page_size,
-            ):
-                yield from page
 
     def read(self, order_id: str) -> dict[str, Any] | None:
         """The order as it is now (strongly consistent)."""

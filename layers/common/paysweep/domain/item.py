@@ -39,11 +39,6 @@ LAST_CHECK = "lastCheck"
 HISTORY = "history"
 OUTCOME = "outcome"
 CANCEL = "cancel"
-OUTBOX = "outbox"
-OUTBOX_KEY = "outboxKey"
-OUTBOX_SINCE = "outboxSince"
-"""The outbox marker of paysweep 0.1 (the message, in the sparse outbox index, until SNS took
-it). No longer written; a marker left by 0.1 is still published and cleared (legacy)."""
 UPDATED_AT = "updatedAt"
 AUDIT_KEY = "auditKey"
 AUDIT_AT = "auditAt"
@@ -54,7 +49,6 @@ from the due index, so a sweep's due reads never see it."""
 DUE_INDEX_KEYS = (SWEEP_KEY, NEXT_CHECK_AT)
 AUDIT_INDEX_KEYS = (AUDIT_KEY, AUDIT_AT)
 LEASE = (LEASE_OWNER, LEASE_UNTIL)
-OUTBOX_MARKER = (OUTBOX, OUTBOX_KEY, OUTBOX_SINCE)
 
 HISTORY_LIMIT = 8
 DECIDED_HISTORY = 4
@@ -239,16 +233,6 @@ class Recorded(NamedTuple):
         )
 
 
-class OutboxHolds(NamedTuple):
-    """A 0.1 outbox marker is this event's (clearing it twice, or another's, does nothing)."""
-
-    event_id: str
-
-    def holds(self, item: Mapping[str, Any] | None) -> bool:
-        outbox = item.get(OUTBOX) if item else None
-        return isinstance(outbox, Mapping) and outbox.get("eventId") == self.event_id
-
-
 class Absent(NamedTuple):
     """A new order: no item with this id exists."""
 
@@ -256,7 +240,7 @@ class Absent(NamedTuple):
         return item is None
 
 
-Guard = Due | AuditDue | Leased | LeasedOrFree | Unchanged | Recorded | OutboxHolds | Absent
+Guard = Due | AuditDue | Leased | LeasedOrFree | Unchanged | Recorded | Absent
 
 
 class Transition(NamedTuple):
@@ -374,20 +358,14 @@ def published(order_id: str, event_id: str, status: str) -> Transition:
 
 
 def unpublished(found: Mapping[str, Any]) -> bool:
-    """A decided order whose outcome is not confirmed published (still in the due index, or a
-    0.1 outbox marker)."""
-    return found.get(STATUS) in TERMINAL_STATUSES and (SWEEP_KEY in found or OUTBOX_KEY in found)
+    """A decided order whose outcome is not confirmed published (still in the due index)."""
+    return found.get(STATUS) in TERMINAL_STATUSES and SWEEP_KEY in found
 
 
 def leave_due_index(order_id: str, guard: Leased) -> Transition:
     """A terminal order in the due index with no outcome of ours to publish (a writer's
     mistake): out of it, nothing else."""
     return Transition(order_id, guard, NO_VALUES, (*DUE_INDEX_KEYS, *LEASE))
-
-
-def clear_outbox(order_id: str, event_id: str) -> Transition:
-    """A 0.1 outbox marker whose message SNS accepted: the marker goes."""
-    return Transition(order_id, OutboxHolds(event_id), NO_VALUES, OUTBOX_MARKER)
 
 
 def supersede(
@@ -520,5 +498,5 @@ def restart(item: Mapping[str, Any], *, now: str, sweep_key: str) -> Transition:
         HISTORY: history_with(item.get(HISTORY) or [], check.line()),
         UPDATED_AT: now,
     }
-    expected = {name: item.get(name) for name in (STATUS, GENERATION, ATTEMPTS, UPDATED_AT, SWEEP_KEY, OUTBOX_KEY)}
+    expected = {name: item.get(name) for name in (STATUS, GENERATION, ATTEMPTS, UPDATED_AT, SWEEP_KEY)}
     return Transition(str(item[ORDER_ID]), Unchanged(expected, now), values, (*LEASE, *AUDIT_INDEX_KEYS))

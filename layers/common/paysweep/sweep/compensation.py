@@ -165,7 +165,7 @@ class Compensator:
         """An outcome the orders table could not record: published at once, with no marker to
         clear (the journal holds it until the table does)."""
         self.tools.summary.count_outcome(message.outcome.value)
-        self.tools.outbox.publish([message], confirm=None)
+        self.tools.outbox.publish([message], confirm=False)
 
     # -- after an abandoned lease ---------------------------------------------------------
 

@@ -1,12 +1,12 @@
 """The sweep: due orders in, decisions recorded, outcomes published.
 
 One invocation:
-1. re-publish outcomes left in the outbox by earlier sweeps (crash after record);
-2. stream the due index of this provider's shards, oldest first, page by page;
-3. for each order, on the worker pool: claim it (lease), then hand it to its `OrderFlow`
+1. stream the due index of this provider's shards, oldest first, page by page (a decided order
+   still there is an outcome left unpublished: its claim re-publishes it, `sweep.outbox`);
+2. for each order, on the worker pool: claim it (lease), then hand it to its `OrderFlow`
    (ask the provider, decide, record, queue the outcome for publishing);
-4. then the due audits of the same shards (`paysweep.sweep.audit`), claimed the same way;
-5. stop claiming when the remaining Lambda time falls below one provider call plus a
+3. then the due audits of the same shards (`paysweep.sweep.audit`), claimed the same way;
+4. stop claiming when the remaining Lambda time falls below one provider call plus a
    margin, let the calls in flight finish, publish what is queued, report.
 
 The engine knows no provider by name and no AWS service: it talks to the ports of
@@ -28,10 +28,9 @@ from paysweep.config import SweepConfig
 from paysweep.domain import item
 from paysweep.domain.clock import parse_iso, to_iso, utc_now
 from paysweep.domain.orders import sweep_key
-from paysweep.domain.outcomes import OutcomeMessage
 from paysweep.observability import logger, order_log_context
 from paysweep.sweep.order_flow import OrderFlow
-from paysweep.sweep.outbox import OutboxBuffer, clear_the_legacy_marker
+from paysweep.sweep.outbox import OutboxBuffer
 from paysweep.sweep.ports import (
     Clock,
     CompensationJournal,
@@ -129,7 +128,6 @@ class _Sweep:
 
     def run(self) -> SweepSummary:
         started = time.monotonic()
-        self._republish_backlog()
         due_by = to_iso(self.engine.clock())
         with self.engine.workers(self.config.concurrency) as workers:
             shards = self._process_due(due_by, workers)
@@ -139,40 +137,6 @@ class _Sweep:
         self._measure_backlog()
         self.summary.duration_ms = int((time.monotonic() - started) * 1000)
         return self.summary
-
-    # -- outbox repair -------------------------------------------------------------------
-
-    def _republish_backlog(self) -> None:
-        """Publish what paysweep 0.1 recorded with an outbox marker and never confirmed published.
-
-        Outcomes recorded since wait in the due index instead and are re-published by the sweep
-        that claims them; the outbox index only drains. One Query per shard and sweep (0.5 read
-        units on an empty index), until the migration note's next version removes the index."""
-        older_than = to_iso(self.engine.clock() - self.config.outbox_grace)
-        batch: list[OutcomeMessage] = []
-        try:
-            for unpublished in self.engine.store.unpublished(self.sweep_keys, older_than, self.config.page_size):
-                batch.append(OutcomeMessage.from_item(unpublished[item.OUTBOX]))
-                if len(batch) >= self.config.page_size:
-                    self._republish(batch)
-                    batch = []
-                    if self.out_of_time():
-                        return
-        except StoreUnavailable as error:
-            self.table_trouble.failed()
-            self.summary.count_error("outbox_query")
-            logger.error("cannot read the outbox backlog", extra={"error": error.code})
-        if batch:
-            self._republish(batch)
-
-    def _republish(self, batch: list[OutcomeMessage]) -> None:
-        published = self.outbox.publish(batch, confirm=clear_the_legacy_marker)
-        self.summary.count("republished", len(published))
-        for message in published:
-            logger.warning(
-                "re-published an outcome left in the outbox",
-                extra={"orderId": message.order_id, "eventId": message.event_id},
-            )
 
     # -- the due orders ------------------------------------------------------------------
 

@@ -90,7 +90,7 @@ class DueOrder(NamedTuple):
 
 
 class OrderStore(Protocol):
-    """The orders table and its sparse indexes (due orders, due audits, 0.1's outbox)."""
+    """The orders table and its sparse indexes (due orders, due audits)."""
 
     def due_in_shard(
         self, sweep_key: str, now: str, page_size: int, *, newest_first: bool = False
@@ -105,10 +105,6 @@ class OrderStore(Protocol):
         ...
 
     def count_due(self, sweep_keys: Iterable[str], now: str) -> int: ...
-
-    def unpublished(self, sweep_keys: Iterable[str], older_than: str, page_size: int) -> Iterator[dict[str, Any]]:
-        """Orders whose outcome was recorded but not confirmed published (the outbox index)."""
-        ...
 
     def read(self, order_id: str) -> dict[str, Any] | None:
         """The order as it is now (strongly consistent)."""
