@@ -109,7 +109,7 @@ def due_order_item(order_id: str, shard: int, shards: int, now: datetime) -> dic
         shards=shards,
         created_at=now - timedelta(minutes=2),
         first_check_after=timedelta(0),
-        pg_cno=f"PG{order_id}",
+        refs={"pgCno": f"PG{order_id}"},
     )
     item["sweepKey"] = sweep_key(KICC, shard)
     return item

@@ -35,7 +35,7 @@ from samtranslator.yaml_helper import yaml_parse
 
 from paysweep_local.faults import FaultProxy
 from paysweep_local.ministack import REGION, MiniStack
-from paysweep_local.providers import PROVIDERS, LocalProvider
+from paysweep_local.providers import BY_ID, PROVIDERS, LocalProvider
 from paysweep_local.sam_deploy import Build, Deployment, build, create_secret, deploy
 from paysweep_local.sandbox import FunctionInfo, InvocationResult, LocalFunction
 from paysweep_local.simulators import SimulatorBase
@@ -285,14 +285,18 @@ class LocalStack:
             **{f"{outcome}_TOPIC_ARN": self.output(f"{outcome.title()}TopicArn") for outcome in OUTCOMES},
         }
 
-    def register(self, order_id: str, provider: str, amount: Decimal | int | str, currency: str = "KRW",
-                 **options: Any) -> dict[str, Any]:
-        """Write a pending order with the writer helper (`pg_cno`, `expires_at`, `first_check_after`,
-        `created_at`: the simulated now unless given)."""
+    def register(self, order_id: str, provider: str, amount: Decimal | int | str, currency: str = "KRW", *,
+                 pg_cno: str | None = None, **options: Any) -> dict[str, Any]:
+        """Write a pending order with the writer helper, checked against the provider's profile
+        (`refs`, `expires_at`, `first_check_after`, `created_at`: the simulated now unless given;
+        `pg_cno`: the tests' shorthand for `refs={"pgCno": ...}`)."""
         options.setdefault("created_at", self.now())
         options.setdefault("first_check_after", timedelta(0))
+        if pg_cno is not None:
+            options["refs"] = {**options.get("refs", {}), "pgCno": pg_cno}
         return register_order(table_name=self.table, shards=self.shards, order_id=order_id, provider=provider,
-                              amount=amount, currency=currency, client=self.client("dynamodb"), **options)
+                              amount=amount, currency=currency, client=self.client("dynamodb"),
+                              profile=BY_ID[provider].profile, **options)
 
     # -- sweeps ----------------------------------------------------------------------------
 

@@ -17,9 +17,15 @@ from paysweep.aws.store import DynamoDBOrderStore
 from paysweep.domain import item as items
 from paysweep.domain.clock import to_iso
 from paysweep.domain.item import live_lease, whole
-from paysweep.domain.orders import ACTIVE_STATUSES, TERMINAL_STATUSES, OrderStatus, shard_of, sweep_key
+from paysweep.domain.orders import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    OrderStatus,
+    shard_of,
+    sweep_key,
+    valid_provider_id,
+)
 from paysweep.domain.outcomes import IncompleteRecord, OutcomeMessage, Reason, message_from_record
-from paysweep.domain.providers import PROFILES
 from paysweep.sweep.ports import ConditionFailed, OutcomePublisher
 
 
@@ -92,7 +98,7 @@ def redrive(store: DynamoDBOrderStore, order_id: str, *, shards: int, now: datet
 def _home_shard(item: dict[str, Any], shards: int) -> str:
     """The order's due-index partition (the writer helper's choice for this id)."""
     provider = item.get("provider")
-    if provider not in PROFILES:
+    if not valid_provider_id(provider):
         order_id = item["orderId"]
         raise Refused(f"{order_id} has provider {provider!r}, which no sweep serves; fix the item first")
     if shards < 1:

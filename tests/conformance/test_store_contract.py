@@ -33,7 +33,7 @@ SHARD = "kicc-wechatpay#0"
 
 def register(backend: Backend, order_id: str, *, due: datetime = NOW, shard: str = SHARD) -> dict[str, object]:
     order = new_order_item(order_id=order_id, provider="kicc-wechatpay", amount=Decimal(1000), currency="KRW",
-                           shards=1, created_at=due, first_check_after=timedelta(0), pg_cno=f"PG-{order_id}")
+                           shards=1, created_at=due, first_check_after=timedelta(0), refs={"pgCno": f"PG-{order_id}"})
     order["sweepKey"] = shard
     backend.store.put_new(order)  # both stores have the writer's insert
     return order

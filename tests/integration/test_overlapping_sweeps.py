@@ -44,7 +44,7 @@ def register(stack: LocalStack, shards: int) -> list[str]:
         stack.kicc.add_payment(pg_cno, order_id, 1000, "KRW", script=[kicc.pending()])
         register_order(
             table_name=stack.table, shards=shards, order_id=order_id, provider=KICC, amount="1000",
-            currency="KRW", pg_cno=pg_cno, created_at=stack.now(), first_check_after=timedelta(0),
+            currency="KRW", refs={"pgCno": pg_cno}, created_at=stack.now(), first_check_after=timedelta(0),
             client=stack.client("dynamodb"),
         )
     return order_ids

@@ -132,6 +132,53 @@ def test_the_operator_command_is_not_in_the_layer() -> None:
         assert not [m for m in imports_of(path) if m.startswith(("paysweep_ops", "paysweep_local"))], path
 
 
+PROVIDER_WORDS = (
+    "pgCno", "cancelPgCno", "approvalDate", "tradeNo", "paymentKey", "mallId", "appCode",
+    "kicc", "teemo", "toss", "cancel_notify", "pg_cno",
+)
+"""Field names and ids of the providers (KICC, TeemoPay, the coming Toss Payments): none belongs
+in the layer. A provider is a plug-in: its names live in its function folder."""
+PROVIDER_WORD_EXCEPTIONS = {"paysweep/writer.py": {"pgcno", "pg_cno"}}
+"""The one exception: the writer's deprecated `pg_cno=` argument and the reference it maps to."""
+
+
+def provider_words_in(path: Path, text: str) -> list[str]:
+    """`file:line: word` for every provider word (any case) outside the exception."""
+    allowed = PROVIDER_WORD_EXCEPTIONS.get(path.relative_to(LAYER).as_posix(), set())
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        lowered = line.lower()
+        for word in PROVIDER_WORDS:
+            if word.lower() in lowered and word.lower() not in allowed:
+                found.append(f"{path.relative_to(LAYER)}:{number}: {word}: {line.strip()}")
+    return found
+
+
+def layer_text_files() -> list[Path]:
+    return sorted(
+        path for path in LAYER.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in {".pyc", ".so"}
+    )
+
+
+def test_the_layer_names_no_provider_and_no_provider_field() -> None:
+    """Adding a provider must change nothing under layers/: every name of KICC's, TeemoPay's or
+    Toss Payments' (ids, order references, settings, secret fields) is the adapter's."""
+    files = layer_text_files()
+    assert PACKAGE / "writer.py" in files and len(files) > 20, "the scan must see the layer's files"
+    found = [hit for path in files for hit in provider_words_in(path, path.read_text(encoding="utf-8"))]
+    assert not found, "provider names in the layer:\n  " + "\n  ".join(found)
+
+
+def test_the_provider_word_scan_finds_a_provider_word() -> None:
+    """The scan above can fail: any case, anywhere in a line, and the exception only in its file."""
+    engine, writer = PACKAGE / "sweep" / "engine.py", PACKAGE / "writer.py"
+    assert provider_words_in(engine, 'refs = {"cancelPgCno": reference}  # KICC') != []
+    assert len(provider_words_in(engine, "x = order.PG_CNO\nTossPayments")) == 2
+    assert provider_words_in(writer, "pg_cno: str | None  # pgCno") == []
+    assert provider_words_in(writer, "tradeNo") != []
+
+
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """The strongly connected components with more than one module (Tarjan), each as a path."""
     index: dict[str, int] = {}

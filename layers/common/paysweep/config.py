@@ -60,8 +60,6 @@ class SweepConfig(NamedTuple):
     """At most this many provider calls per second per sweep; 0 = no limit."""
     secret_max_age: int
     allow_insecure_http: bool
-    cancel_notify_url: str | None
-    """Sent as the cancel's `notifyUrl` where the provider takes one; optional."""
     audit_index: str
     """The sparse index of due audits (AUDIT_INDEX_NAME), queried by the store."""
     audit_schedule: tuple[int, ...]
@@ -124,7 +122,6 @@ class SweepConfig(NamedTuple):
             rate_limit_per_second=env.integer("PROVIDER_RATE_LIMIT_PER_SECOND", 0, low=0, high=10000),
             secret_max_age=env.integer("SECRET_MAX_AGE_SECONDS", 300, low=0, high=86400),
             allow_insecure_http=env.flag("ALLOW_INSECURE_HTTP"),
-            cancel_notify_url=env.optional_text("CANCEL_NOTIFY_URL"),
             audit_index=env.text("AUDIT_INDEX_NAME", "audit-index"),
             audit_schedule=env.seconds_list(
                 "AUDIT_SCHEDULE_SECONDS", DEFAULT_AUDITS, empty=(), high=30 * 86400, increasing=True

@@ -33,7 +33,6 @@ class ProviderClient(NamedTuple):
     connect_timeout: int
     read_timeout: int
     max_answer_bytes: int
-    cancel_notify_url: str | None = None
 
     def post(self, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> HttpReply:
         return post_json(
@@ -47,8 +46,10 @@ class ProviderClient(NamedTuple):
         )
 
 
-AdapterFactory = Callable[[ProviderClient], ProviderAdapter]
-"""How a function builds its provider's adapter (`functions/<provider>/app.py` names it)."""
+AdapterFactory = Callable[[ProviderClient, Mapping[str, str]], ProviderAdapter]
+"""How a function builds its provider's adapter (`functions/<provider>/app.py` names it): from the
+client and the function's environment, where the adapter reads its own settings (the engine's are
+`paysweep.config`'s)."""
 
 
 def http_failure_kind(status: int) -> str:

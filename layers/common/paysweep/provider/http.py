@@ -2,8 +2,8 @@
 
 Retries happen only where a request cannot have reached the provider (connection
 failures). A status query that reached the provider is never re-sent with the same
-idempotency key, because KICC rejects a reused `shopTransactionId` the same day and
-TeemoPay a reused nonce; the next sweep asks again with a fresh key instead.
+idempotency key, because providers refuse a reused one (a query key within the same day, a
+nonce within its window); the next sweep asks again with a fresh key instead.
 """
 
 from __future__ import annotations

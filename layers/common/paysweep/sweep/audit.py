@@ -63,7 +63,7 @@ class Auditor:
     def run(self) -> None:
         found = decided_of(self.claimed)
         try:
-            order = parse_order(dict(self.claimed), self.tools.config.expiry_window)
+            order = parse_order(self.claimed, self.tools.adapter.profile, self.tools.config.expiry_window)
         except InvalidOrder as error:
             self._leave(f"the order is no longer valid: {error}")
             return

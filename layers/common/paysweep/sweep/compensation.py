@@ -1,7 +1,7 @@
 """The compensation protocol: what a sweep does when an approval cannot be recorded.
 
-KICC's rule is absolute: an approval our database cannot record must be cancelled (where a
-provider has no cancel API, a person must look: REVIEW). Cancelling a payment that another
+The integrity rule is absolute: an approval our database cannot record must be cancelled (where
+a provider has no cancel API, a person must look: REVIEW). Cancelling a payment that another
 sweep correctly recorded is as bad as approving a wrong one, so the order is re-read first.
 
 When the orders table takes no writes at all, the sweep still cancels (under the order's one
@@ -101,11 +101,10 @@ class Compensator:
         # tell subscribers now. The journal hears of the cancel before the provider does: a crash
         # after the cancel still leaves the record the next sweep converges the table to. No
         # lease covers this call: the write that would have kept it is the one that failed.
-        refs = {"pgCno": order.pg_cno or ""}
-        journaled = steps.message(order, Outcome.CANCELLED, Reason.DB_UPDATE_FAILED, now, answer.paid, answer.provider_status, refs)
+        journaled = steps.message(order, Outcome.CANCELLED, Reason.DB_UPDATE_FAILED, now, answer.paid, answer.provider_status, {})
         self._journal(order, journaled, JournalTarget.CANCELLING, intent, now)
         reply = steps.call(lambda: steps.canceller.request_cancel(cancelling, intent), CancelAnswer, under_lease=False)
-        refs["cancelPgCno"] = reply.reference or ""
+        refs = steps.canceller.cancel_refs(reply.reference) if reply.reference else {}
         if reply.state is CancelState.REFUSED:
             # The journaled intent converges to this same REVIEW: the cancel, re-sent under its
             # key, is refused again.
@@ -115,7 +114,7 @@ class Compensator:
         self._publish_unrecorded(message)
 
     def _without_cancel(self, order: Order, answer: PaymentAnswer, now: datetime) -> None:
-        """No cancel API (TeemoPay payins): a person must look. REVIEW, never APPROVED."""
+        """No cancel API: a person must look. REVIEW, never APPROVED."""
         steps = self.steps
         message = steps.message(order, Outcome.REVIEW, Reason.DB_UPDATE_FAILED, now, answer.paid, answer.provider_status, answer.refs)
         recorded = steps.record_terminal(order, message, steps.check(now, "status", answer), free_lease_ok=True)
@@ -190,7 +189,7 @@ class Compensator:
             self._resolve(order_id)
             return False
         try:
-            order = parse_order(dict(claimed), self.tools.config.expiry_window)
+            order = parse_order(claimed, self.tools.adapter.profile, self.tools.config.expiry_window)
         except InvalidOrder:
             return False
         now = self.tools.clock()

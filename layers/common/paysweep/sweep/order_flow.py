@@ -92,9 +92,7 @@ class OrderFlow:
             self._publish_recorded(str(status))
             return
         try:
-            order = parse_order(self.item, self.config.expiry_window)
-            if order.provider != self.tools.adapter.profile.provider_id:
-                raise InvalidOrder(order.order_id, [f"provider {order.provider} does not match sweepKey {order.sweep_key}"])
+            order = parse_order(self.item, self.tools.adapter.profile, self.config.expiry_window)
         except InvalidOrder as error:
             self._reject(error)
             return
@@ -211,7 +209,7 @@ class OrderFlow:
         still_approved = answer.state is CancelState.PENDING and intent.reference is None
         if still_approved and now < parse_iso(intent.deadline) and not self.tools.out_of_time():
             # The payment is still approved: our cancel never took effect. Send it again with
-            # the same key and the initial date, as KICC requires for retries.
+            # the same key and the initial date, as a provider requires of a retried cancel.
             renewed = item.keep_leased(
                 order.order_id, item.Leased(self.token, OrderStatus.CANCELLING.value),
                 check=self.check(now, "cancel_confirm", answer), history=self.history,
@@ -236,7 +234,7 @@ class OrderFlow:
             )
             return
         outcome = _required(decision.outcome, "a final cancel decision's outcome")
-        refs = {"pgCno": order.pg_cno or "", "cancelPgCno": intent.reference or ""}
+        refs = self.canceller.cancel_refs(intent.reference) if intent.reference else {}
         message = self.message(
             order, outcome, decision.reason, now, intent.reported(), answer.provider_status, refs, supersedes=intent.supersedes
         )

@@ -9,7 +9,7 @@ suite as the DynamoDB store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
@@ -38,14 +38,26 @@ class Canceller(Protocol):
 
     def confirm_cancel(self, order: Order, intent: CancelIntent) -> CancelAnswer: ...
 
+    def cancel_refs(self, reference: str) -> Mapping[str, str]:
+        """The provider references that name this cancellation (`CancelAnswer.reference`) in an
+        outcome's `providerRefs`: the provider names them, the engine copies them."""
+        ...
+
 
 class ProviderAdapter(Protocol):
-    """One payment provider, as the sweep sees it. Its calls answer in the normalised
-    vocabulary of `paysweep.domain.answers`; a transport failure is an answer too
-    (RETRY_LATER, UNRECOGNISED, MISCONFIGURED), never an exception (`paysweep.provider.guard`)."""
+    """One payment provider, as the sweep sees it: a plug-in from the provider's function folder.
+
+    Its calls answer in the normalised vocabulary of `paysweep.domain.answers`; a transport
+    failure is an answer too (RETRY_LATER, UNRECOGNISED, MISCONFIGURED), never an exception
+    (`paysweep.provider.guard`). Everything named after the provider comes from it: the order
+    attributes it needs (its profile's `required_refs`, validated into `Order.refs`), the
+    references its answers and cancels publish (`PaymentAnswer.refs`, `Canceller.cancel_refs`),
+    its own settings (read by its factory, `paysweep.provider.client.AdapterFactory`)."""
 
     @property
-    def profile(self) -> ProviderProfile: ...
+    def profile(self) -> ProviderProfile:
+        """The provider's order contract: the sweep validates every order it claims against it."""
+        ...
 
     @property
     def canceller(self) -> Canceller | None:
