@@ -175,3 +175,14 @@ def test_a_reference_never_takes_the_contracts_names_or_a_malformed_one(name):
 def test_the_reserved_names_cover_every_attribute_the_sweeper_owns():
     owned = {value for name, value in vars(items).items() if name.isupper() and isinstance(value, str)}
     assert owned <= RESERVED_ATTRIBUTES, f"paysweep.domain.item names attributes a reference could take: {owned - RESERVED_ATTRIBUTES}"
+
+
+def test_a_profile_may_narrow_the_order_id_rule():
+    """A provider stricter than the contract (a length floor, no dots) says so in its profile."""
+    strict = KICC._replace(order_id_rule=r"[A-Za-z0-9_=-]{6,64}")
+    with pytest.raises(InvalidOrder, match="rule"):
+        parse_order(item(orderId="ORD-1"), strict)
+    with pytest.raises(InvalidOrder, match="rule"):
+        parse_order(item(orderId="ORD.100"), strict)
+    assert parse_order(item(orderId="ORD-100"), strict).order_id == "ORD-100"
+    assert parse_order(item(orderId="ORD.1"), KICC).order_id == "ORD.1"

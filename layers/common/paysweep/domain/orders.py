@@ -121,6 +121,8 @@ def _check_order_id(value: object, profile: ProviderProfile | None, problems: li
         problems.append(f"orderId is {len(value)} chars, {who} allows at most {limit}")
     if not _ORDER_ID.fullmatch(value):
         problems.append("orderId may only hold ASCII letters, digits and - _ .")
+    elif profile and profile.order_id_rule and not re.fullmatch(profile.order_id_rule, value):
+        problems.append(f"orderId does not match {profile.provider_id}'s rule {profile.order_id_rule}")
     return value
 
 

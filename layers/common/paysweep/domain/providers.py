@@ -27,3 +27,6 @@ class ProviderProfile(NamedTuple):
     default_window: timedelta
     """How long an order stays worth polling when the writer gives no `expiresAt`."""
     ref_max_length: int = REF_MAX_LENGTH
+    order_id_rule: str | None = None
+    """A regular expression the whole order id must match where the provider is stricter than the
+    contract's rule (a length floor, fewer characters); `None`: the contract's rule alone."""
