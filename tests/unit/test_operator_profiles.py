@@ -7,6 +7,7 @@ from pathlib import Path
 import kicc_profile
 import pytest
 import teemopay_profile
+import toss_profile
 from paysweep_ops import profiles
 from paysweep_ops.cli import parser
 from paysweep_ops.views import order_refs
@@ -16,15 +17,17 @@ FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 
 def test_every_function_folder_holds_its_providers_profile() -> None:
     found = profiles.discover([FUNCTIONS])
-    assert found == {"kicc-wechatpay": kicc_profile.PROFILE, "teemopay": teemopay_profile.PROFILE}
+    assert found == {"kicc-wechatpay": kicc_profile.PROFILE, "teemopay": teemopay_profile.PROFILE,
+                     "toss-payments": toss_profile.PROFILE}
     folders = sorted(path.name for path in FUNCTIONS.iterdir() if (path / "app.py").exists())
-    assert [profiles.profile_in(FUNCTIONS / name).provider_id for name in folders] == ["kicc-wechatpay", "teemopay"]
+    assert [profiles.profile_in(FUNCTIONS / name).provider_id for name in folders] == [
+        "kicc-wechatpay", "teemopay", "toss-payments"]
 
 
 def test_the_checkout_s_function_folders_are_found_from_anywhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     assert FUNCTIONS.resolve() in [folder.resolve() for folder in profiles.function_folders()]
-    assert set(profiles.discover()) == {"kicc-wechatpay", "teemopay"}
+    assert set(profiles.discover()) == {"kicc-wechatpay", "teemopay", "toss-payments"}
 
 
 def test_a_file_without_a_profile_is_refused(tmp_path: Path) -> None:
