@@ -15,7 +15,6 @@ at this stack (`source .paysweep-local/env; .venv/bin/paysweep review`); it is r
 from __future__ import annotations
 
 import argparse
-import random
 import shlex
 import signal
 import sys
@@ -24,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -173,16 +172,6 @@ def operator_env_file(stack: LocalStack, path: Path = ENV_FILE) -> Iterator[Path
             path.unlink()
 
 
-def report_deploy(stack: LocalStack) -> int:
-    """`make deploy-local`: what the README's deploy did in MiniStack."""
-    assert stack.deployment is not None
-    for command in stack.deployment.commands:
-        print("ran:", shlex.join(command))
-    for name, value in sorted(stack.deployment.outputs.items()):
-        print(f"output {name} = {value}")
-    return 0
-
-
 def run(args: argparse.Namespace) -> int:
     print("paysweep local run: MiniStack, provider simulators over HTTPS, the real handlers\n")
     started = time.monotonic()
@@ -193,8 +182,10 @@ def run(args: argparse.Namespace) -> int:
               f"up in {time.monotonic() - started:.1f} s")
         for name, reason in stack.deployment.removed.items():
             print(f"  left out locally: {name} ({reason})")
-        if args.deploy_only:
-            return report_deploy(stack)
+        if args.deploy_only:  # make deploy-local
+            print("\n".join(f"ran: {shlex.join(command)}" for command in stack.deployment.commands))
+            print("\n".join(f"output {k} = {v}" for k, v in sorted(stack.deployment.outputs.items())))
+            return 0
         print(f"operator command against this stack, from another shell while it runs:\n"
               f"  source {env_file.relative_to(REPO)} && .venv/bin/paysweep review")
         scenarios = kicc_scenarios() + teemopay_scenarios() + [BROKEN]
@@ -209,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def sweep_until_resolved(stack: LocalStack, args: argparse.Namespace, expected: dict[str, str]) -> int:
-    seen, wrong, tick, extra = Counter(), [], 0, 0
+    seen, wrong, tick = Counter(), [], 0
     print()
     print_row([name for name, _ in COLUMNS])
     print_row(["-" * width for _, width in COLUMNS])
@@ -226,7 +217,7 @@ def sweep_until_resolved(stack: LocalStack, args: argparse.Namespace, expected: 
             if not expected and not args.keep_running:
                 break
             if args.keep_running:
-                extra += add_live_orders(stack, extra)
+                add_live_order(stack, tick)
             stack.advance(TICK.total_seconds())
             tick += 1
             time.sleep(args.tick_seconds)
@@ -235,16 +226,11 @@ def sweep_until_resolved(stack: LocalStack, args: argparse.Namespace, expected: 
     return summary(seen, expected, wrong)
 
 
-def add_live_orders(stack: LocalStack, count: int) -> int:
-    """With --keep-running: a couple of new orders per tick, so there is always something to do."""
-    for i in range(2):
-        n = 1000 + count + i
-        if random.random() < 0.5:
-            scenario = Scenario(f"K-LIVE-{n}", "kicc-wechatpay", "live", "", script=[kicc.pending(), kicc.approved()])
-        else:
-            scenario = Scenario(f"T-LIVE-{n}", "teemopay", "live", "", script=[teemopay.pending(), teemopay.paid()])
-        register(stack, scenario, n)
-    return 2
+def add_live_order(stack: LocalStack, tick: int) -> None:
+    """With --keep-running: a new order every tick (a paid scenario again), so there is always work."""
+    paid = [s for s in kicc_scenarios() + teemopay_scenarios() if s.expected == "APPROVED"]
+    scenario = paid[tick % len(paid)]
+    register(stack, replace(scenario, order_id=f"{scenario.order_id}-{tick}"), 1000 + tick)
 
 
 def summary(seen: Counter[tuple[str, str]], unresolved: dict[str, str], wrong: list[str]) -> int:

@@ -2,8 +2,8 @@
 
 Nothing here re-implements SAM or CloudFormation: the commands are read from the README's
 "Deploying to AWS" section, so the tests and the documentation cannot drift apart, and run with
-only local additions (`local_build_args`, `local_deploy_flags`): an x86_64 build in a temporary
-folder, the endpoint, and values for the README's `...` placeholders. One build serves every
+only local additions: an x86_64 build in a temporary folder, the endpoint, and values for the
+README's `...` placeholders. One build serves every
 deploy of a process (`build` once, `deploy` per stack).
 
 After the build, a copy of the built template loses exactly the resources MiniStack cannot create
@@ -136,15 +136,6 @@ def sam_path() -> Path:
     return Path(os.environ.get(SAM_ENV) or DEFAULT_SAM)
 
 
-def local_build_args(build_dir: Path, cache_dir: Path) -> str:
-    """BUILD_ARGS for `make build`: the local architecture, and a temporary build folder."""
-    return f"--parameter-overrides Architecture={LOCAL_ARCHITECTURE} --build-dir {build_dir} --cache-dir {cache_dir}"
-
-
-def local_deploy_flags(built_template: Path) -> list[str]:
-    return ["--template-file", str(built_template), "--region", REGION, "--no-progressbar"]
-
-
 @dataclass
 class Build:
     """`make build`'s output, with the template MiniStack can take beside the built one."""
@@ -200,19 +191,20 @@ def tool_env(ministack: MiniStack | None = None) -> dict[str, str]:
 def build(workdir: Path) -> Build:
     """The README's `make build` (x86_64, into `workdir`); one build serves any number of deploys."""
     workdir.mkdir(parents=True, exist_ok=True)
-    build_dir, cache_dir = workdir / "build", workdir / "cache"
-    command = [*readme_commands().build, f"SAM={sam_path()}", f"BUILD_ARGS={local_build_args(build_dir, cache_dir)}"]
+    folder = workdir / "build"
+    local = f"--parameter-overrides Architecture={LOCAL_ARCHITECTURE} --build-dir {folder} --cache-dir {workdir / 'cache'}"
+    command = [*readme_commands().build, f"SAM={sam_path()}", f"BUILD_ARGS={local}"]
     seconds = run_command(command, tool_env(), workdir / "sam-build.log")
-    built = build_dir / "template.yaml"
-    result = Build(build_dir, command, {}, seconds)
-    result.removed = strip_unsupported(built, result.template)
+    result = Build(folder, command, {}, seconds)
+    result.removed = strip_unsupported(folder / "template.yaml", result.template)
     return result
 
 
 def deploy(ministack: MiniStack, built: Build, values: Mapping[str, str]) -> Deployment:
     """The README's `sam deploy` of `built` into `ministack`; `values` fill the placeholders."""
     command = with_parameters(readme_commands().deploy, {**values, "Architecture": LOCAL_ARCHITECTURE})
-    command = [str(sam_path()), *command[1:], *local_deploy_flags(built.template)]
+    command = [str(sam_path()), *command[1:], "--template-file", str(built.template), "--region", REGION,
+               "--no-progressbar"]
     stack_name = command[command.index("--stack-name") + 1]
     deployment = Deployment(stack_name, {}, built.removed, built.folder, seconds={"build": built.seconds})
     log = built.folder.parent / f"sam-deploy-{ministack.port}.log"
