@@ -3,8 +3,7 @@
 Nothing here re-implements SAM or CloudFormation: the commands are read from the README's
 "Deploying to AWS" section, so the tests and the documentation cannot drift apart, and run with
 only local additions: an x86_64 build in a temporary folder, the endpoint, and values for the
-README's `...` placeholders. One build serves every
-deploy of a process (`build` once, `deploy` per stack).
+README's `...` placeholders. One build serves every deploy of a process.
 
 After the build, a copy of the built template loses exactly the resources MiniStack cannot create
 (`unsupported_resources`); the deploy names them in its output and the README lists them.
@@ -166,16 +165,11 @@ def run_command(command: Sequence[str], env: Mapping[str, str], log: Path) -> fl
     """Run one command with its output in `log`; returns its duration, raises DeployError on failure."""
     started = time.monotonic()
     with log.open("w", encoding="utf-8") as output:
-        try:
-            result = subprocess.run(
-                list(command), cwd=REPO, env=dict(env), stdout=output, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT_SECONDS, check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise DeployError(f"`{shlex.join(command)}` did not finish in {COMMAND_TIMEOUT_SECONDS} s") from None
-    if result.returncode != 0:
+        code = subprocess.run(list(command), cwd=REPO, env=dict(env), stdout=output, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT_SECONDS, check=False).returncode
+    if code != 0:
         tail = log.read_text(encoding="utf-8", errors="replace")[-6000:]
-        raise DeployError(f"`{shlex.join(command)}` exited {result.returncode}:\n{tail}")
+        raise DeployError(f"`{shlex.join(command)}` exited {code}:\n{tail}")
     return time.monotonic() - started
 
 

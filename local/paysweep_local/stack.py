@@ -120,6 +120,7 @@ class LocalStack:
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="paysweep-stack-"))
         self.log_dir = log_dir or self.work_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
         self.parameter_overrides = {**LOCAL_PARAMETERS, **(parameters or {})}
         self.function_env = dict(function_env or {})
         self.credentials = {p.id: dict((credentials or {}).get(p.id) or p.secret()) for p in PROVIDERS}
