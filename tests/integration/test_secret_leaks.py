@@ -98,6 +98,9 @@ def _unlike_hex(length: int) -> str:
     return "".join(random_secrets.choice(alphabet) for _ in range(length))
 
 
+pytestmark = pytest.mark.xdist_group("secret-leaks")
+"""One worker runs this file: its module stack is deployed once (make test: --dist loadgroup)."""
+
 @pytest.fixture(scope="module")
 def fresh() -> FreshSecrets:
     return FreshSecrets(
