@@ -173,17 +173,17 @@ class DynamoDBOrderStore:
                     break
         return total
 
-    def read(self, order_id: str) -> dict[str, Any] | None:
+    def read(self, order_id: str) -> item.StoredOrder | None:
         """The order as it is now (strongly consistent)."""
         response = call_dynamodb(
             self._client.get_item, TableName=self._table, Key=to_item({item.ORDER_ID: order_id}), ConsistentRead=True
         )
         found = response.get("Item")
-        return from_item(found) if found else None
+        return item.StoredOrder(from_item(found)) if found else None
 
     def in_status(
         self, status: str | None, *, provider: str | None = None, reason: str | None = None, page_size: int = 1000
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[item.StoredOrder]:
         """Every order in one status (any decided status: None), of one provider and with one
         outcome reason if given, a page at a time.
 
@@ -218,7 +218,7 @@ class DynamoDBOrderStore:
             if start:
                 request["ExclusiveStartKey"] = start
             response = call_dynamodb(self._client.scan, **request)
-            yield from (from_item(found) for found in response.get("Items", []))
+            yield from (item.StoredOrder(from_item(found)) for found in response.get("Items", []))
             # A page can hold no match and still not be the last: only the key says when to stop.
             start = response.get("LastEvaluatedKey")
             if not start:
@@ -226,13 +226,13 @@ class DynamoDBOrderStore:
 
     # -- writes --------------------------------------------------------------------------
 
-    def claim(self, transition: item.Transition) -> dict[str, Any]:
-        """Apply a claim and return the whole item as it was before it.
+    def claim(self, transition: item.Transition) -> item.StoredOrder:
+        """Apply a claim and return the whole order as it was before it.
 
         Raises `ConditionFailed` when another sweep got there first.
         """
         response = self._update(transition, ReturnValues="ALL_OLD")
-        return from_item(response.get("Attributes", {}))
+        return item.StoredOrder(from_item(response.get("Attributes", {})))
 
     def apply(self, transition: item.Transition) -> None:
         """Apply a transition if its guard holds; `ConditionFailed` (with the item) if not."""
