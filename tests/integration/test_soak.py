@@ -7,7 +7,8 @@ the sweeps' audits must find every such payment and correct its outcome (CANCELL
 Every kind of fault of the fault suite, at random: provider 5xx, timeouts and answers that break
 the docs; DynamoDB throttling and errors on queries and writes; SNS publish failures; crashed
 Lambda containers. Two sweeps of each provider run at once every simulated minute until nothing
-is due; then every invariant of ARCHITECTURE.md is checked over the whole run, and the figures
+is due; then every invariant of the architecture (README, Reliability; `support.invariants`) is
+checked over the whole run, and the figures
 are printed (`make soak` shows them; the README's Reliability section quotes one run).
 """
 
