@@ -5,8 +5,8 @@ Run as `python -m bench.bare SPEC OUT` (from the repository): SPEC's `mode` says
 `sweep` (what the `cpu` figure compares the sweeper's CPU with): its CPU time is its own,
 measured like the sandbox's: user + system time of the process (all threads) over the loop,
 after the clients are made and warmed (as the sandbox's warm-up sweep warms its). The same
-calls a sweep makes, with the same shapes, and nothing else: GetSecretValue once, one
-outbox-index Query per shard, the due-index Query pages, per order a conditional claim
+calls a sweep makes, with the same shapes, and nothing else: GetSecretValue once, the
+due-index Query pages, per order a conditional claim
 UpdateItem (`ReturnValues=ALL_OLD`), one HTTPS POST of the same body to the provider simulator
 (JSON parsed), a conditional record UpdateItem (reschedule-and-release, or the terminal
 transition with the outcome's fields), then PublishBatch per topic in tens and a conditional
@@ -102,11 +102,6 @@ class Bare:
     def due(self, now: str) -> list[tuple[str, str]]:
         spec = self.spec
         found: list[tuple[str, str]] = []
-        for key in spec["sweepKeys"]:  # the 0.1 outbox drain: one (empty) query per shard
-            self.dynamodb.query(TableName=spec["table"], IndexName=spec["outboxIndex"],
-                                KeyConditionExpression="outboxKey = :k AND outboxSince <= :t",
-                                ExpressionAttributeValues={":k": s(key), ":t": s(now)}, Limit=spec["pageSize"])
-            self.count("Query")
         for key in spec["sweepKeys"]:
             start: dict[str, Any] | None = None
             while True:

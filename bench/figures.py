@@ -332,7 +332,7 @@ def fig_index(ctx: Context) -> None:
     ]
     report.table(["read path", "items read", "per due order", "requests", "read units"], rows)
     report.say("  the sweep's items: the sandbox's meters (Count of every Query and Scan page, 1 per GetItem found): "
-               "the due index's pages, and the outbox and audit indexes' (empty here) queries; the Scan's: its pages' "
+               "the due index's pages, and the audit index's (empty here) queries; the Scan's: its pages' "
                f"ScannedCount. Read units by DynamoDB's rule (0.5 per 4 KB, per request): due-index entries of {entry} B, "
                f"the table's {table_bytes:,} B, sizes asked of MiniStack's ConsumedCapacity (bench.sizes; one item "
                "of each kind, the kinds' ids of one length)")

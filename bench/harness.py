@@ -109,7 +109,7 @@ def due_order_item(order_id: str, shard: int, shards: int, now: datetime) -> dic
     """A valid pending KICC order, due now, in the given shard (any shard is valid per the contract)."""
     item = new_order_item(order_id=order_id, provider=KICC, amount=Decimal(AMOUNT_WON), currency="KRW",
                           shards=shards, created_at=now - timedelta(minutes=2), first_check_after=timedelta(0),
-                          pg_cno=f"PG{order_id}")
+                          refs={"pgCno": f"PG{order_id}"})
     item["sweepKey"] = sweep_key(KICC, shard)
     return item
 
@@ -492,7 +492,7 @@ class Bench:
         """The sweep's calls made bare over the due orders now in the table (CPU seconds, checks, calls)."""
         env = self.function_env
         return self.plain({
-            "mode": "sweep", "dueIndex": env["DUE_INDEX_NAME"], "outboxIndex": env["OUTBOX_INDEX_NAME"],
+            "mode": "sweep", "dueIndex": env["DUE_INDEX_NAME"],
             "sweepKeys": [sweep_key(KICC, shard) for shard in range(self.shards)],
             "topics": {outcome: env[f"{outcome}_TOPIC_ARN"] for outcome in OUTCOMES},
             "providerUrl": self.stack.kicc.base_url + KICC_FIND_PATH,

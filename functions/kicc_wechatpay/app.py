@@ -3,4 +3,4 @@
 from kicc_adapter import KiccWechatPayAdapter
 from paysweep.runtime import lambda_handler_for
 
-lambda_handler = lambda_handler_for(KiccWechatPayAdapter)
+lambda_handler = lambda_handler_for(KiccWechatPayAdapter.from_environment)

@@ -8,6 +8,11 @@ Endpoints (all POST JSON on the KICC API domain):
 Every request carries a `shopTransactionId` idempotency key: a fresh one for each status
 query (KICC rejects a reused key the same day), and one stable key per cancellation, reused
 with the initial `cancelReqDate` on every retry, as the cancel documentation requires.
+
+KICC's names stay here and in `kicc_profile`: the order's `pgCno` (a required reference of the
+profile), the references its outcomes publish (`pgCno`, `approvalDate`, `cancelPgCno`), and
+its own setting, `CANCEL_NOTIFY_URL` (the cancel's optional `notifyUrl`), read by
+`KiccWechatPayAdapter.from_environment`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import kicc_assumptions as assume
+from kicc_profile import APPROVAL_DATE, CANCEL_PG_CNO, PG_CNO, PROFILE
 from paysweep.domain.answers import (
     CancelAnswer,
     CancelIntent,
@@ -32,7 +38,6 @@ from paysweep.domain.answers import (
 )
 from paysweep.domain.clock import to_iso
 from paysweep.domain.orders import Order
-from paysweep.domain.providers import KICC_WECHATPAY
 from paysweep.provider.client import ProviderClient, SecretUnavailable, http_failure_kind, is_transient_http
 from paysweep.provider.http import HttpReply
 
@@ -41,6 +46,7 @@ REVISE_PATH = "/api/trades/wechatpay/revise"
 SUCCESS = "0000"
 FULL_CANCEL_TYPE = "40"
 MAX_KEY_LENGTH = 60
+NOTIFY_URL_SETTING = "CANCEL_NOTIFY_URL"
 
 # statusCd of a payment lookup (and cancelStatus of a cancellation lookup).
 STATUS_STATES: dict[str, PaymentState] = {
@@ -55,6 +61,11 @@ class BadAnswer(ValueError):
     """A KICC answer that breaks the documented format."""
 
 
+def pg_cno(order: Order) -> str | None:
+    """The order's KICC payment id (a required reference: the sweep validated it)."""
+    return order.refs.get(PG_CNO)
+
+
 def new_query_key() -> str:
     """A fresh `shopTransactionId` for one status query (35 chars, KICC allows 60)."""
     return "PSQ" + uuid.uuid4().hex
@@ -67,7 +78,7 @@ def cancel_key(order: Order) -> str:
     its cancel intent (the table refusing writes) never sends a second cancel under a
     different key.
     """
-    digest = hashlib.sha256(f"{order.order_id}|{order.pg_cno}|{order.generation}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{order.order_id}|{pg_cno(order)}|{order.generation}".encode()).hexdigest()
     return "PSC" + digest[:40]
 
 
@@ -120,7 +131,7 @@ def _check_echo(body: Mapping[str, Any], *, key: str, mall_id: str, order: Order
         raise BadAnswer("answer echoes another shopTransactionId")
     if _text(body, "mallId") not in (None, mall_id):
         raise BadAnswer("answer is for another mallId")
-    if _text(body, "pgCno") not in (None, order.pg_cno):
+    if _text(body, "pgCno") not in (None, pg_cno(order)):
         raise BadAnswer("answer is about another pgCno")
     if _text(body, "shopOrderNo") not in (None, order.order_id):
         raise BadAnswer("answer is about another shopOrderNo")
@@ -153,8 +164,8 @@ def parse_payment_answer(order: Order, key: str, mall_id: str, reply: HttpReply)
             return PaymentAnswer(PaymentState.RETRY_LATER, detail=_summary(body), error_kind="provider_error")
         _check_echo(body, key=key, mall_id=mall_id, order=order)
         status = body.get("statusCd")
-        refs = {name: body[name] for name in ("pgCno", "approvalDate") if isinstance(body.get(name), str)}
-        refs.setdefault("pgCno", order.pg_cno or "")
+        refs = {name: body[name] for name in (PG_CNO, APPROVAL_DATE) if isinstance(body.get(name), str)}
+        refs.setdefault(PG_CNO, pg_cno(order) or "")
         if assume.is_unpaid_answer(status):
             return PaymentAnswer(PaymentState.IN_PROGRESS, refs=refs, detail=_summary(body))
         if not isinstance(status, str) or status not in STATUS_STATES:
@@ -216,16 +227,23 @@ def parse_cancel_status_answer(order: Order, key: str, mall_id: str, reply: Http
 class KiccWechatPayAdapter:
     """The KICC WeChat Pay provider: status queries and full cancels."""
 
-    profile = KICC_WECHATPAY
+    profile = PROFILE
 
-    def __init__(self, client: ProviderClient) -> None:
+    def __init__(self, client: ProviderClient, *, cancel_notify_url: str | None = None) -> None:
         self._client = client
+        self._notify_url = cancel_notify_url
         self.canceller = self
+
+    @classmethod
+    def from_environment(cls, client: ProviderClient, environ: Mapping[str, str]) -> KiccWechatPayAdapter:
+        """The function's adapter (`app.py`): KICC's own setting from the function's environment
+        ([GAP KICC-NOTIFY]: a blank `CANCEL_NOTIFY_URL` sends no `notifyUrl`)."""
+        return cls(client, cancel_notify_url=environ.get(NOTIFY_URL_SETTING, "").strip() or None)
 
     def check_payment(self, order: Order) -> PaymentAnswer:
         mall_id, _ = _credentials(self._client.credentials())
         key = new_query_key()
-        reply = self._client.post(FIND_PATH, {"mallId": mall_id, "shopTransactionId": key, "pgCno": order.pg_cno})
+        reply = self._client.post(FIND_PATH, {"mallId": mall_id, "shopTransactionId": key, "pgCno": pg_cno(order)})
         return parse_payment_answer(order, key, mall_id, reply)
 
     # -- Canceller -----------------------------------------------------------------------
@@ -244,14 +262,14 @@ class KiccWechatPayAdapter:
         payload: dict[str, Any] = {
             "mallId": mall_id,
             "shopTransactionId": intent.key,
-            "pgCno": order.pg_cno,
+            "pgCno": pg_cno(order),
             "reviseTypeCode": FULL_CANCEL_TYPE,
             "cancelReqDate": intent.request_date,
-            "msgAuthValue": assume.msg_auth_value(secret_key, order.pg_cno or "", intent.key),
+            "msgAuthValue": assume.msg_auth_value(secret_key, pg_cno(order) or "", intent.key),
             "memo": f"paysweep integrity cancel: {intent.reason}",
         }
-        if self._client.cancel_notify_url:
-            payload["notifyUrl"] = self._client.cancel_notify_url
+        if self._notify_url:
+            payload["notifyUrl"] = self._notify_url
         reply = self._client.post(REVISE_PATH, payload)
         return parse_cancel_request_answer(order, intent, mall_id, reply)
 
@@ -264,12 +282,16 @@ class KiccWechatPayAdapter:
         """
         mall_id, _ = _credentials(self._client.credentials())
         key = new_query_key()
-        payload = {"mallId": mall_id, "shopTransactionId": key, "pgCno": order.pg_cno}
+        payload = {"mallId": mall_id, "shopTransactionId": key, "pgCno": pg_cno(order)}
         if intent.reference:
             payload["cancelPgCno"] = intent.reference
             return parse_cancel_status_answer(order, key, mall_id, self._client.post(FIND_PATH, payload))
         payment = parse_payment_answer(order, key, mall_id, self._client.post(FIND_PATH, payload))
         return _cancel_answer_from_payment(payment)
+
+    def cancel_refs(self, reference: str) -> Mapping[str, str]:
+        """A cancelled order's messages name KICC's cancellation `cancelPgCno`."""
+        return {CANCEL_PG_CNO: reference}
 
 
 def _cancel_answer_from_payment(payment: PaymentAnswer) -> CancelAnswer:

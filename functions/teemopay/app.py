@@ -3,4 +3,4 @@
 from paysweep.runtime import lambda_handler_for
 from teemopay_adapter import TeemoPayAdapter
 
-lambda_handler = lambda_handler_for(TeemoPayAdapter)
+lambda_handler = lambda_handler_for(TeemoPayAdapter.from_environment)

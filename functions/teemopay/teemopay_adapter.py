@@ -22,9 +22,9 @@ import teemopay_signing as signing
 from paysweep.domain.answers import PaymentAnswer, PaymentState, ReportedAmount
 from paysweep.domain.money import AmountError, parse_decimal_text
 from paysweep.domain.orders import Order
-from paysweep.domain.providers import TEEMOPAY
 from paysweep.provider.client import ProviderClient, SecretUnavailable, http_failure_kind, is_transient_http
 from paysweep.provider.http import HttpReply
+from teemopay_profile import PROFILE, TRADE_NO
 
 QUERY_PATH = "/api/pay/payment/query/v1"
 OK = 200
@@ -128,7 +128,7 @@ def _data_answer(order: Order, currency: str, data: object) -> PaymentAnswer:
     if data.get("merchantOrderNo") != order.order_id:
         raise BadAnswer("answer is about another merchantOrderNo")
     status = assume.status_number(data.get("status"))
-    refs = {"tradeNo": data["tradeNo"]} if isinstance(data.get("tradeNo"), str) else {}
+    refs = {TRADE_NO: data["tradeNo"]} if isinstance(data.get("tradeNo"), str) else {}
     detail = str(data.get("errorMessage") or "")[:300] or None
     paid, expected = _amount(data, "amount", currency), _amount(data, "transactionAmount", currency)
     if status in assume.IN_PROGRESS_STATUSES:
@@ -145,11 +145,16 @@ def _data_answer(order: Order, currency: str, data: object) -> PaymentAnswer:
 class TeemoPayAdapter:
     """The TeemoPay Korea payin provider: status queries only (no cancel API exists)."""
 
-    profile = TEEMOPAY
+    profile = PROFILE
     canceller = None
 
     def __init__(self, client: ProviderClient) -> None:
         self._client = client
+
+    @classmethod
+    def from_environment(cls, client: ProviderClient, environ: Mapping[str, str]) -> TeemoPayAdapter:
+        """The function's adapter (`app.py`): TeemoPay has no settings of its own."""
+        return cls(client)
 
     def check_payment(self, order: Order) -> PaymentAnswer:
         secret = self._client.credentials()

@@ -98,16 +98,15 @@ BROKEN = Scenario("K-BROKEN", "kicc-wechatpay", "written by a buggy writer: nega
 
 def register(stack: LocalStack, scenario: Scenario, n: int) -> None:
     expires = stack.now() + scenario.expires_in if scenario.expires_in else None
+    refs: dict[str, str] = {}
     if scenario.provider == "kicc-wechatpay":
-        pg_cno = f"PG{n:06d}"
+        refs["pgCno"] = f"PG{n:06d}"
         minor = int(Decimal(scenario.amount).scaleb(2 if scenario.currency == "USD" else 0))
-        stack.kicc.add_payment(pg_cno, scenario.order_id, minor, scenario.currency, script=scenario.script,
+        stack.kicc.add_payment(refs["pgCno"], scenario.order_id, minor, scenario.currency, script=scenario.script,
                                **({"cancel_script": scenario.cancel_script} if scenario.cancel_script else {}))
     else:
-        pg_cno = None
         stack.teemopay.add_order(scenario.order_id, scenario.amount, script=scenario.script)
-    stack.register(scenario.order_id, scenario.provider, scenario.amount, scenario.currency, pg_cno=pg_cno,
-                   expires_at=expires)
+    stack.register(scenario.order_id, scenario.provider, scenario.amount, scenario.currency, refs=refs, expires_at=expires)
 
 
 def register_broken(stack: LocalStack) -> None:

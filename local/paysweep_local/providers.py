@@ -3,7 +3,8 @@
 `make run`, the local deploy, the integration and e2e fixtures and the benchmark loop over
 `PROVIDERS`: each entry says which template parameters take the simulator's URL and the
 secret's ARN, where the function's name is in the stack's outputs, which secret the product
-reads, and how to build a simulator that accepts exactly that secret.
+reads, and how to build a simulator that accepts exactly that secret. Its order contract is its
+function folder's own (`profile`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
+
+from paysweep.domain.providers import ProviderProfile
+from paysweep_ops.profiles import profile_in
 
 from paysweep_local.simulators import KiccSimulator, SimulatorBase, TeemoPaySimulator
 from paysweep_local.simulators.keys import (
@@ -22,6 +28,7 @@ from paysweep_local.simulators.keys import (
 )
 
 Clock = Callable[[], datetime]
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,16 @@ class LocalProvider:
     @property
     def secret_name(self) -> str:
         return f"paysweep/{self.id}"
+
+    @property
+    def profile(self) -> ProviderProfile:
+        """Its order contract, as its function folder defines it (`PROFILE` of `*_profile.py`)."""
+        return _profile(self.folder)
+
+
+@cache
+def _profile(folder: str) -> ProviderProfile:
+    return profile_in(FUNCTIONS / folder)
 
 
 PROVIDERS: tuple[LocalProvider, ...] = (

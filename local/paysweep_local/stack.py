@@ -29,7 +29,7 @@ from samtranslator.yaml_helper import yaml_parse
 
 from paysweep_local.faults import FaultProxy
 from paysweep_local.ministack import REGION, MiniStack
-from paysweep_local.providers import PROVIDERS, LocalProvider
+from paysweep_local.providers import BY_ID, PROVIDERS, LocalProvider
 from paysweep_local.sam_deploy import Build, Deployment, build, create_secret, deploy
 from paysweep_local.sandbox import FunctionInfo, InvocationResult, LocalFunction
 from paysweep_local.simulators import SimulatorBase
@@ -286,12 +286,13 @@ class LocalStack:
 
     def register(self, order_id: str, provider: str, amount: Decimal | int | str, currency: str = "KRW",
                  **options: Any) -> dict[str, Any]:
-        """Write a pending order with the writer helper (`pg_cno`, `expires_at`, `first_check_after`,
-        `created_at`: the simulated now unless given)."""
+        """Write a pending order with the writer helper, checked against the provider's profile
+        (`refs`, `expires_at`, `first_check_after`, `created_at`: the simulated now unless given)."""
         options.setdefault("created_at", self.now())
         options.setdefault("first_check_after", timedelta(0))
         return register_order(table_name=self.table, shards=self.shards, order_id=order_id, provider=provider,
-                              amount=amount, currency=currency, client=self.client("dynamodb"), **options)
+                              amount=amount, currency=currency, client=self.client("dynamodb"),
+                              profile=BY_ID[provider].profile, **options)
 
     # -- sweeps ----------------------------------------------------------------------------
 

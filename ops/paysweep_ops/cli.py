@@ -1,6 +1,6 @@
 """`paysweep`: the command line for order writers and operators.
 
-    paysweep register --order-id ORD-1 --provider kicc-wechatpay --amount 1000 --currency KRW --pg-cno PG1
+    paysweep register --order-id ORD-1 --provider kicc-wechatpay --amount 1000 --currency KRW --ref pgCno=PG1
     paysweep show ORD-1 [--json]          the order, its checks, transitions and outcome
     paysweep redrive ORD-1                make it due now; a decided order is checked again
     paysweep review [--late-payments]     orders waiting for a person (REVIEW), or paid late
@@ -23,8 +23,10 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from paysweep.aws.publisher import SnsOutcomePublisher
@@ -32,11 +34,11 @@ from paysweep.aws.store import DynamoDBOrderStore
 from paysweep.domain.clock import parse_iso, to_iso, utc_now
 from paysweep.domain.orders import InvalidOrder
 from paysweep.domain.outcomes import Outcome
-from paysweep.domain.providers import PROFILES
+from paysweep.domain.providers import ProviderProfile
 from paysweep.sweep.ports import StoreUnavailable
 from paysweep.writer import DuplicateOrder, register_order
 
-from paysweep_ops import operations, stack, views
+from paysweep_ops import operations, profiles, stack, views
 
 EXIT_INVALID = 2
 EXIT_CONFLICT = 3
@@ -110,7 +112,7 @@ class Settings:
 
     def store(self) -> DynamoDBOrderStore:
         # The operator's reads and writes use neither index; the names are the template's.
-        return DynamoDBOrderStore(stack.dynamodb(), self.table, "due-index", "outbox-index")
+        return DynamoDBOrderStore(stack.dynamodb(), self.table, due_index="due-index", audit_index="audit-index")
 
 
 def _decimal(text: str) -> Decimal:
@@ -130,22 +132,51 @@ def _positive(text: str) -> int:
     return value
 
 
+def _ref(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"a reference is NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def _print(value: Any) -> None:
     print(json.dumps(value, default=str, ensure_ascii=False, indent=2))
 
 
+def provider_profile(provider: str, path: Path | None) -> ProviderProfile | None:
+    """The provider's profile, so the writer checks its rules too: from `--profile`, else the
+    function folders' (`profiles.discover`); None, said on stderr, when there is none."""
+    if path is not None:
+        profile = profiles.load_profile(path)
+        if profile.provider_id != provider:
+            raise ValueError(f"{path} is the profile of {profile.provider_id}, not of {provider}")
+        return profile
+    found = profiles.discover().get(provider)
+    if found is None:
+        print(f"paysweep: no profile of {provider} found (functions/*/{profiles.PATTERN}, --profile): the order is "
+              "checked against the contract's common rules only; the sweep checks the provider's own", file=sys.stderr)
+    return found
+
+
 def cmd_register(args: argparse.Namespace) -> int:
     settings = Settings(args)
-    item = register_order(
-        table_name=settings.table,
-        shards=settings.shards,
-        order_id=args.order_id,
-        provider=args.provider,
-        amount=args.amount,
-        currency=args.currency,
-        pg_cno=args.pg_cno,
-        expires_at=parse_iso(args.expires_at) if args.expires_at else None,
-    )
+    profile = provider_profile(args.provider, args.profile)
+    if args.pg_cno is not None:
+        print("paysweep: --pg-cno is deprecated: use --ref pgCno=VALUE", file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # said above, in the command's own terms
+        item = register_order(
+            table_name=settings.table,
+            shards=settings.shards,
+            order_id=args.order_id,
+            provider=args.provider,
+            amount=args.amount,
+            currency=args.currency,
+            refs=dict(args.ref),
+            profile=profile,
+            pg_cno=args.pg_cno,
+            expires_at=parse_iso(args.expires_at) if args.expires_at else None,
+        )
     _print(item)
     return 0
 
@@ -191,8 +222,6 @@ def cmd_republish(args: argparse.Namespace) -> int:
     source = "rebuilt from the order's outcome record"
     if recorded.in_outbox:
         source = "rebuilt from the order's outcome record; it has left the due index (the outbox)"
-        if recorded.legacy_marker:
-            source = "from the 0.1 outbox (marker cleared)"
     print(f"{message.event_id}: published to the {message.outcome.value} topic, {source}")
     return 0
 
@@ -214,10 +243,15 @@ def parser() -> argparse.ArgumentParser:
 
     register = commands.add_parser("register", parents=[stack], help="validate and write a pending order")
     register.add_argument("--order-id", required=True)
-    register.add_argument("--provider", required=True, choices=sorted(PROFILES))
+    register.add_argument("--provider", required=True, help="the provider id (CONTRACT.md section 1)")
     register.add_argument("--amount", required=True, type=_decimal, help="major unit: 1000 (KRW), 12.03 (USD)")
     register.add_argument("--currency", required=True)
-    register.add_argument("--pg-cno", help="KICC pgCno (required for kicc-wechatpay)")
+    register.add_argument("--ref", action="append", default=[], type=_ref, metavar="NAME=VALUE",
+                          help="an order reference the provider needs (repeatable): --ref pgCno=PG1 for kicc-wechatpay")
+    register.add_argument("--pg-cno", help="deprecated: --ref pgCno=VALUE")
+    register.add_argument("--profile", type=Path,
+                          help="the provider's profile module, whose rules are checked too (default: its "
+                               f"functions/*/{profiles.PATTERN}, found from the current directory or the checkout)")
     register.add_argument("--expires-at", help="ISO-8601 with offset; default: the provider's window")
     register.set_defaults(run=cmd_register)
 
@@ -254,8 +288,7 @@ def parser() -> argparse.ArgumentParser:
             "and is billed for, every item. Fine for an operator now and then; never script it in a loop."
         ),
     )
-    review.add_argument("--provider", choices=sorted(PROFILES),
-                        help="only this provider's orders (still a full scan)")
+    review.add_argument("--provider", help="only this provider's orders (still a full scan)")
     review.add_argument("--page-size", type=_positive, default=1000,
                         help="items read per Scan request (default 1000)")
     review.add_argument("--late-payments", action="store_true",
@@ -270,8 +303,7 @@ def parser() -> argparse.ArgumentParser:
             "Publish a terminal order's outcome again to its topic under the same eventId (subscribers "
             "de-duplicate on it). The message is rebuilt by the product's message builder from the order's "
             "outcome record, the same body as first published; an outcome not yet confirmed published "
-            "(still in the due index) is confirmed, and the order leaves the index. A message paysweep 0.1 "
-            "left in its outbox is published as stored and its marker cleared. Exit 3 if the order is not "
+            "(still in the due index) is confirmed, and the order leaves the index. Exit 3 if the order is not "
             "decided."
         ),
     )
@@ -297,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error), EXIT_NOT_FOUND)
     except (StoreUnavailable, operations.PublishFailed) as error:
         return _fail(str(error), EXIT_UNAVAILABLE)
-    except (ValueError, stack.StackUnavailable) as error:
+    except (ValueError, stack.StackUnavailable, profiles.ProfileUnusable) as error:
         return _fail(str(error), EXIT_INVALID)
 
 

@@ -17,9 +17,15 @@ from paysweep.aws.store import DynamoDBOrderStore
 from paysweep.domain import item as items
 from paysweep.domain.clock import to_iso
 from paysweep.domain.item import live_lease, whole
-from paysweep.domain.orders import ACTIVE_STATUSES, TERMINAL_STATUSES, OrderStatus, shard_of, sweep_key
+from paysweep.domain.orders import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    OrderStatus,
+    shard_of,
+    sweep_key,
+    valid_provider_id,
+)
 from paysweep.domain.outcomes import IncompleteRecord, OutcomeMessage, Reason, message_from_record
-from paysweep.domain.providers import PROFILES
 from paysweep.sweep.ports import ConditionFailed, OutcomePublisher
 
 
@@ -48,20 +54,19 @@ class Redriven:
 
 @dataclass(frozen=True)
 class Recorded:
-    """A terminal order's outcome message, and whether it still waits in the outbox (in the
-    due index, or, written by paysweep 0.1, as an outbox marker)."""
+    """A terminal order's outcome message, and whether it still waits in the outbox (the due
+    index)."""
 
     message: OutcomeMessage
     in_outbox: bool
-    legacy_marker: bool = False
 
 
 def read_order(store: DynamoDBOrderStore, order_id: str) -> dict[str, Any]:
-    """The order as it is now (strongly consistent read)."""
-    item = store.read(order_id)
-    if item is None:
+    """The order as it is now (strongly consistent read), every attribute: what an operator sees."""
+    found = store.read(order_id)
+    if found is None:
         raise OrderNotFound(f"no order {order_id!r} in the table")
-    return item
+    return dict(found.attributes)
 
 
 def redrive(store: DynamoDBOrderStore, order_id: str, *, shards: int, now: datetime) -> Redriven:
@@ -93,7 +98,7 @@ def redrive(store: DynamoDBOrderStore, order_id: str, *, shards: int, now: datet
 def _home_shard(item: dict[str, Any], shards: int) -> str:
     """The order's due-index partition (the writer helper's choice for this id)."""
     provider = item.get("provider")
-    if provider not in PROFILES:
+    if not valid_provider_id(provider):
         order_id = item["orderId"]
         raise Refused(f"{order_id} has provider {provider!r}, which no sweep serves; fix the item first")
     if shards < 1:
@@ -137,7 +142,7 @@ def _write(store: DynamoDBOrderStore, item: dict[str, Any], transition: items.Tr
         store.apply(transition)
     except ConditionFailed as error:
         current = error.current if error.current is not None else store.read(str(item[items.ORDER_ID]))
-        raise Refused(_changed(item, current, now)) from None
+        raise Refused(_changed(item, dict(current.attributes) if current is not None else None, now)) from None
 
 
 def _changed(before: dict[str, Any], current: dict[str, Any] | None, now: str) -> str:
@@ -160,24 +165,19 @@ def in_review(
 ) -> Iterator[dict[str, Any]]:
     """Orders in REVIEW, or (`late_payments`) every order whose outcome is a late payment's,
     cancelled or in REVIEW (a full-table Scan with a filter: see `OrderStore.in_status`)."""
-    if late_payments:
-        return store.in_status(None, provider=provider, reason=Reason.LATE_PAYMENT.value, page_size=page_size)
-    return store.in_status(OrderStatus.REVIEW.value, provider=provider, page_size=page_size)
+    status, reason = (None, Reason.LATE_PAYMENT.value) if late_payments else (OrderStatus.REVIEW.value, None)
+    return (dict(found.attributes) for found in store.in_status(status, provider=provider, reason=reason, page_size=page_size))
 
 
 def recorded_outcome(store: DynamoDBOrderStore, order_id: str) -> Recorded:
     """A terminal order's outcome message, exactly as it was (or will be) published.
 
-    Rebuilt from the order's `outcome` record by the message builder; a paysweep 0.1 outbox
-    marker still in the order is published as stored (the text, byte for byte).
+    Rebuilt from the order's `outcome` record by the message builder.
     """
     item = read_order(store, order_id)
     status = item.get(items.STATUS)
     if status not in TERMINAL_STATUSES:
         raise Refused(f"{order_id} is {status}: it has no outcome to re-publish until it is decided")
-    outbox = item.get(items.OUTBOX)
-    if isinstance(outbox, dict) and item.get(items.OUTBOX_KEY):
-        return Recorded(OutcomeMessage.from_item(outbox), in_outbox=True, legacy_marker=True)
     record = item.get(items.OUTCOME)
     if not isinstance(record, dict):
         raise Refused(f"{order_id} is {status} but has no outcome record")
@@ -199,9 +199,7 @@ def republish(store: DynamoDBOrderStore, publisher: OutcomePublisher, recorded: 
     if report.failed:
         raise PublishFailed(f"SNS did not accept {message.event_id}: {report.failed[0][1]}")
     if recorded.in_outbox:
-        confirm = (items.clear_outbox(message.order_id, message.event_id) if recorded.legacy_marker
-                   else items.published(message.order_id, message.event_id, message.outcome.value))
         try:
-            store.apply(confirm)
+            store.apply(items.published(message.order_id, message.event_id, message.outcome.value))
         except ConditionFailed:
             pass  # a sweep re-published and confirmed it meanwhile

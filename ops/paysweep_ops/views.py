@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from paysweep.domain.item import AUDIT_AT, AUDIT_KEY, live_lease, unpublished, whole
-from paysweep.domain.orders import ACTIVE_STATUSES, TERMINAL_STATUSES
+from paysweep.domain.orders import ACTIVE_STATUSES, RESERVED_ATTRIBUTES, TERMINAL_STATUSES
 
 from paysweep_ops.operations import Redriven
 
@@ -93,9 +93,7 @@ def _outcome_lines(item: Mapping[str, Any]) -> list[str]:
     if not isinstance(outcome, Mapping):
         return [_row("outcome", "-")]
     published = "published"
-    if item.get("outboxKey"):
-        published = f"NOT YET PUBLISHED: in the 0.1 outbox since {_text(item.get('outboxSince'))}"
-    elif unpublished(item):
+    if unpublished(item):
         published = f"NOT YET PUBLISHED: waiting in the due index since {_text(item.get('updatedAt'))}"
     if item.get("status") in ACTIVE_STATUSES:
         published = "previous generation, superseded by a re-drive"
@@ -147,10 +145,17 @@ def _audit_line(item: Mapping[str, Any], now: str, schedule: tuple[int, ...] | N
     return f"next {at} in {_text(item.get(AUDIT_KEY))} ({state}{plan})"
 
 
+def order_refs(item: Mapping[str, Any]) -> dict[str, str]:
+    """The order's references, whatever its provider names them: the writer's attributes
+    beyond the contract's own (`RESERVED_ATTRIBUTES`)."""
+    return {name: str(value) for name, value in sorted(item.items())
+            if name not in RESERVED_ATTRIBUTES and isinstance(value, str) and value}
+
+
 def render_order(item: Mapping[str, Any], now: str, audit_schedule: tuple[int, ...] | None = None) -> str:
     """`paysweep show`: the order, where it stands in the sweep and its audits, its outcome and
     history. `audit_schedule`: the functions' AUDIT_SCHEDULE_SECONDS, when known."""
-    refs = ", ".join(f"{k} {item[k]}" for k in ("pgCno",) if item.get(k)) or "-"
+    refs = ", ".join(f"{name} {value}" for name, value in order_refs(item).items()) or "-"
     lines = [
         f"{item.get('orderId')}  {_text(item.get('provider'))}  {_text(item.get('status'))}",
         _row("amount", f"{_text(item.get('amount'))} {_text(item.get('currency'))}"),

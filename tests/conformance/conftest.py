@@ -26,7 +26,7 @@ from paysweep.sweep.ports import CompensationJournal, OrderStore
 from paysweep_local.ministack import MiniStack
 from support.tables import template_table
 
-DUE_INDEX, OUTBOX_INDEX = "due-index", "outbox-index"
+DUE_INDEX, AUDIT_INDEX = "due-index", "audit-index"
 
 
 class Backend(NamedTuple):
@@ -50,7 +50,7 @@ def dynamodb_backend(name: str, client: Any) -> Backend:
     client.create_table(TableName=journal, **template_table("CompensationsTable"))
     return Backend(
         name,
-        DynamoDBOrderStore(client, orders, DUE_INDEX, OUTBOX_INDEX),
+        DynamoDBOrderStore(client, orders, due_index=DUE_INDEX, audit_index=AUDIT_INDEX),
         DynamoDBCompensationJournal(client, journal),
         lambda: time.sleep(0.0),  # MiniStack's indexes follow each write at once; real GSIs lag (see README)
         client,

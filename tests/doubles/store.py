@@ -8,8 +8,9 @@ could differ from DynamoDB they copy it rather than guess:
   come back as `Decimal`, tuples as lists, and a float is refused, exactly as DynamoDB does;
 - a write's guard is the transition's own `holds()` (the DynamoDB store renders the same
   guard as a condition expression: the conformance suite holds the two to one answer);
-- a failed condition reports the item as it was (`ReturnValuesOnConditionCheckFailure`);
-- the due, audit and outbox indexes are sparse and eventually consistent: each is a snapshot that
+- a failed condition reports the order as it was (`ReturnValuesOnConditionCheckFailure`), and
+  every read comes back as the store port's `StoredOrder`;
+- the due and audit indexes are sparse and eventually consistent: each is a snapshot that
   `refresh_indexes()` brings up to date (the simulation decides when, by seed), and the due
   and audit indexes project keys only.
 """
@@ -44,7 +45,6 @@ class MemoryOrderStore:
         """True: the indexes follow every write at once. False: only `refresh_indexes()` moves them."""
         self._due: list[DueOrder] = []
         self._audits: list[DueOrder] = []
-        self._outbox: list[dict[str, Any]] = []
         self.refreshed_at = 0.0
         """When `refresh_indexes(at=...)` last brought the indexes up to the table (caller's clock)."""
         self.writes = 0
@@ -52,16 +52,16 @@ class MemoryOrderStore:
 
     # -- the table -----------------------------------------------------------------------
 
-    def read(self, order_id: str) -> dict[str, Any] | None:
+    def read(self, order_id: str) -> items.StoredOrder | None:
         with self._lock:
             found = self._items.get(order_id)
-            return copy.deepcopy(found) if found is not None else None
+            return items.StoredOrder(copy.deepcopy(found)) if found is not None else None
 
     def put_new(self, new_item: Mapping[str, Any]) -> None:
         self.apply(items.Transition(str(new_item[items.ORDER_ID]), items.Absent(), dict(new_item)))
 
-    def claim(self, transition: items.Transition) -> dict[str, Any]:
-        return self._update(transition)
+    def claim(self, transition: items.Transition) -> items.StoredOrder:
+        return items.StoredOrder(self._update(transition))
 
     def apply(self, transition: items.Transition) -> None:
         self._update(transition)
@@ -72,7 +72,7 @@ class MemoryOrderStore:
             if not transition.guard.holds(current):
                 raise ConditionFailed(
                     f"{transition.order_id}: {type(transition.guard).__name__} does not hold",
-                    copy.deepcopy(current) if current is not None else None,
+                    items.StoredOrder(copy.deepcopy(current)) if current is not None else None,
                 )
             before = copy.deepcopy(current) if current is not None else {}
             self._items[transition.order_id] = through_dynamodb(transition.applied_to(current))
@@ -106,19 +106,6 @@ class MemoryOrderStore:
             if isinstance(found.get(items.AUDIT_KEY), str) and isinstance(found.get(items.AUDIT_AT), str)
         ]
         self._audits = sorted(audits, key=lambda entry: (entry.sweep_key, entry.next_check_at, entry.order_id))
-        self._outbox = sorted(
-            (
-                {
-                    items.ORDER_ID: order_id,
-                    items.OUTBOX_KEY: found[items.OUTBOX_KEY],
-                    items.OUTBOX_SINCE: found[items.OUTBOX_SINCE],
-                    items.OUTBOX: copy.deepcopy(found.get(items.OUTBOX)),
-                }
-                for order_id, found in self._items.items()
-                if isinstance(found.get(items.OUTBOX_KEY), str) and isinstance(found.get(items.OUTBOX_SINCE), str)
-            ),
-            key=lambda entry: (entry[items.OUTBOX_KEY], entry[items.OUTBOX_SINCE], entry[items.ORDER_ID]),
-        )
 
     def due_in_shard(
         self, sweep_key: str, now: str, page_size: int, *, newest_first: bool = False
@@ -136,13 +123,6 @@ class MemoryOrderStore:
         keys = set(sweep_keys)
         with self._lock:
             return sum(1 for entry in self._due if entry.sweep_key in keys and entry.next_check_at <= now)
-
-    def unpublished(self, sweep_keys: Iterable[str], older_than: str, page_size: int) -> Iterator[dict[str, Any]]:
-        keys = list(sweep_keys)
-        with self._lock:
-            entries = [copy.deepcopy(entry) for entry in self._outbox if entry[items.OUTBOX_SINCE] <= older_than]
-        for key in keys:
-            yield from (entry for entry in entries if entry[items.OUTBOX_KEY] == key)
 
 
 class MemoryCompensationJournal:

@@ -151,7 +151,7 @@ class E2EStack:
         """`paysweep register`, then `paysweep redrive` so the order is due now (not in a minute)."""
         command = ["register", "--order-id", order_id, "--provider", provider, "--amount", amount, "--currency", currency]
         if pg_cno:
-            command += ["--pg-cno", pg_cno]
+            command += ["--ref", f"pgCno={pg_cno}"]
         self.cli(*command)
         self.cli("redrive", order_id)
 

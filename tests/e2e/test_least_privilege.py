@@ -50,7 +50,7 @@ def kicc_outcomes(stack: E2EStack, tag: str) -> dict[str, str]:
     for outcome, (script, times) in scripts.items():
         order_id = f"LP-{tag}-{outcome[:3]}"
         stack.kicc.add_payment(f"PG-{order_id}", order_id, 1000, "KRW", script=script)
-        write_order(stack, order_id, KICC, pg_cno=f"PG-{order_id}", **times)
+        write_order(stack, order_id, KICC, refs={"pgCno": f"PG-{order_id}"}, **times)
         orders[outcome] = order_id
     return orders
 
@@ -165,14 +165,6 @@ def due_query_denied(sweep: Sweep) -> None:
     assert sweep.logged("cannot read the due index", DYNAMODB_DENIED), sweep.log
 
 
-def outbox_query_denied(sweep: Sweep) -> None:
-    """Query on outbox-index refused: only the drain of paysweep 0.1's outbox fails; the sweep
-    decides the rest (the index stays in the policy while 0.1 markers may remain)."""
-    assert set(sweep.summary["errors"]) == {"outbox_query"}, sweep.summary
-    assert set(sweep.delivered) == set(sweep.orders.values()), sweep.delivered
-    assert sweep.logged("cannot read the outbox backlog", DYNAMODB_DENIED), sweep.log
-
-
 def audit_query_denied(sweep: Sweep) -> None:
     """Query on audit-index refused: only the audits fail (every sweep reads the index for due
     audits after its due orders); the due orders are decided, and the sweep says it left work."""
@@ -226,8 +218,6 @@ def expectation(variant: Variant, resources: Resources) -> tuple[Check, bool]:
     if variant.sid == "OrdersTable":
         if removed is None or removed.endswith("/index/due-index"):
             return due_query_denied, False
-        if removed.endswith("/index/outbox-index"):
-            return outbox_query_denied, False
         if removed.endswith("/index/audit-index"):
             return audit_query_denied, False
         assert removed == resources.orders_table, removed
@@ -274,16 +264,16 @@ def test_ministack_rereads_a_roles_inline_policy_on_every_request(stack: E2EStac
 @pytest.mark.parametrize("provider", PROVIDER_IDS)
 @pytest.mark.parametrize("abandoned", [False, True], ids=["fresh", "abandoned-lease"])
 def test_the_deployed_policy_allows_every_call_of_a_sweep(stack: E2EStack, provider: str, abandoned: bool) -> None:
-    """Every outcome (so every topic), the outbox repair, the due index, claims, records, the
-    secret, and (after an abandoned lease) the journal: no call is refused."""
+    """Every outcome (so every topic), the due index, claims, records, the secret, and (after an
+    abandoned lease) the journal: no call is refused."""
     sweep = run_scenario(stack, provider, abandoned=abandoned)
     assert sweep.summary["errors"] == {} and sweep.summary["misconfigured"] == 0, sweep.summary
     assert sweep.delivered == {order_id: outcome for outcome, order_id in sweep.orders.items()}
 
 
-VARIANTS_PER_FUNCTION = {KICC: 12, TEEMO: 11}
-"""OrdersTable: the statement and each of its 4 resources (the table, the due, outbox and audit
-indexes); CompensationJournal; OutcomeTopics:
+VARIANTS_PER_FUNCTION = {KICC: 11, TEEMO: 10}
+"""OrdersTable: the statement and each of its 3 resources (the table, the due and audit indexes);
+CompensationJournal; OutcomeTopics:
 the statement and each of its topics (4 for KICC; 3 for TeemoPay, which never publishes
 CANCELLED); ProviderSecret. A grant added to or taken from the template changes the count, and
 the test below fails on it: no grant goes untested."""

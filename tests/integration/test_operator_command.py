@@ -137,12 +137,42 @@ def test_the_console_script_reaches_the_stack_through_the_env_file(stack: LocalS
     assert not env_file.exists(), "the env file must not outlive the run it describes"
 
 
+# -- register ----------------------------------------------------------------------------------
+
+
+def test_register_writes_the_references_it_is_given_checked_by_the_providers_profile(stack: LocalStack, cli) -> None:
+    """`--ref NAME=VALUE`, the provider's own rules from its function folder's profile."""
+    code, out, err = cli("register", "--order-id", "OP-REG", "--provider", KICC, "--amount", "1000",
+                         "--currency", "KRW", "--ref", "pgCno=PG-OP-REG")
+    assert (code, err) == (0, ""), err
+    assert json.loads(out)["pgCno"] == "PG-OP-REG" and stack.order("OP-REG")["pgCno"] == "PG-OP-REG"
+
+    code, _, err = cli("register", "--order-id", "OP-REG-BAD", "--provider", KICC, "--amount", "1000",
+                       "--currency", "KRW")
+    assert code == 2 and "pgCno is required for kicc-wechatpay" in err, err
+    assert stack.order("OP-REG-BAD") is None, "an invalid order is never written"
+
+
+def test_register_takes_the_deprecated_pg_cno_and_an_explicit_profile(stack: LocalStack, cli) -> None:
+    code, _, err = cli("register", "--order-id", "OP-REG-OLD", "--provider", KICC, "--amount", "1000",
+                       "--currency", "KRW", "--pg-cno", "PG-OLD")
+    assert code == 0 and "--pg-cno is deprecated" in err, err
+    assert stack.order("OP-REG-OLD")["pgCno"] == "PG-OLD"
+    teemo_profile = Path(__file__).resolve().parents[2] / "functions" / "teemopay" / "teemopay_profile.py"
+    code, _, err = cli("register", "--order-id", "OP-REG-X", "--provider", KICC, "--amount", "1000",
+                       "--currency", "KRW", "--ref", "pgCno=PG", "--profile", str(teemo_profile))
+    assert code == 2 and "the profile of teemopay, not of kicc-wechatpay" in err, err
+    code, _, err = cli("register", "--order-id", "OP-REG-T" + "X" * 30, "--provider", TEEMO, "--amount", "1000",
+                       "--currency", "KRW", "--profile", str(teemo_profile))
+    assert code == 2 and "at most 32" in err, err
+
+
 # -- redrive -----------------------------------------------------------------------------------
 
 
 def test_redrive_of_a_pending_order_makes_it_due_now(stack: LocalStack, published: Published, cli) -> None:
     stack.kicc.add_payment("PG-OP-LATER", "OP-LATER", 1000, "KRW", script=[kicc.approved()])
-    stack.register("OP-LATER", KICC, "1000", pg_cno="PG-OP-LATER", first_check_after=timedelta(hours=1))
+    stack.register("OP-LATER", KICC, "1000", refs={"pgCno": "PG-OP-LATER"}, first_check_after=timedelta(hours=1))
     before = stack.order("OP-LATER")
     assert sweep(stack, KICC)["checked"] == 0, "not due for an hour"
 
@@ -222,7 +252,7 @@ def test_redrive_keeps_a_cancelling_orders_intent_and_key(stack: LocalStack, cli
 
 def test_redrive_refuses_an_order_a_sweep_is_checking(stack: LocalStack, cli) -> None:
     item = stack.register("OP-LEASED", TEEMO, "1000")
-    store = DynamoDBOrderStore(stack.client("dynamodb"), stack.table, "due-index", "outbox-index")
+    store = DynamoDBOrderStore(stack.client("dynamodb"), stack.table, due_index="due-index", audit_index="audit-index")
     now = utc_now()
     store.claim(items.claim("OP-LEASED", items.Due(item["sweepKey"], to_iso(now), to_iso(now)), token="sweep-other:1",
                             now=to_iso(now), lease_until=to_iso(now + timedelta(minutes=2))))

@@ -4,7 +4,8 @@ them, in that tick, or a summary says the truth about what was left (`complete: 
 
 The defect this guards against: two sweeps that met each other's leases in a shard both
 ceded it to the other and both reported `complete: true`, leaving a third of the shard due
-and unasked until the next tick (ARCHITECTURE invariant 9).
+and unasked until the next tick (README, Reliability: `complete: true` means it left nothing due
+in its shards that nobody held).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def register(stack: LocalStack, shards: int) -> list[str]:
         stack.kicc.add_payment(pg_cno, order_id, 1000, "KRW", script=[kicc.pending()])
         register_order(
             table_name=stack.table, shards=shards, order_id=order_id, provider=KICC, amount="1000",
-            currency="KRW", pg_cno=pg_cno, created_at=stack.now(), first_check_after=timedelta(0),
+            currency="KRW", refs={"pgCno": pg_cno}, created_at=stack.now(), first_check_after=timedelta(0),
             client=stack.client("dynamodb"),
         )
     return order_ids

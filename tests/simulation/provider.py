@@ -10,10 +10,12 @@ second key refused once a cancel stands, a cancel only of an approved payment).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from kicc_profile import PROFILE as KICC_PROFILE
 from paysweep.domain.answers import (
     CancelAnswer,
     CancelIntent,
@@ -24,7 +26,8 @@ from paysweep.domain.answers import (
 )
 from paysweep.domain.clock import to_iso
 from paysweep.domain.orders import Order
-from paysweep.domain.providers import KICC_WECHATPAY, TEEMOPAY, ProviderProfile
+from paysweep.domain.providers import ProviderProfile
+from teemopay_profile import PROFILE as TEEMOPAY_PROFILE
 
 from simulation.faults import Faults
 from simulation.scheduler import Scheduler
@@ -76,7 +79,7 @@ class SimulatedAdapter:
         self._scheduler = scheduler
         self._faults = faults
         self._http_timeout = http_timeout
-        self._profile = KICC_WECHATPAY if can_cancel else TEEMOPAY
+        self._profile = KICC_PROFILE if can_cancel else TEEMOPAY_PROFILE
         self._canceller = self if can_cancel else None
 
     @property
@@ -169,6 +172,9 @@ class SimulatedAdapter:
         if state == PARTIAL:
             return CancelAnswer(CancelState.REFUSED, provider_status="TS06")
         return CancelAnswer(CancelState.RETRY_LATER, detail=f"payment {state}", error_kind="provider_error")
+
+    def cancel_refs(self, reference: str) -> Mapping[str, str]:
+        return {"cancelReference": reference}
 
 
 def _payment_answer(payment: Payment, state: str) -> PaymentAnswer:

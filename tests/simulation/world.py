@@ -136,7 +136,8 @@ class World:
         order = new_order_item(
             order_id=order_id, provider=self.provider_id, amount=amount, currency="KRW", shards=self.shard_count,
             created_at=created, first_check_after=timedelta(seconds=rng.uniform(0, 200)),
-            expires_at=EPOCH + timedelta(seconds=expires_in), pg_cno=f"PG-{order_id}" if self.can_cancel else None,
+            expires_at=EPOCH + timedelta(seconds=expires_in),
+            refs={ref: f"PG-{order_id}" for ref in self.adapter.profile.required_refs}, profile=self.adapter.profile,
         )
         self.memory.put_new(order)
         self.plans[order_id] = Plan(order_id, truth, amount, expires_in, mismatch)

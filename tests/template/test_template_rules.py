@@ -467,7 +467,6 @@ def test_each_function_may_do_what_the_engine_does(template: dict[str, Any]) -> 
         needed = {
             repr(dynamodb["OrdersTable"]): ORDERS_ACTIONS_NEEDED,
             repr(dynamodb["OrdersTable/due-index"]): {"dynamodb:Query"},
-            repr(dynamodb["OrdersTable/outbox-index"]): {"dynamodb:Query"},
             repr(dynamodb["OrdersTable/audit-index"]): {"dynamodb:Query"},
             repr(dynamodb["CompensationsTable"]): JOURNAL_ACTIONS_NEEDED,
         }

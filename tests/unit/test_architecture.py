@@ -132,6 +132,89 @@ def test_the_operator_command_is_not_in_the_layer() -> None:
         assert not [m for m in imports_of(path) if m.startswith(("paysweep_ops", "paysweep_local"))], path
 
 
+def test_an_orders_work_runs_one_way() -> None:
+    """flow -> compensation or audit -> lease -> store: nothing below the flow reaches it (the
+    old `OrderSteps` back-channel handed the whole flow to both), and the store is the lease's
+    (and the engine's, for claims, and the outbox's, for confirmations) alone."""
+    sweep = {name.rsplit(".", 1)[-1]: path for name, path in layer_modules().items() if part_of(name) == "sweep"}
+    assert "OrderSteps" not in "".join(path.read_text() for path in sweep.values())
+    for name in ("compensation", "audit", "lease", "steps"):
+        tree = ast.parse(sweep[name].read_text())
+        names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        names |= {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        assert not names & {"OrderFlow", "order_flow", "send_cancel", "continue_cancel"}, name
+    for name, path in sweep.items():
+        touches_store = {node.attr for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Attribute)}
+        if name not in {"engine", "lease", "outbox", "ports"}:
+            assert not touches_store & {"store", "_store"}, f"sweep.{name} reaches the store past the order's lease"
+
+
+def test_the_sweep_reads_orders_as_typed_values() -> None:
+    """The item's attribute names stay with `paysweep.domain.item` and the stores: the sweep reads
+    a `StoredOrder`'s properties, never its raw `attributes` or an attribute name."""
+    from paysweep.domain import item
+
+    attribute_names = {name for name, value in vars(item).items() if name.isupper() and isinstance(value, str)}
+    found = []
+    for name, path in layer_modules().items():
+        if part_of(name) != "sweep":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and (
+                node.attr == "attributes" or (node.attr in attribute_names and getattr(node.value, "id", "") == "item")
+            ):
+                found.append(f"{name}:{node.lineno}: .{node.attr}")
+    assert attribute_names >= {"STATUS", "ORDER_ID", "LEASE_OWNER"}
+    assert not found, "the sweep reads raw order items:\n  " + "\n  ".join(found)
+
+
+PROVIDER_WORDS = (
+    "pgCno", "cancelPgCno", "approvalDate", "tradeNo", "paymentKey", "mallId", "appCode",
+    "kicc", "teemo", "toss", "cancel_notify", "pg_cno",
+)
+"""Field names and ids of the providers (KICC, TeemoPay, the coming Toss Payments): none belongs
+in the layer. A provider is a plug-in: its names live in its function folder."""
+PROVIDER_WORD_EXCEPTIONS = {"paysweep/writer.py": {"pgcno", "pg_cno"}}
+"""The one exception: the writer's deprecated `pg_cno=` argument and the reference it maps to."""
+
+
+def provider_words_in(path: Path, text: str) -> list[str]:
+    """`file:line: word` for every provider word (any case) outside the exception."""
+    allowed = PROVIDER_WORD_EXCEPTIONS.get(path.relative_to(LAYER).as_posix(), set())
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        lowered = line.lower()
+        for word in PROVIDER_WORDS:
+            if word.lower() in lowered and word.lower() not in allowed:
+                found.append(f"{path.relative_to(LAYER)}:{number}: {word}: {line.strip()}")
+    return found
+
+
+def layer_text_files() -> list[Path]:
+    return sorted(
+        path for path in LAYER.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in {".pyc", ".so"}
+    )
+
+
+def test_the_layer_names_no_provider_and_no_provider_field() -> None:
+    """Adding a provider must change nothing under layers/: every name of KICC's, TeemoPay's or
+    Toss Payments' (ids, order references, settings, secret fields) is the adapter's."""
+    files = layer_text_files()
+    assert PACKAGE / "writer.py" in files and len(files) > 20, "the scan must see the layer's files"
+    found = [hit for path in files for hit in provider_words_in(path, path.read_text(encoding="utf-8"))]
+    assert not found, "provider names in the layer:\n  " + "\n  ".join(found)
+
+
+def test_the_provider_word_scan_finds_a_provider_word() -> None:
+    """The scan above can fail: any case, anywhere in a line, and the exception only in its file."""
+    engine, writer = PACKAGE / "sweep" / "engine.py", PACKAGE / "writer.py"
+    assert provider_words_in(engine, 'refs = {"cancelPgCno": reference}  # KICC') != []
+    assert len(provider_words_in(engine, "x = order.PG_CNO\nTossPayments")) == 2
+    assert provider_words_in(writer, "pg_cno: str | None  # pgCno") == []
+    assert provider_words_in(writer, "tradeNo") != []
+
+
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """The strongly connected components with more than one module (Tarjan), each as a path."""
     index: dict[str, int] = {}

@@ -95,3 +95,36 @@ def test_a_bad_audit_schedule_names_its_variable(value, message):
 def test_a_late_payment_action_is_cancel_or_review():
     with pytest.raises(ConfigError, match="LATE_PAYMENT_ACTION must be one of cancel, review"):
         SweepConfig.from_env({**BASE, "LATE_PAYMENT_ACTION": "refund"})
+
+
+class RecordingDynamoDB:
+    """A DynamoDB client that answers every Query with nothing and remembers which index it read."""
+
+    def __init__(self) -> None:
+        self.indexes: list[str] = []
+
+    def query(self, **request):
+        self.indexes.append(request["IndexName"])
+        return {"Items": [], "Count": 0}
+
+
+def test_the_configured_index_names_reach_the_store(monkeypatch):
+    """DUE_INDEX_NAME and AUDIT_INDEX_NAME are what a sweep queries (AUDIT_INDEX_NAME was once
+    parsed and then dropped for the store's own default)."""
+    from paysweep import runtime
+    from paysweep.domain.providers import ProviderProfile
+    from paysweep.sweep.request import SweepRequest
+
+    dynamodb = RecordingDynamoDB()
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the secret's client is built, never called
+    monkeypatch.setattr(runtime.clients, "dynamodb", lambda config=None: dynamodb)
+    monkeypatch.setattr(runtime.clients, "sns", lambda config: object())
+    profile = ProviderProfile("demo-pay", 40, (), frozenset({"KRW"}), timedelta(hours=1))
+    adapter = type("Adapter", (), {"profile": profile, "canceller": None})()
+    environ = {**BASE, "SWEEP_SHARDS": "2", "DUE_INDEX_NAME": "due-v2", "AUDIT_INDEX_NAME": "audits-v2"}
+
+    built = runtime.Runtime.from_environment(lambda *args: adapter, environ)
+    summary = built.engine.sweep(SweepRequest(), lambda: 120_000)
+
+    assert summary.complete and summary.errors == {}
+    assert sorted(dynamodb.indexes) == ["audits-v2", "audits-v2", "due-v2", "due-v2"]

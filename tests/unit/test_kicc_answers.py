@@ -164,3 +164,30 @@ def test_cancel_request_date_is_the_korean_calendar_date():
 def test_detail_is_url_decoded():
     assert kicc.decode_detail("%EA%B2%B0%EC%A0%9C+%EC%8B%A4%ED%8C%A8") == "결제 실패"
     assert kicc.decode_detail(None) is None
+
+
+class RevisingClient:
+    """A ProviderClient stand-in that keeps each /revise payload and accepts it."""
+
+    def __init__(self):
+        self.payloads = []
+
+    def credentials(self):
+        return {"mallId": MALL, "secretKey": "s3cret"}
+
+    def post(self, path, payload, headers=None):
+        self.payloads.append(payload)
+        return reply({"resCd": "0000", "resMsg": "Success", "shopTransactionId": payload["shopTransactionId"],
+                      "pgCno": payload["pgCno"], "cancelPgCno": "CPG1"})
+
+
+@pytest.mark.parametrize("setting, sent", [({"CANCEL_NOTIFY_URL": "https://shop.example/kicc"}, "https://shop.example/kicc"),
+                                           ({"CANCEL_NOTIFY_URL": " "}, None), ({}, None)])
+def test_the_cancel_notify_url_is_the_adapters_own_setting(setting, sent):
+    """[GAP KICC-NOTIFY] The adapter reads CANCEL_NOTIFY_URL from its function's environment; the
+    engine's configuration knows nothing of it."""
+    client = RevisingClient()
+    adapter = kicc.KiccWechatPayAdapter.from_environment(client, setting)
+    answer = adapter.request_cancel(order(), intent())
+    assert answer.state is CancelState.ACCEPTED and client.payloads[0].get("notifyUrl") == sent
+    assert adapter.cancel_refs("CPG1") == {"cancelPgCno": "CPG1"}

@@ -74,8 +74,6 @@ def test_show_text_says_when_an_outcome_is_not_published_or_superseded() -> None
     assert f"(NOT YET PUBLISHED: waiting in the due index since {waiting['updatedAt']})" in text
     assert ("  next check  2026-11-22T03:00:00Z in kicc-wechatpay#1 (decided: in the due index until its "
             "outcome is published)") in text.splitlines()
-    legacy = decided_item() | {"outboxKey": "kicc-wechatpay#1", "outboxSince": "2026-11-22T03:02:00Z"}
-    assert "(NOT YET PUBLISHED: in the 0.1 outbox since 2026-11-22T03:02:00Z)" in render_order(legacy, NOW)
     redriven = decided_item() | {"status": "PENDING", "sweepKey": "kicc-wechatpay#1", "nextCheckAt": NOW}
     text = render_order(redriven, NOW)
     assert "(previous generation, superseded by a re-drive)" in text

@@ -31,7 +31,6 @@ class SweepConfig(NamedTuple):
     table_name: str
     compensations_table: str
     due_index: str
-    outbox_index: str
     topic_arns: Mapping[Outcome, str]
     provider_base_url: str
     provider_secret_arn: str
@@ -53,14 +52,16 @@ class SweepConfig(NamedTuple):
     lease_margin: timedelta
     deadline_margin: timedelta
     outbox_grace: timedelta
+    """How long a decided order's lease runs after the decision (CONTRACT.md section 2): the sweep
+    that recorded the outcome publishes it within that time; after it, the next sweep to claim the
+    order (still in the due index, the outbox) re-publishes it."""
     max_answer_bytes: int
     rate_limit_per_second: int
     """At most this many provider calls per second per sweep; 0 = no limit."""
     secret_max_age: int
     allow_insecure_http: bool
-    cancel_notify_url: str | None
-    """Sent as the cancel's `notifyUrl` where the provider takes one; optional."""
     audit_index: str
+    """The sparse index of due audits (AUDIT_INDEX_NAME), queried by the store."""
     audit_schedule: tuple[int, ...]
     """Seconds after a FAILED `EXPIRED` or REVIEW `UNKNOWN_PROVIDER_STATE` decision at which the
     provider is asked again; empty: no audits."""
@@ -95,7 +96,6 @@ class SweepConfig(NamedTuple):
             table_name=env.text("ORDERS_TABLE"),
             compensations_table=env.text("COMPENSATIONS_TABLE"),
             due_index=env.text("DUE_INDEX_NAME", "due-index"),
-            outbox_index=env.text("OUTBOX_INDEX_NAME", "outbox-index"),
             topic_arns={
                 Outcome.APPROVED: env.text("APPROVED_TOPIC_ARN"),
                 Outcome.FAILED: env.text("FAILED_TOPIC_ARN"),
@@ -122,7 +122,6 @@ class SweepConfig(NamedTuple):
             rate_limit_per_second=env.integer("PROVIDER_RATE_LIMIT_PER_SECOND", 0, low=0, high=10000),
             secret_max_age=env.integer("SECRET_MAX_AGE_SECONDS", 300, low=0, high=86400),
             allow_insecure_http=env.flag("ALLOW_INSECURE_HTTP"),
-            cancel_notify_url=env.optional_text("CANCEL_NOTIFY_URL"),
             audit_index=env.text("AUDIT_INDEX_NAME", "audit-index"),
             audit_schedule=env.seconds_list(
                 "AUDIT_SCHEDULE_SECONDS", DEFAULT_AUDITS, empty=(), high=30 * 86400, increasing=True

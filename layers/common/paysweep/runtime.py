@@ -6,7 +6,8 @@ parsed once, AWS clients and the provider's HTTP session kept warm between invoc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -33,10 +34,12 @@ class Runtime(NamedTuple):
     engine: SweepEngine
 
     @classmethod
-    def from_environment(cls, adapter_factory: AdapterFactory, environ: dict[str, str] | None = None) -> Runtime:
+    def from_environment(cls, adapter_factory: AdapterFactory, environ: Mapping[str, str] | None = None) -> Runtime:
         """Everything a function needs, built from its environment: the one place that knows
-        which implementation stands behind each of the sweep's ports."""
-        config = SweepConfig.from_env(environ)
+        which implementation stands behind each of the sweep's ports. The adapter gets the same
+        environment for its own settings."""
+        env = os.environ if environ is None else environ
+        config = SweepConfig.from_env(env)
         aws = clients.sweep_client_config(config.concurrency)
         dynamodb = clients.dynamodb(aws)
         client = ProviderClient(
@@ -46,11 +49,12 @@ class Runtime(NamedTuple):
             connect_timeout=config.connect_timeout,
             read_timeout=config.http_timeout,
             max_answer_bytes=config.max_answer_bytes,
-            cancel_notify_url=config.cancel_notify_url,
         )
         engine = SweepEngine(
-            adapter=GuardedAdapter(adapter_factory(client)),
-            store=DynamoDBOrderStore(dynamodb, config.table_name, config.due_index, config.outbox_index),
+            adapter=GuardedAdapter(adapter_factory(client, env)),
+            store=DynamoDBOrderStore(
+                dynamodb, config.table_name, due_index=config.due_index, audit_index=config.audit_index
+            ),
             journal=DynamoDBCompensationJournal(dynamodb, config.compensations_table),
             publisher=SnsOutcomePublisher(clients.sns(aws), config.topic_arns),
             config=config,

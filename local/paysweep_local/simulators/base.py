@@ -376,8 +376,8 @@ class SimulatorBase:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self, tls: ssl.SSLContext | None = None) -> Self:
-        """Serve on a fresh port: plain HTTP, or HTTPS with `tls` (a server-side context, see
-        `paysweep_local.tls`), as the real providers do."""
+        """Serve on a fresh port: plain HTTP, or HTTPS with `tls` (a server-side context: the
+        local stack's comes from its `trustme` CA, `paysweep_local.stack`), as the real providers do."""
         if self._server is not None:
             raise RuntimeError("simulator already started")
         self._stopping.clear()

@@ -72,9 +72,10 @@ class PaymentAnswer(NamedTuple):
     paid: ReportedAmount | None = None
     """What the provider says was paid; required for an approval."""
     expected: ReportedAmount | None = None
-    """The provider's echo of the order amount, when it sends one (TeemoPay)."""
+    """The provider's echo of the order amount, when it sends one."""
     refs: Mapping[str, str] = NO_REFS
-    """Provider references worth publishing (pgCno, tradeNo, approvalDate)."""
+    """Provider references worth publishing, named by the adapter: copied into the outcome's
+    `providerRefs` beside the order's own references."""
     detail: str | None = None
     """Short human-readable reason, URL-decoded, free of secrets."""
     error_kind: str | None = None
@@ -86,7 +87,8 @@ class CancelAnswer(NamedTuple):
 
     state: CancelState
     reference: str | None = None
-    """The provider's id of the cancellation (KICC `cancelPgCno`)."""
+    """The provider's id of the cancellation, kept in the cancel intent; the canceller names it
+    for the outcome (`Canceller.cancel_refs`)."""
     provider_status: str | None = None
     detail: str | None = None
     error_kind: str | None = None
@@ -95,8 +97,8 @@ class CancelAnswer(NamedTuple):
 class CancelIntent(NamedTuple):
     """A cancellation we decided on, recorded before the provider is called.
 
-    The idempotency `key` and `request_date` never change across retries: KICC requires
-    the same `shopTransactionId` and the initial `cancelReqDate` after a timeout.
+    The idempotency `key` and `request_date` never change across retries: a provider may require
+    the same key and the initial request date when a cancel is sent again after a timeout.
     """
 
     key: str

@@ -3,7 +3,7 @@
 Nothing here does I/O, so every branch is tested directly and by property-based tests.
 The README's decision table is this module, row for row.
 
-The integrity rules (KICC's "Critical Integrity Checks", applied to every provider):
+The integrity rules (a provider's documented "Critical Integrity Checks", applied to every one):
 an approval whose amount or currency differs from the order is never APPROVED. It is
 cancelled where the provider can cancel, and goes to REVIEW where it cannot. A missing
 amount is a mismatch, not a pass.

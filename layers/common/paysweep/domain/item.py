@@ -10,8 +10,9 @@ outbox too: no marker is written, and re-publishing rebuilds the message from `o
 This module is the one owner of the item's shape. The sweep builds its writes here, the
 operator command builds its writes here, and both stores carry them out: the DynamoDB store
 renders each guard as a condition expression, the in-memory store used by the simulation
-evaluates the guard's `holds()`; one conformance suite holds the two to the same answers.
-Nothing here does I/O.
+evaluates the guard's `holds()`; one conformance suite holds the two to the same answers. What a
+store reads comes back as a `StoredOrder`, the item seen through its shape: the sweep reads
+orders through it, never through attribute names. Nothing here does I/O.
 
 The attributes are documented for readers in docs/CONTRACT.md section 2.
 """
@@ -19,11 +20,16 @@ The attributes are documented for readers in docs/CONTRACT.md section 2.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from paysweep.domain.orders import TERMINAL_STATUSES, OrderStatus
+from paysweep.domain.answers import ReportedAmount
+from paysweep.domain.clock import parse_iso
+from paysweep.domain.orders import TERMINAL_STATUSES, Order, OrderStatus, parse_order, requested_amount
+from paysweep.domain.outcomes import IncompleteRecord, Outcome, OutcomeMessage, Reason, message_from_record
+from paysweep.domain.providers import ProviderProfile
 
 ORDER_ID = "orderId"
 STATUS = "status"
@@ -39,11 +45,6 @@ LAST_CHECK = "lastCheck"
 HISTORY = "history"
 OUTCOME = "outcome"
 CANCEL = "cancel"
-OUTBOX = "outbox"
-OUTBOX_KEY = "outboxKey"
-OUTBOX_SINCE = "outboxSince"
-"""The outbox marker of paysweep 0.1 (the message, in the sparse outbox index, until SNS took
-it). No longer written; a marker left by 0.1 is still published and cleared (legacy)."""
 UPDATED_AT = "updatedAt"
 AUDIT_KEY = "auditKey"
 AUDIT_AT = "auditAt"
@@ -54,7 +55,6 @@ from the due index, so a sweep's due reads never see it."""
 DUE_INDEX_KEYS = (SWEEP_KEY, NEXT_CHECK_AT)
 AUDIT_INDEX_KEYS = (AUDIT_KEY, AUDIT_AT)
 LEASE = (LEASE_OWNER, LEASE_UNTIL)
-OUTBOX_MARKER = (OUTBOX, OUTBOX_KEY, OUTBOX_SINCE)
 
 HISTORY_LIMIT = 8
 DECIDED_HISTORY = 4
@@ -239,16 +239,6 @@ class Recorded(NamedTuple):
         )
 
 
-class OutboxHolds(NamedTuple):
-    """A 0.1 outbox marker is this event's (clearing it twice, or another's, does nothing)."""
-
-    event_id: str
-
-    def holds(self, item: Mapping[str, Any] | None) -> bool:
-        outbox = item.get(OUTBOX) if item else None
-        return isinstance(outbox, Mapping) and outbox.get("eventId") == self.event_id
-
-
 class Absent(NamedTuple):
     """A new order: no item with this id exists."""
 
@@ -256,7 +246,7 @@ class Absent(NamedTuple):
         return item is None
 
 
-Guard = Due | AuditDue | Leased | LeasedOrFree | Unchanged | Recorded | OutboxHolds | Absent
+Guard = Due | AuditDue | Leased | LeasedOrFree | Unchanged | Recorded | Absent
 
 
 class Transition(NamedTuple):
@@ -273,6 +263,135 @@ class Transition(NamedTuple):
         for name in self.remove:
             after.pop(name, None)
         return after
+
+
+def unpublished(found: Mapping[str, Any]) -> bool:
+    """A decided order whose outcome is not confirmed published (still in the due index)."""
+    return found.get(STATUS) in TERMINAL_STATUSES and SWEEP_KEY in found
+
+
+class Decided(NamedTuple):
+    """A decision as its order's `outcome` record holds it."""
+
+    outcome: Outcome
+    reason: Reason | None
+    event_id: str
+    at: datetime
+
+
+class StoredOrder(NamedTuple):
+    """An order as the table holds it, seen through the item's shape: what a store's reads
+    return (`OrderStore.read`, `claim`, `ConditionFailed.current`).
+
+    The sweep reads an order only through these typed properties, so no attribute name leaves
+    this module; `attributes` (the item as stored) is for the stores, the contract's parser and
+    the operator's displays.
+    """
+
+    attributes: Mapping[str, Any]
+
+    @property
+    def order_id(self) -> str:
+        return str(self.attributes.get(ORDER_ID, ""))
+
+    @property
+    def status(self) -> str | None:
+        value = self.attributes.get(STATUS)
+        return value if isinstance(value, str) else None
+
+    @property
+    def sweep_key(self) -> str | None:
+        value = self.attributes.get(SWEEP_KEY)
+        return value if isinstance(value, str) else None
+
+    @property
+    def audit_key(self) -> str | None:
+        value = self.attributes.get(AUDIT_KEY)
+        return value if isinstance(value, str) else None
+
+    @property
+    def lease_owner(self) -> str | None:
+        value = self.attributes.get(LEASE_OWNER)
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def lease_until(self) -> str:
+        """The lease's end as written ("" for none)."""
+        return str(self.attributes.get(LEASE_UNTIL, ""))
+
+    @property
+    def attempts(self) -> int:
+        return whole(self.attributes.get(ATTEMPTS))
+
+    @property
+    def generation(self) -> int:
+        return whole(self.attributes.get(GENERATION))
+
+    @property
+    def history(self) -> list[str]:
+        return [str(line) for line in self.attributes.get(HISTORY) or [] if isinstance(line, str)]
+
+    @property
+    def outcome(self) -> Mapping[str, Any] | None:
+        """The `outcome` record of its decision (`paysweep.domain.outcomes.outcome_record`)."""
+        record = self.attributes.get(OUTCOME)
+        return record if isinstance(record, Mapping) else None
+
+    @property
+    def decided(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def recorded_event_id(self) -> str | None:
+        """The `eventId` in the order's `outcome` record, if it has one."""
+        record = self.outcome
+        return str(record["eventId"]) if record is not None and "eventId" in record else None
+
+    @property
+    def decision(self) -> Decided | None:
+        """The decision the order's status says, as its `outcome` record holds it; None when the
+        record is not that status's or cannot say it."""
+        record = self.outcome
+        if record is None or record.get("outcome") != self.status:
+            return None
+        try:
+            reason = Reason(str(record["reason"])) if record.get("reason") else None
+            return Decided(Outcome(str(record["outcome"])), reason, str(record["eventId"]), parse_iso(record["occurredAt"]))
+        except (KeyError, ValueError):
+            return None
+
+    def recorded_message(self) -> OutcomeMessage:
+        """The decision's message rebuilt from its `outcome` record, as first published;
+        `IncompleteRecord` when there is no record of this status or it cannot rebuild it."""
+        record = self.outcome
+        if record is None or record.get("outcome") != self.status:
+            raise IncompleteRecord(f"no outcome record for the status {self.status}")
+        return message_from_record(self.order_id, self.generation, record)
+
+    @property
+    def unpublished(self) -> bool:
+        """Decided, its outcome not confirmed published (still in the due index: the outbox)."""
+        return unpublished(self.attributes)
+
+    def live_lease(self, now: str) -> str | None:
+        """The lease's end if a sweep holds the order at `now` (`live_lease`)."""
+        return live_lease(self.attributes, now)
+
+    def satisfies(self, guard: Guard) -> bool:
+        """Whether a write under `guard` would happen to the order as it is."""
+        return guard.holds(self.attributes)
+
+    def after(self, transition: Transition) -> StoredOrder:
+        """The order once `transition` is written (its guard is not checked here)."""
+        return StoredOrder(transition.applied_to(self.attributes))
+
+    def order(self, profile: ProviderProfile, default_window: timedelta | None = None) -> Order:
+        """The order as its contract reads it (`parse_order`): raises `InvalidOrder`."""
+        return parse_order(self.attributes, profile, default_window)
+
+    def requested(self) -> ReportedAmount | None:
+        """The amount and currency as written, when they make a valid amount (`requested_amount`)."""
+        return requested_amount(self.attributes)
 
 
 # -- the sweep's writes -------------------------------------------------------------------
@@ -373,21 +492,10 @@ def published(order_id: str, event_id: str, status: str) -> Transition:
     return Transition(order_id, Recorded(event_id, status), NO_VALUES, (*DUE_INDEX_KEYS, *LEASE))
 
 
-def unpublished(found: Mapping[str, Any]) -> bool:
-    """A decided order whose outcome is not confirmed published (still in the due index, or a
-    0.1 outbox marker)."""
-    return found.get(STATUS) in TERMINAL_STATUSES and (SWEEP_KEY in found or OUTBOX_KEY in found)
-
-
 def leave_due_index(order_id: str, guard: Leased) -> Transition:
     """A terminal order in the due index with no outcome of ours to publish (a writer's
     mistake): out of it, nothing else."""
     return Transition(order_id, guard, NO_VALUES, (*DUE_INDEX_KEYS, *LEASE))
-
-
-def clear_outbox(order_id: str, event_id: str) -> Transition:
-    """A 0.1 outbox marker whose message SNS accepted: the marker goes."""
-    return Transition(order_id, OutboxHolds(event_id), NO_VALUES, OUTBOX_MARKER)
 
 
 def supersede(
@@ -520,5 +628,5 @@ def restart(item: Mapping[str, Any], *, now: str, sweep_key: str) -> Transition:
         HISTORY: history_with(item.get(HISTORY) or [], check.line()),
         UPDATED_AT: now,
     }
-    expected = {name: item.get(name) for name in (STATUS, GENERATION, ATTEMPTS, UPDATED_AT, SWEEP_KEY, OUTBOX_KEY)}
+    expected = {name: item.get(name) for name in (STATUS, GENERATION, ATTEMPTS, UPDATED_AT, SWEEP_KEY)}
     return Transition(str(item[ORDER_ID]), Unchanged(expected, now), values, (*LEASE, *AUDIT_INDEX_KEYS))

@@ -1,8 +1,7 @@
 """Exact money: `Decimal` amounts in the currency's major unit, never floats.
 
 Orders store the requested amount in the major unit (KRW 1000, USD 12.03). Providers
-report in their own shapes (KICC: integer minor units; TeemoPay: decimal strings); the
-adapters convert into `Money`, and the engine compares `Money` exactly.
+report in their own shapes (integer minor units, decimal strings); the adapters convert into `Money`, and the engine compares `Money` exactly.
 """
 
 from __future__ import annotations

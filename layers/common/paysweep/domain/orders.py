@@ -1,28 +1,44 @@
 """Orders as the contract defines them (CONTRACT.md section 2): parsing and validation.
 
-Two users: the sweep, which turns a claimed DynamoDB item into an `Order` (or a clear
-`InvalidOrder` that ends in REVIEW), and the order writer, which builds a valid new item.
-Both apply the same rules, so an order the writer accepts is one the sweep can check.
+Two users: the sweep, which turns a claimed order into an `Order` (or a clear `InvalidOrder`
+that ends in REVIEW), and the order writer, which builds a valid new item. Both apply the same
+rules. The contract's common rules hold for every order; a provider's own rules (its order id
+length, currencies and the references its calls need) come from its `ProviderProfile`, which
+the sweep always has (its adapter's) and the writer has when its caller gives it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from paysweep.domain.answers import CancelIntent
+from paysweep.domain.answers import CancelIntent, ReportedAmount
 from paysweep.domain.clock import parse_iso, to_iso
 from paysweep.domain.money import CURRENCY_EXPONENTS, AmountError, fits_currency, to_decimal
-from paysweep.domain.providers import PROFILES, ProviderProfile
+from paysweep.domain.providers import REF_MAX_LENGTH, ProviderProfile
 
 # Amounts beyond this are certainly a writer's bug (a minor-unit value in a major-unit field).
 MAX_AMOUNT = Decimal(1000000000000)
+MAX_ORDER_ID_LENGTH = 40
+"""The contract's longest order id, whatever the provider (a provider may allow fewer)."""
 _ORDER_ID = re.compile(r"[A-Za-z0-9_\-.]+")
 _PRINTABLE_REF = re.compile(r"[\x21-\x7e]+")
+_PROVIDER_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_REF_NAME = re.compile(r"[a-z][A-Za-z0-9]{0,39}")
+
+RESERVED_ATTRIBUTES = frozenset({
+    # the writer's (CONTRACT.md section 2)
+    "orderId", "provider", "status", "amount", "currency", "createdAt", "expiresAt", "sweepKey", "nextCheckAt",
+    # the sweeper's (`paysweep.domain.item`; a unit test keeps the two lists together)
+    "attempts", "generation", "leaseOwner", "leaseUntil", "lastCheck", "history", "outcome", "cancel",
+    "auditKey", "auditAt", "updatedAt",
+})
+"""Names an order reference can never have: every other top-level attribute is the contract's."""
 
 
 class OrderStatus(StrEnum):
@@ -66,10 +82,6 @@ class Order(NamedTuple):
     cancel: CancelIntent | None = None
     history: tuple[str, ...] = ()
 
-    @property
-    def pg_cno(self) -> str | None:
-        return self.refs.get("pgCno")
-
 
 def shard_of(order_id: str, shards: int) -> int:
     """Stable shard of an order: the same on every machine and in every language.
@@ -84,19 +96,37 @@ def sweep_key(provider: str, shard: int) -> str:
     return f"{provider}#{shard}"
 
 
+def valid_provider_id(value: object) -> bool:
+    """The contract's form of a provider id: it names a function and a due-index shard."""
+    return isinstance(value, str) and bool(_PROVIDER_ID.fullmatch(value))
+
+
+def _check_provider(value: object, profile: ProviderProfile | None, problems: list[str]) -> str:
+    if profile is not None:
+        if value != profile.provider_id:
+            problems.append(f"provider must be one of {[profile.provider_id]}, got {value!r}")
+        return profile.provider_id
+    if not valid_provider_id(value):
+        problems.append(f"provider must be a provider id (lower-case letters and digits, '-' between), got {value!r}")
+    return str(value)
+
+
 def _check_order_id(value: object, profile: ProviderProfile | None, problems: list[str]) -> str:
     if not isinstance(value, str) or not value:
         problems.append("orderId must be a non-empty string")
         return str(value) if value is not None else ""
-    limit = profile.max_order_id_length if profile else 40
+    limit = profile.max_order_id_length if profile else MAX_ORDER_ID_LENGTH
     if len(value) > limit:
-        problems.append(f"orderId is {len(value)} chars, the provider allows at most {limit}")
+        who = "the provider" if profile else "the contract"
+        problems.append(f"orderId is {len(value)} chars, {who} allows at most {limit}")
     if not _ORDER_ID.fullmatch(value):
         problems.append("orderId may only hold ASCII letters, digits and - _ .")
     return value
 
 
-def _check_amount(item: dict[str, Any], profile: ProviderProfile | None, problems: list[str]) -> tuple[Decimal, str]:
+def _check_amount(
+    item: Mapping[str, Any], profile: ProviderProfile | None, problems: list[str]
+) -> tuple[Decimal, str]:
     currency = item.get("currency")
     if not isinstance(currency, str) or currency not in CURRENCY_EXPONENTS:
         problems.append(f"currency must be one of {sorted(CURRENCY_EXPONENTS)}, got {currency!r}")
@@ -121,20 +151,25 @@ def _check_amount(item: dict[str, Any], profile: ProviderProfile | None, problem
     return amount, currency
 
 
-def _check_refs(item: dict[str, Any], profile: ProviderProfile | None, problems: list[str]) -> dict[str, str]:
+def _check_refs(
+    item: Mapping[str, Any], names: tuple[str, ...], profile: ProviderProfile | None, problems: list[str]
+) -> dict[str, str]:
+    """The order's references: every name in `names` present, each 1..`ref_max_length`
+    printable ASCII characters."""
+    longest = profile.ref_max_length if profile else REF_MAX_LENGTH
     refs: dict[str, str] = {}
-    for name in profile.required_refs if profile else ():
+    for name in names:
         value = item.get(name)
         if not isinstance(value, str) or not value:
-            problems.append(f"{name} is required for {profile.provider_id if profile else '?'}")
-        elif len(value) > (profile.ref_max_length if profile else 60) or not _PRINTABLE_REF.fullmatch(value):
-            problems.append(f"{name} must be 1..{profile.ref_max_length if profile else 60} printable ASCII chars")
+            problems.append(f"{name} is required for {profile.provider_id if profile else item.get('provider')}")
+        elif len(value) > longest or not _PRINTABLE_REF.fullmatch(value):
+            problems.append(f"{name} must be 1..{longest} printable ASCII chars")
         else:
             refs[name] = value
     return refs
 
 
-def _check_time(item: dict[str, Any], name: str, problems: list[str], required: bool) -> datetime | None:
+def _check_time(item: Mapping[str, Any], name: str, problems: list[str], required: bool) -> datetime | None:
     value = item.get(name)
     if value is None and not required:
         return None
@@ -145,7 +180,7 @@ def _check_time(item: dict[str, Any], name: str, problems: list[str], required: 
         return None
 
 
-def _sweeper_counter(item: dict[str, Any], name: str, problems: list[str]) -> int:
+def _sweeper_counter(item: Mapping[str, Any], name: str, problems: list[str]) -> int:
     value = item.get(name, 0)
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)) or value != int(value) or value < 0:
         problems.append(f"{name} must be a whole number >= 0, got {value!r}")
@@ -153,49 +188,81 @@ def _sweeper_counter(item: dict[str, Any], name: str, problems: list[str]) -> in
     return int(value)
 
 
-def parse_order(item: dict[str, Any], default_window: timedelta | None = None) -> Order:
-    """Validate a DynamoDB item (deserialised) and return the `Order` it describes.
+class _Checked(NamedTuple):
+    """An item read by the contract's rules, with every problem found."""
 
-    Raises `InvalidOrder` listing every problem at once, so one log line tells the writer
-    all that must change.
-    """
+    order_id: str
+    provider: str
+    amount: Decimal
+    currency: str
+    refs: dict[str, str]
+    created_at: datetime | None
+    expires_at: datetime | None
+    problems: list[str]
+
+
+def _check(item: Mapping[str, Any], profile: ProviderProfile | None, ref_names: tuple[str, ...]) -> _Checked:
+    """Every rule of the contract (and of the provider, with its profile) at once, so one log
+    line tells the writer all that must change."""
     problems: list[str] = []
-    provider = item.get("provider")
-    profile = PROFILES.get(provider) if isinstance(provider, str) else None
-    if profile is None:
-        problems.append(f"provider must be one of {sorted(PROFILES)}, got {provider!r}")
+    provider = _check_provider(item.get("provider"), profile, problems)
     order_id = _check_order_id(item.get("orderId"), profile, problems)
     amount, currency = _check_amount(item, profile, problems)
-    refs = _check_refs(item, profile, problems)
+    refs = _check_refs(item, ref_names, profile, problems)
     created_at = _check_time(item, "createdAt", problems, required=True)
     expires_at = _check_time(item, "expiresAt", problems, required=False)
+    return _Checked(order_id, provider, amount, currency, refs, created_at, expires_at, problems)
+
+
+def parse_order(item: Mapping[str, Any], profile: ProviderProfile, default_window: timedelta | None = None) -> Order:
+    """Validate an order item (deserialised) against the contract and the sweeping provider's
+    profile, and return the `Order` it describes.
+
+    Raises `InvalidOrder` listing every problem at once.
+    """
+    checked = _check(item, profile, profile.required_refs)
+    problems = checked.problems
     try:
         status = OrderStatus(str(item.get("status")))
     except ValueError:
         problems.append(f"status must be one of {[s.value for s in OrderStatus]}, got {item.get('status')!r}")
         status = OrderStatus.PENDING
     attempts, generation = _sweeper_counter(item, "attempts", problems), _sweeper_counter(item, "generation", problems)
-    if problems:
-        raise InvalidOrder(order_id, problems)
-    if profile is None or created_at is None:  # already a problem above; this only narrows the types
-        raise InvalidOrder(order_id, problems or ["provider and createdAt are required"])
-    window = default_window or profile.default_window
+    if problems or checked.created_at is None:  # a missing createdAt is a problem already
+        raise InvalidOrder(checked.order_id, problems)
     cancel = item.get("cancel")
     return Order(
-        order_id=order_id,
+        order_id=checked.order_id,
         provider=profile.provider_id,
         status=status,
-        amount=amount,
-        currency=currency,
-        created_at=created_at,
-        expires_at=expires_at or created_at + window,
-        refs=refs,
+        amount=checked.amount,
+        currency=checked.currency,
+        created_at=checked.created_at,
+        expires_at=checked.expires_at or checked.created_at + (default_window or profile.default_window),
+        refs=checked.refs,
         sweep_key=str(item.get("sweepKey", "")),
         attempts=attempts,
         generation=generation,
         cancel=CancelIntent.from_item(cancel) if isinstance(cancel, dict) else None,
         history=tuple(item.get("history", ()) or ()),
     )
+
+
+def requested_amount(item: Mapping[str, Any]) -> ReportedAmount | None:
+    """The amount and currency as written, when they make a valid amount: what a REVIEW
+    `INVALID_ORDER` message reports of an order that breaks the contract."""
+    amount, currency = item.get("amount"), item.get("currency")
+    if isinstance(amount, Decimal) and isinstance(currency, str) and amount > 0 and fits_currency(amount, currency):
+        return ReportedAmount(amount, currency)
+    return None
+
+
+def _ref_name_problems(refs: Mapping[str, str]) -> list[str]:
+    return [
+        f"reference name {name!r} must be a camelCase attribute name that is not the contract's"
+        for name in refs
+        if not isinstance(name, str) or not _REF_NAME.fullmatch(name) or name in RESERVED_ATTRIBUTES
+    ]
 
 
 def new_order_item(
@@ -208,14 +275,21 @@ def new_order_item(
     created_at: datetime,
     first_check_after: timedelta = timedelta(minutes=1),
     expires_at: datetime | None = None,
-    pg_cno: str | None = None,
+    refs: Mapping[str, str] | None = None,
+    profile: ProviderProfile | None = None,
 ) -> dict[str, Any]:
     """Build a valid pending-order item, computing `sweepKey` and `nextCheckAt`.
 
-    Raises `InvalidOrder` (nothing is built) when the order breaks the contract.
+    Checked: the contract's common rules always (the order id's form and at most 40 chars, a
+    provider id, an exact positive amount the currency can hold, a known currency, each
+    reference 1..60 printable ASCII under a name that is not the contract's, `expiresAt` after
+    `createdAt`); with the provider's `profile`, its own rules too (its id, order id length,
+    currencies and required references). Raises `InvalidOrder` (nothing is built) listing
+    every problem.
     """
     if shards < 1:
         raise ValueError("shards must be at least 1 (the stack's SweepShards parameter)")
+    given = dict(refs or {})
     item: dict[str, Any] = {
         "orderId": order_id,
         "provider": provider,
@@ -224,14 +298,17 @@ def new_order_item(
         "currency": currency,
         "createdAt": to_iso(created_at),
     }
-    if pg_cno is not None:
-        item["pgCno"] = pg_cno
+    problems = _ref_name_problems(given)
+    item.update({name: value for name, value in given.items() if name not in RESERVED_ATTRIBUTES})
     if expires_at is not None:
         item["expiresAt"] = to_iso(expires_at)
-    order = parse_order(item)  # raises InvalidOrder
-    if expires_at is not None and expires_at <= created_at:
-        raise InvalidOrder(order_id, ["expiresAt must be after createdAt"])
-    item["amount"] = order.amount
+        if expires_at <= created_at:
+            problems.append("expiresAt must be after createdAt")
+    names = tuple(dict.fromkeys((*given, *(profile.required_refs if profile else ()))))
+    checked = _check(item, profile, names)
+    if problems or checked.problems:
+        raise InvalidOrder(order_id, checked.problems + problems)
+    item["amount"] = checked.amount
     item["sweepKey"] = sweep_key(provider, shard_of(order_id, shards))
     item["nextCheckAt"] = to_iso(created_at + first_check_after)
     return item

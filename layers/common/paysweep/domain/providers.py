@@ -1,15 +1,18 @@
-"""What the order contract requires per provider (CONTRACT.md sections 1 and 2).
+"""What the order contract requires of one provider's orders (CONTRACT.md sections 1 and 2).
 
-This is data about orders, not behaviour: the order writer validates against it, and
-the sweep uses the profile its adapter names. The engine never branches on a provider id.
-Adding a provider adds one profile here, one folder under `functions/` and one block in
-`template.yaml`.
+This is the type only. Each provider's profile is the provider's own business and lives in
+its function folder (`functions/<provider>/<provider>_profile.py`, named `PROFILE`): its adapter
+names it, the sweep validates every claimed order against it, and the order writer checks it
+when its caller passes it. The layer knows no provider, so adding one changes nothing here.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import NamedTuple
+
+REF_MAX_LENGTH = 60
+"""The contract's longest order reference (1..60 printable ASCII characters), for every provider."""
 
 
 class ProviderProfile(NamedTuple):
@@ -18,36 +21,9 @@ class ProviderProfile(NamedTuple):
     provider_id: str
     max_order_id_length: int
     required_refs: tuple[str, ...]
+    """The order attributes (references from the payment's creation) the provider's calls need,
+    each a top-level attribute of the order item; published in every message's `providerRefs`."""
     currencies: frozenset[str]
     default_window: timedelta
     """How long an order stays worth polling when the writer gives no `expiresAt`."""
-    ref_max_length: int = 60
-
-
-KICC_WECHATPAY = ProviderProfile(
-    provider_id="kicc-wechatpay",
-    max_order_id_length=40,  # KICC shopOrderNo String(40)
-    required_refs=("pgCno",),
-    currencies=frozenset({"KRW", "USD"}),
-    # WeChat QR codes lapse in less than a day; polling a full day is the documented bound.
-    default_window=timedelta(hours=24),
-)
-
-TEEMOPAY = ProviderProfile(
-    provider_id="teemopay",
-    max_order_id_length=32,  # TeemoPay merchantOrderNo String(32)
-    required_refs=(),
-    currencies=frozenset({"KRW"}),
-    # A Korean virtual account expires at `expirationTime`, at most (and by default) 2 h.
-    default_window=timedelta(hours=2),
-)
-
-PROFILES: dict[str, ProviderProfile] = {p.provider_id: p for p in (KICC_WECHATPAY, TEEMOPAY)}
-
-
-def profile_for(provider_id: str) -> ProviderProfile:
-    try:
-        return PROFILES[provider_id]
-    except KeyError:
-        known = ", ".join(sorted(PROFILES))
-        raise KeyError(f"unknown provider {provider_id!r} (known: {known})") from None
+    ref_max_length: int = REF_MAX_LENGTH

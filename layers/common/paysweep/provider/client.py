@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import requests
-from paysweep.provider.http import HttpReply, post_json
+from paysweep.provider.http import HttpReply, request_json
 from paysweep.sweep.ports import ProviderAdapter
 
 CredentialSource = Callable[[], Mapping[str, Any]]
@@ -33,11 +33,23 @@ class ProviderClient(NamedTuple):
     connect_timeout: int
     read_timeout: int
     max_answer_bytes: int
-    cancel_notify_url: str | None = None
 
     def post(self, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> HttpReply:
-        return post_json(
+        """POST a JSON body to `path` of the provider's base URL."""
+        return self.request("POST", path, payload, headers)
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> HttpReply:
+        """GET `path` of the provider's base URL (a provider whose status query is a GET)."""
+        return self.request("GET", path, None, headers)
+
+    def request(
+        self, method: str, path: str, payload: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> HttpReply:
+        """Any one call an adapter needs: the method, the path and the headers are the adapter's
+        (its own authentication among them); the time and size bounds are the function's."""
+        return request_json(
             self.session,
+            method,
             self.base_url + path,
             payload,
             headers=headers,
@@ -47,8 +59,10 @@ class ProviderClient(NamedTuple):
         )
 
 
-AdapterFactory = Callable[[ProviderClient], ProviderAdapter]
-"""How a function builds its provider's adapter (`functions/<provider>/app.py` names it)."""
+AdapterFactory = Callable[[ProviderClient, Mapping[str, str]], ProviderAdapter]
+"""How a function builds its provider's adapter (`functions/<provider>/app.py` names it): from the
+client and the function's environment, where the adapter reads its own settings (the engine's are
+`paysweep.config`'s)."""
 
 
 def http_failure_kind(status: int) -> str:

@@ -8,7 +8,7 @@ unreadable secret MISCONFIGURED. The runtime wraps each function's adapter in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from paysweep.domain.answers import CancelAnswer, CancelIntent, CancelState, PaymentAnswer, PaymentState
@@ -55,6 +55,9 @@ class _GuardedCanceller:
 
     def confirm_cancel(self, order: Order, intent: CancelIntent) -> CancelAnswer:
         return guarded_cancel(lambda: self._canceller.confirm_cancel(order, intent))
+
+    def cancel_refs(self, reference: str) -> Mapping[str, str]:
+        return self._canceller.cancel_refs(reference)
 
 
 class GuardedAdapter:

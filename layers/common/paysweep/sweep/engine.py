@@ -1,12 +1,13 @@
 """The sweep: due orders in, decisions recorded, outcomes published.
 
 One invocation:
-1. re-publish outcomes left in the outbox by earlier sweeps (crash after record);
-2. stream the due index of this provider's shards, oldest first, page by page;
-3. for each order, on the worker pool: claim it (lease), then hand it to its `OrderFlow`
-   (ask the provider, decide, record, queue the outcome for publishing);
-4. then the due audits of the same shards (`paysweep.sweep.audit`), claimed the same way;
-5. stop claiming when the remaining Lambda time falls below one provider call plus a
+1. stream the due index of this provider's shards, oldest first, page by page (a decided order
+   still there is an outcome left unpublished: its claim re-publishes it, `sweep.outbox`);
+2. for each order, on the worker pool: claim it (lease), then hand it to its `OrderFlow` with
+   its `OrderLease`, the one writer of the order (ask the provider, decide, record, queue the
+   outcome for publishing);
+3. then the due audits of the same shards (`paysweep.sweep.audit`), claimed the same way;
+4. stop claiming when the remaining Lambda time falls below one provider call plus a
    margin, let the calls in flight finish, publish what is queued, report.
 
 The engine knows no provider by name and no AWS service: it talks to the ports of
@@ -22,16 +23,15 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 from paysweep.config import SweepConfig
 from paysweep.domain import item
 from paysweep.domain.clock import parse_iso, to_iso, utc_now
 from paysweep.domain.orders import sweep_key
-from paysweep.domain.outcomes import OutcomeMessage
 from paysweep.observability import logger, order_log_context
+from paysweep.sweep.lease import OrderLease
 from paysweep.sweep.order_flow import OrderFlow
-from paysweep.sweep.outbox import OutboxBuffer, clear_the_legacy_marker
+from paysweep.sweep.outbox import OutboxBuffer
 from paysweep.sweep.ports import (
     Clock,
     CompensationJournal,
@@ -48,6 +48,9 @@ from paysweep.sweep.request import SweepRequest
 from paysweep.sweep.summary import SweepSummary
 from paysweep.sweep.tools import SweepTools
 from paysweep.sweep.workers import Workers, WorkersFactory, thread_workers
+
+Claimed = tuple[str, item.StoredOrder, bool]
+"""A claim's lease token, the order as claimed, and whether an earlier sweep left a lease on it."""
 
 
 class SweepEngine:
@@ -110,7 +113,6 @@ class _Sweep:
         self.started_at = engine.clock()
         self.tools = SweepTools(
             adapter=engine.adapter,
-            store=engine.store,
             journal=engine.journal,
             outbox=self.outbox,
             clock=engine.clock,
@@ -129,7 +131,6 @@ class _Sweep:
 
     def run(self) -> SweepSummary:
         started = time.monotonic()
-        self._republish_backlog()
         due_by = to_iso(self.engine.clock())
         with self.engine.workers(self.config.concurrency) as workers:
             shards = self._process_due(due_by, workers)
@@ -139,40 +140,6 @@ class _Sweep:
         self._measure_backlog()
         self.summary.duration_ms = int((time.monotonic() - started) * 1000)
         return self.summary
-
-    # -- outbox repair -------------------------------------------------------------------
-
-    def _republish_backlog(self) -> None:
-        """Publish what paysweep 0.1 recorded with an outbox marker and never confirmed published.
-
-        Outcomes recorded since wait in the due index instead and are re-published by the sweep
-        that claims them; the outbox index only drains. One Query per shard and sweep (0.5 read
-        units on an empty index), until the migration note's next version removes the index."""
-        older_than = to_iso(self.engine.clock() - self.config.outbox_grace)
-        batch: list[OutcomeMessage] = []
-        try:
-            for unpublished in self.engine.store.unpublished(self.sweep_keys, older_than, self.config.page_size):
-                batch.append(OutcomeMessage.from_item(unpublished[item.OUTBOX]))
-                if len(batch) >= self.config.page_size:
-                    self._republish(batch)
-                    batch = []
-                    if self.out_of_time():
-                        return
-        except StoreUnavailable as error:
-            self.table_trouble.failed()
-            self.summary.count_error("outbox_query")
-            logger.error("cannot read the outbox backlog", extra={"error": error.code})
-        if batch:
-            self._republish(batch)
-
-    def _republish(self, batch: list[OutcomeMessage]) -> None:
-        published = self.outbox.publish(batch, confirm=clear_the_legacy_marker)
-        self.summary.count("republished", len(published))
-        for message in published:
-            logger.warning(
-                "re-published an outcome left in the outbox",
-                extra={"orderId": message.order_id, "eventId": message.event_id},
-            )
 
     # -- the due orders ------------------------------------------------------------------
 
@@ -277,18 +244,19 @@ class _Sweep:
             current = self.engine.store.read(due.order_id)
         except StoreUnavailable:
             return True  # the claim's own condition decides
-        if current is not None and item.Due(due.sweep_key, due_by, now).holds(current):
+        if current is not None and current.satisfies(item.Due(due.sweep_key, due_by, now)):
             return True
         progress.held(due.order_id, current, now)
         return False
 
-    def _check_claimed(self, due: DueOrder, claimed: tuple[str, dict[str, Any], bool]) -> None:
+    def _check_claimed(self, due: DueOrder, claimed: Claimed) -> None:
         token, order, abandoned = claimed
-        self._work_on(due, lambda: OrderFlow(self.tools, order, token, abandoned_lease=abandoned).run())
+        lease = OrderLease(self.tools, self.engine.store, order, token)
+        self._work_on(due, lambda: OrderFlow(self.tools, lease, order, abandoned_lease=abandoned).run())
 
     def _claim(
         self, due: DueOrder, due_by: str, guard: type[item.Due | item.AuditDue], progress: _ShardProgress | None = None
-    ) -> tuple[str, dict[str, Any], bool] | None:
+    ) -> Claimed | None:
         """Take the order's lease (for its check, or its audit). Returns the lease token, the
         order as claimed, and whether an earlier sweep left a lease on it; None when another
         sweep holds it or the table did not answer (counted, and the order stays due)."""
@@ -315,7 +283,7 @@ class _Sweep:
         self.table_trouble.succeeded()
         if progress is not None:
             progress.claimed()
-        return token, claim.applied_to(before), bool(before.get(item.LEASE_OWNER))
+        return token, before.after(claim), before.lease_owner is not None
 
     def _work_on(self, due: DueOrder, work: Callable[[], None]) -> None:
         with order_log_context(due.order_id, self.engine.provider_id):
@@ -357,7 +325,8 @@ class _Sweep:
         claimed = self._claim(due, due_by, item.AuditDue)
         if claimed is not None:
             token, order, _ = claimed
-            self._work_on(due, lambda: OrderFlow(self.tools, order, token, abandoned_lease=False).audit())
+            lease = OrderLease(self.tools, self.engine.store, order, token)
+            self._work_on(due, lambda: OrderFlow(self.tools, lease, order, abandoned_lease=False).audit())
 
     # -- after the sweep -----------------------------------------------------------------
 
@@ -434,10 +403,10 @@ class _ShardProgress:
         with self._lock:
             self._taken.discard(order_id)
 
-    def conflict(self, order_id: str, current: dict[str, Any] | None, now: str) -> None:
+    def conflict(self, order_id: str, current: item.StoredOrder | None, now: str) -> None:
         with self._lock:
             self._failed_in_a_row += 1
-            held_until = item.live_lease(current or {}, now)
+            held_until = current.live_lease(now) if current is not None else None
             if held_until is not None:
                 self._held_elsewhere[order_id] = held_until
             if held_until is not None or self._failed_in_a_row >= self.CEDE_AFTER:
@@ -445,10 +414,10 @@ class _ShardProgress:
             if self.revisiting:
                 self.contended = True  # held, or just done, by a sweep still at work here
 
-    def held(self, order_id: str, current: dict[str, Any] | None, now: str) -> None:
+    def held(self, order_id: str, current: item.StoredOrder | None, now: str) -> None:
         """Read, not claimed: held or just done by another sweep."""
         with self._lock:
-            held_until = item.live_lease(current or {}, now)
+            held_until = current.live_lease(now) if current is not None else None
             if held_until is not None:
                 self._held_elsewhere[order_id] = held_until
 

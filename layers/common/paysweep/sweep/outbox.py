@@ -6,16 +6,12 @@ in batches and, once SNS has accepted one, takes its order out of the due index
 (`item.published`). A crash anywhere in between leaves the order in the index, decided; the
 next sweep to claim it re-publishes its outcome, rebuilt from its `outcome` record, under the
 same `eventId`.
-
-A 0.1 outbox marker (the message stored in the order, in the outbox index) is published from
-its stored body and cleared the 0.1 way (`item.clear_outbox`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable
 
 from paysweep.domain import item
 from paysweep.domain.outcomes import Outcome, OutcomeMessage
@@ -25,18 +21,6 @@ from paysweep.sweep.summary import SweepSummary
 
 BATCH_LIMIT = 10
 """Outcomes of one topic published together: what one SNS PublishBatch request takes."""
-
-Confirm = Callable[[OutcomeMessage], item.Transition]
-"""The write that records a message as published."""
-
-
-def leave_the_due_index(message: OutcomeMessage) -> item.Transition:
-    return item.published(message.order_id, message.event_id, message.outcome.value)
-
-
-def clear_the_legacy_marker(message: OutcomeMessage) -> item.Transition:
-    return item.clear_outbox(message.order_id, message.event_id)
-
 
 class OutboxBuffer:
     """Collects recorded outcomes from worker threads and publishes them in batches."""
@@ -66,10 +50,11 @@ class OutboxBuffer:
         if batch:
             self.publish(batch)
 
-    def publish(self, messages: list[OutcomeMessage], *, confirm: Confirm | None = leave_the_due_index) -> list[OutcomeMessage]:
-        """Publish, then confirm what SNS accepted. Returns what was published.
+    def publish(self, messages: list[OutcomeMessage], *, confirm: bool = True) -> list[OutcomeMessage]:
+        """Publish, then confirm what SNS accepted (the order leaves the due index). Returns what
+        was published.
 
-        `confirm=None` is for a compensation the table could not record: there is nothing in
+        `confirm=False` is for a compensation the table could not record: there is nothing in
         the table to confirm.
         """
         report = self._publisher.publish(messages)
@@ -79,9 +64,9 @@ class OutboxBuffer:
                 "outcome not published; it stays in the outbox for the next sweep",
                 extra={"orderId": message.order_id, "eventId": message.event_id, "error": code},
             )
-        if confirm is not None:
+        if confirm:
             for message in report.published:
-                self._confirm(confirm(message))
+                self._confirm(item.published(message.order_id, message.event_id, message.outcome.value))
         return report.published
 
     def _confirm(self, transition: item.Transition) -> None:

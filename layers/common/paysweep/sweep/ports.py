@@ -9,13 +9,13 @@ suite as the DynamoDB store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from paysweep.domain.answers import CancelAnswer, CancelIntent, PaymentAnswer
-from paysweep.domain.item import Transition
+from paysweep.domain.item import StoredOrder, Transition
 from paysweep.domain.orders import Order
 from paysweep.domain.outcomes import OutcomeMessage
 from paysweep.domain.providers import ProviderProfile
@@ -38,14 +38,26 @@ class Canceller(Protocol):
 
     def confirm_cancel(self, order: Order, intent: CancelIntent) -> CancelAnswer: ...
 
+    def cancel_refs(self, reference: str) -> Mapping[str, str]:
+        """The provider references that name this cancellation (`CancelAnswer.reference`) in an
+        outcome's `providerRefs`: the provider names them, the engine copies them."""
+        ...
+
 
 class ProviderAdapter(Protocol):
-    """One payment provider, as the sweep sees it. Its calls answer in the normalised
-    vocabulary of `paysweep.domain.answers`; a transport failure is an answer too
-    (RETRY_LATER, UNRECOGNISED, MISCONFIGURED), never an exception (`paysweep.provider.guard`)."""
+    """One payment provider, as the sweep sees it: a plug-in from the provider's function folder.
+
+    Its calls answer in the normalised vocabulary of `paysweep.domain.answers`; a transport
+    failure is an answer too (RETRY_LATER, UNRECOGNISED, MISCONFIGURED), never an exception
+    (`paysweep.provider.guard`). Everything named after the provider comes from it: the order
+    attributes it needs (its profile's `required_refs`, validated into `Order.refs`), the
+    references its answers and cancels publish (`PaymentAnswer.refs`, `Canceller.cancel_refs`),
+    its own settings (read by its factory, `paysweep.provider.client.AdapterFactory`)."""
 
     @property
-    def profile(self) -> ProviderProfile: ...
+    def profile(self) -> ProviderProfile:
+        """The provider's order contract: the sweep validates every order it claims against it."""
+        ...
 
     @property
     def canceller(self) -> Canceller | None:
@@ -65,10 +77,10 @@ class StoreError(Exception):
 class ConditionFailed(StoreError):
     """The item was not in the state the write required (lease lost, already decided).
 
-    `current` is the item as the store saw it when the condition failed, when available.
+    `current` is the order as the store saw it when the condition failed, when available.
     """
 
-    def __init__(self, message: str, current: dict[str, Any] | None) -> None:
+    def __init__(self, message: str, current: StoredOrder | None) -> None:
         super().__init__(message)
         self.current = current
 
@@ -90,7 +102,8 @@ class DueOrder(NamedTuple):
 
 
 class OrderStore(Protocol):
-    """The orders table and its sparse indexes (due orders, due audits, 0.1's outbox)."""
+    """The orders table and its sparse indexes (due orders, due audits). Orders come back as
+    `StoredOrder`s: the item's shape stays with `paysweep.domain.item` and the store."""
 
     def due_in_shard(
         self, sweep_key: str, now: str, page_size: int, *, newest_first: bool = False
@@ -106,16 +119,12 @@ class OrderStore(Protocol):
 
     def count_due(self, sweep_keys: Iterable[str], now: str) -> int: ...
 
-    def unpublished(self, sweep_keys: Iterable[str], older_than: str, page_size: int) -> Iterator[dict[str, Any]]:
-        """Orders whose outcome was recorded but not confirmed published (the outbox index)."""
-        ...
-
-    def read(self, order_id: str) -> dict[str, Any] | None:
+    def read(self, order_id: str) -> StoredOrder | None:
         """The order as it is now (strongly consistent)."""
         ...
 
-    def claim(self, transition: Transition) -> dict[str, Any]:
-        """Apply a claim and return the item as it was before it (ALL_OLD)."""
+    def claim(self, transition: Transition) -> StoredOrder:
+        """Apply a claim and return the order as it was before it (ALL_OLD)."""
         ...
 
     def apply(self, transition: Transition) -> None:
