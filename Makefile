@@ -12,9 +12,9 @@ CHECKOV := $(TOOLS)/checkov/bin/checkov
 MINISTACK := $(TOOLS)/ministack/bin/ministack
 ARGS    ?=
 BUILD_ARGS ?=
-# Independent test files run in parallel, one worker per core; a worker that needs the local stack
-# deploys its own (README, Tests). Module-scoped stacks stay whole: --dist loadscope.
-PARALLEL ?= -n auto --dist loadscope
+# Tests run in parallel, one worker per core; a worker that needs the local stack deploys its own
+# (README, Tests). A file whose stack is its own runs on one worker (xdist_group, --dist loadgroup).
+PARALLEL ?= -n auto --dist loadgroup
 TOOL_PATHS := PAYSWEEP_SAM=$(abspath $(SAM)) PAYSWEEP_CHECKOV=$(abspath $(CHECKOV)) PAYSWEEP_MINISTACK=$(abspath $(MINISTACK))
 CHECK_SEEDS ?= 300
 

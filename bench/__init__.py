@@ -1,2 +1,2 @@
 """`make bench`: paysweep's performance benchmark (GitHub issue 6), run against the local
-emulator and the provider simulators. Entry point: `bench/run.py`."""
+stack (MiniStack) and the provider simulators. Entry point: `bench/run.py`."""

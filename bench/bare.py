@@ -1,24 +1,35 @@
-"""The sweep's calls made bare: what the `cpu` figure compares the sweeper's CPU with.
+"""Plain clients in a process of their own: the sweep's calls made bare, and local AWS's capacity.
 
-Run as its own process (`python -m bench.bare SPEC OUT`, from the repository), so its CPU time
-is its own, measured like the sandbox's: user + system time of the process (all threads) over
-the loop, after the clients are made and warmed (as the sandbox's warm-up sweep warms its).
+Run as `python -m bench.bare SPEC OUT` (from the repository): SPEC's `mode` says which.
 
-The same calls a sweep makes, with the same shapes, and nothing else: GetSecretValue once,
-the due-index Query pages, per order a conditional claim
+`sweep` (what the `cpu` figure compares the sweeper's CPU with): its CPU time is its own,
+measured like the sandbox's: user + system time of the process (all threads) over the loop,
+after the clients are made and warmed (as the sandbox's warm-up sweep warms its). The same
+calls a sweep makes, with the same shapes, and nothing else: GetSecretValue once, the
+due-index Query pages, per order a conditional claim
 UpdateItem (`ReturnValues=ALL_OLD`), one HTTPS POST of the same body to the provider simulator
 (JSON parsed), a conditional record UpdateItem (reschedule-and-release, or the terminal
 transition with the outcome's fields), then PublishBatch per topic in tens and a conditional
 confirmation UpdateItem per published outcome; on a thread pool of the sweep's concurrency,
-through a plain botocore client (the product's retry mode, pool size and parameter
-validation off, as the product configures its clients) and a plain `requests` session with a
-pool of the same size. No logging, no metrics, no decision table, no domain objects.
+through a plain botocore client (the product's retry mode, pool size and parameter validation
+off, as the product configures its clients) and a plain `requests` session with a pool of the
+same size. Like the sandbox's meters, every DynamoDB call asks for `ReturnConsumedCapacity`
+(the same answers to parse). No logging, no metrics, no decision table, no domain objects.
+
+`calibrate`: claim-shaped conditional UpdateItem calls from many threads, timed: what local
+AWS serves on the sandboxes' path (the same endpoint, the fault proxy, over HTTPS), and what
+MiniStack serves by itself (its own endpoint), measured from another process as the sandboxes
+are, so that the client does not share the proxy's GIL.
+
+The sweep reaches MiniStack where the sandboxes do (SPEC's `endpoint`, the fault proxy,
+trusting SPEC's `caBundle`), with MiniStack's root keys.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
 import threading
 import time
@@ -29,6 +40,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.procstat import CpuMeter
+
 
 def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -38,23 +51,38 @@ def s(text: str) -> dict[str, str]:
     return {"S": text}
 
 
+ROOT_KEYS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+"""MiniStack's root account (AUTH on), as the sandboxes use it."""
+
+
+def plain_client(spec: dict[str, Any], service: str, pool: int) -> Any:
+    """A botocore client as the product configures its own, pointed where the sandboxes point."""
+    import botocore.session
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10,
+                    max_pool_connections=pool, parameter_validation=False)
+    return botocore.session.get_session().create_client(
+        service, region_name=spec["region"], endpoint_url=spec["endpoint"], verify=spec["caBundle"],
+        config=config, **ROOT_KEYS)
+
+
+def ask_capacity(params: dict[str, Any], **_: Any) -> None:
+    """What the sandbox's meters add to every DynamoDB call (`paysweep_local.sandbox`)."""
+    params.setdefault("ReturnConsumedCapacity", "INDEXES")
+
+
 class Bare:
     def __init__(self, spec: dict[str, Any]) -> None:
-        import botocore.session
         import requests
-        from botocore.config import Config
         from requests.adapters import HTTPAdapter
 
         self.spec = spec
         concurrency = int(spec["concurrency"])
-        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10,
-                        max_pool_connections=concurrency + 4, parameter_validation=False)
-        session = botocore.session.get_session()
-        common = {"region_name": spec["region"], "endpoint_url": spec["endpoint"], "aws_access_key_id": "testing",
-                  "aws_secret_access_key": "testing", "config": config}
-        self.dynamodb = session.create_client("dynamodb", **common)
-        self.sns = session.create_client("sns", **common)
-        self.secrets = session.create_client("secretsmanager", **common)
+        self.dynamodb = plain_client(spec, "dynamodb", concurrency + 4)
+        self.dynamodb.meta.events.register("before-parameter-build.dynamodb", ask_capacity)
+        self.sns = plain_client(spec, "sns", concurrency + 4)
+        self.secrets = plain_client(spec, "secretsmanager", concurrency + 4)
         self.http = requests.Session()
         self.http.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=concurrency))
         os.environ["REQUESTS_CA_BUNDLE"] = spec["caBundle"]  # trusted as the function trusts it
@@ -95,9 +123,13 @@ class Bare:
 
     # -- one order --------------------------------------------------------------------------
 
+    def now(self) -> datetime:
+        """The stack's simulated time (the orders were written at it), as the sandbox's clock is."""
+        return datetime.now(UTC) + timedelta(seconds=float(self.spec["clockOffsetSeconds"]))
+
     def check(self, order_id: str, sweep_key: str, due_by: str) -> None:
         spec = self.spec
-        now = datetime.now(UTC)
+        now = self.now()
         token = f"bare-00000000:{uuid.uuid4().hex[:16]}"
         claimed = self.dynamodb.update_item(
             TableName=spec["table"], Key={"orderId": s(order_id)},
@@ -119,7 +151,7 @@ class Bare:
         answer = reply.json()
         self.count("POST")
         status_cd = answer.get("statusCd")
-        at = iso(datetime.now(UTC))
+        at = iso(self.now())
         state = {"TS01": "APPROVED", "TS02": "CANCELLED"}.get(status_cd, "IN_PROGRESS")
         attempts = int(claimed.get("attempts", {}).get("N", "0")) + 1
         history = [entry["S"] for entry in claimed.get("history", {}).get("L", [])][-7:]
@@ -208,7 +240,7 @@ class Bare:
 
     def warm(self) -> None:
         """What the sandbox's warm-up sweep did: the clients made, the due queries run once."""
-        self.due(iso(datetime.now(UTC) - timedelta(days=1)))
+        self.due(iso(self.now() - timedelta(days=1)))
         self.calls.clear()
 
     def run(self) -> dict[str, Any]:
@@ -216,7 +248,7 @@ class Bare:
         before, started = os.times(), time.monotonic()
         self.secrets.get_secret_value(SecretId=self.spec["secretArn"])
         self.count("GetSecretValue")
-        due_by = iso(datetime.now(UTC))
+        due_by = iso(self.now())
         orders = self.due(due_by)
         futures = [self.pool.submit(self.check, order_id, key, due_by) for order_id, key in orders]
         errors = [repr(error) for error in (f.exception() for f in futures) if error is not None]
@@ -228,9 +260,48 @@ class Bare:
                 "outcomes": dict(self.outcomes), "errors": errors[:5], "errorCount": len(errors)}
 
 
+def calibrate(spec: dict[str, Any]) -> dict[str, Any]:
+    """`calls` claim-shaped conditional UpdateItem calls from `threads` threads, after 50 unmeasured,
+    to each of `endpoints` in turn: seconds, the CPU the processes of `pids` (MiniStack's server,
+    the fault proxy's) used meanwhile, and the median duration of `sequential` calls made one at
+    a time, by endpoint."""
+    return {endpoint: claims(spec | {"endpoint": endpoint}) for endpoint in spec["endpoints"]}
+
+
+def claims(spec: dict[str, Any]) -> dict[str, Any]:
+    """One endpoint's calibration (see `calibrate`)."""
+    threads, order_ids = int(spec["threads"]), list(spec["orderIds"])
+    client = plain_client(spec, "dynamodb", threads)
+
+    def claim_like(i: int) -> None:
+        client.update_item(
+            TableName=spec["table"], Key={"orderId": s(order_ids[i % len(order_ids)])},
+            UpdateExpression="SET #o = :o, #u = :u, #t = :t",
+            ConditionExpression="attribute_exists(orderId) AND #s = :s",
+            ExpressionAttributeNames={"#o": "leaseOwner", "#u": "leaseUntil", "#t": "updatedAt", "#s": "status"},
+            ExpressionAttributeValues={":o": s(f"calibration:{i:016x}"), ":u": s(spec["now"]), ":t": s(spec["now"]),
+                                       ":s": s("APPROVED")},
+            ReturnValues="ALL_OLD", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(claim_like, range(50)))  # connections open, code paths warm
+        meter = CpuMeter({name: int(pid) for name, pid in spec["pids"].items()}).start()
+        started = time.monotonic()
+        list(pool.map(claim_like, range(int(spec["calls"]))))
+        seconds = time.monotonic() - started
+        used = meter.stop()
+    latencies = []
+    for i in range(int(spec["sequential"])):  # one at a time: what a check waits for each of its calls
+        started = time.monotonic()
+        claim_like(i)
+        latencies.append(time.monotonic() - started)
+    return {"seconds": seconds, "cpuSeconds": used, "callSeconds": statistics.median(latencies)}
+
+
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
-    result = Bare(spec).run()
+    result = calibrate(spec) if spec["mode"] == "calibrate" else Bare(spec).run()
     Path(argv[1]).write_text(json.dumps(result))
     return 0
 

@@ -16,12 +16,14 @@ copies of the pages below. Change them here when AWS changes them.
   Delivery to SQS or Lambda subscribers is free; other protocols are billed to whoever
   subscribes and are not counted here.
 
-DynamoDB does not report consumed capacity in the emulator (moto answers fixed values),
-so the emulator computes each write's request units itself, from the item before and after
-the write as moto holds it, by AWS's documented rules (`paysweep_local.capacity`, which cites
-them): 1 per KB of the larger of the two on the table, each global secondary index entry put
-or deleted 1 per KB of the entry (a key change is both), a refused conditional write the
-existing item's size. The cost below prices those measured units; reads are computed here:
+DynamoDB write units are MiniStack's answers: every DynamoDB call of the sandboxes asks for
+`ReturnConsumedCapacity=INDEXES` (`paysweep_local.sandbox`), which MiniStack computes by
+DynamoDB's documented rules from the item before and after each write (table and each global
+secondary index). A refused conditional write carries no `ConsumedCapacity` in DynamoDB's
+answer, nor in MiniStack's: where refusals matter (`claim-conflict-wru`), the figure counts them
+and prices each at DynamoDB's documented charge. The cost below prices those measured units;
+reads are computed here, because MiniStack reports a flat half unit per Query or Scan page
+whatever it read:
 
 - an eventually consistent read costs 0.5 per 4 KB read (rounded up per request).
 """
@@ -30,9 +32,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
-
-from paysweep_local.capacity import plain_item_size
 
 PRICE_LIST_DATE = "2024-11-01"
 PRICES_CROSS_CHECKED = "2026-11-28"
@@ -43,7 +42,6 @@ DYNAMODB_PER_RRU = 0.125 / 1_000_000
 SNS_PER_PUBLISH_REQUEST = 0.50 / 1_000_000
 SNS_CHUNK_BYTES = 64 * 1024
 MILLION = 1_000_000
-HISTORY_LIMIT = 8
 FAILED_SHARE_OF_TERMINAL = 0.25
 """Assumed share of decided orders that end FAILED `EXPIRED` and are audited (twice: an hour and
 a day after the decision): a WeChat QR code or a virtual account left unpaid is common. The
@@ -55,25 +53,8 @@ AUDITS_LINE = "audits"
 
 
 # ----------------------------------------------------------------------------------------
-# DynamoDB item sizes and the floor
+# The floor
 # ----------------------------------------------------------------------------------------
-
-
-def item_size(item: dict[str, Any]) -> int:
-    """Bytes of a (deserialised) DynamoDB item: attribute names plus values, by DynamoDB's rules."""
-    return plain_item_size(item)
-
-
-def project(item: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: item[name] for name in names if name in item}
-
-
-def with_full_history(item: dict[str, Any]) -> dict[str, Any]:
-    """The same item after enough checks to fill its bounded history (the steady state)."""
-    history = list(item.get("history") or [])
-    if not history:
-        return dict(item)
-    return {**item, "history": (history * HISTORY_LIMIT)[-HISTORY_LIMIT:]}
 
 
 FLOOR_WRU_PENDING = 3.0

@@ -1,17 +1,22 @@
 """The benchmark's stage: the local stack, orders to sweep, and measured sweeps.
 
-Everything runs on the shared `LocalStack` (the real template deployed into the moto
-emulator, the KICC simulator, the real handler under awslambdaric in local sandboxes). The
-benchmark changes the deployment in two ways only, both through documented knobs:
+Everything runs on the shared `LocalStack` (`paysweep_local.stack`): MiniStack with the real
+`template.yaml` deployed by `sam build` + `sam deploy`, the KICC simulator over HTTPS, the real
+handler in local sandboxes that reach MiniStack through the fault proxy. What a sweep costs
+comes from the stack's own meters:
 
-* `FunctionTimeoutSeconds=900` (the template's maximum), so a sweep of 10,000 orders
-  against a slow emulator is not cut short by the default 120 s timeout;
-* `SWEEP_CONCURRENCY` and `PROVIDER_RATE_LIMIT_PER_SECOND` per measurement, set on the
-  function's environment as the template would set them from its parameters.
+* AWS calls by `service.Operation`: the fault proxy's counter (`stack.faults.calls`), cleared
+  before each measurement;
+* DynamoDB write units, items read and the sandbox's CPU seconds: the invocation's `meters`
+  (write units from MiniStack's `ConsumedCapacity`, asked for on every DynamoDB call);
+* CPU of MiniStack's server and of this process (the fault proxy and the simulators): /proc.
 
-The SQS queue the local stack subscribes to the outcome topics is unsubscribed: in AWS,
-SNS fans messages out asynchronously on its own side, while moto would do it inside the
-sweeper's PublishBatch request, under the emulator's global lock.
+The benchmark changes the deployment in two ways only, both through documented knobs:
+`FunctionTimeoutSeconds=900` (the template's maximum), so a sweep of 10,000 orders is not cut
+short by the default timeout; and `SWEEP_CONCURRENCY` / `PROVIDER_RATE_LIMIT_PER_SECOND` per
+measurement, on the sandbox's environment as the template would set them from its parameters.
+The stack's outcome queue is unsubscribed: in AWS, SNS fans out on its own side, after the
+PublishBatch answer; locally the fan-out would be MiniStack's work inside the sweep.
 """
 
 from __future__ import annotations
@@ -38,10 +43,10 @@ from paysweep.aws.dynamodb import to_item
 from paysweep.domain.clock import to_iso
 from paysweep.domain.item import HISTORY_LIMIT
 from paysweep.domain.orders import new_order_item, sweep_key
-from paysweep_local.functions import InvocationResult, LocalFunction
+from paysweep_local.providers import BY_ID
+from paysweep_local.sandbox import InvocationResult, LocalFunction
 from paysweep_local.simulators import kicc
-from paysweep_local.stack import LocalStack
-from paysweep_local.tls import TestCA
+from paysweep_local.stack import OUTCOMES, LocalStack
 
 from bench.procstat import CpuMeter, peak_rss_mb
 
@@ -49,10 +54,11 @@ KICC = "kicc-wechatpay"
 KICC_FIND_PATH = "/api/trades/wechatpay/find"
 """The KICC status query the adapter posts (functions/kicc_wechatpay/kicc_adapter.py FIND_PATH)."""
 REPO = Path(__file__).resolve().parents[1]
-KICC_FOLDER = "kicc_wechatpay"
 BENCH_PARAMETERS = {"FunctionTimeoutSeconds": "900"}
 AMOUNT_WON = 1000
 
+SEQUENTIAL_CALLS_PER_CHECK = 2
+"""A check's claim before its provider call and its record after, each waited for in its slot."""
 DYNAMODB_READS = frozenset({"Query", "Scan", "GetItem", "BatchGetItem", "TransactGetItems"})
 DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 
@@ -101,16 +107,9 @@ MAIN_MIX = Mix(pending=0.70, approved=0.25, cancelled=0.05)
 
 def due_order_item(order_id: str, shard: int, shards: int, now: datetime) -> dict[str, Any]:
     """A valid pending KICC order, due now, in the given shard (any shard is valid per the contract)."""
-    item = new_order_item(
-        order_id=order_id,
-        provider=KICC,
-        amount=Decimal(AMOUNT_WON),
-        currency="KRW",
-        shards=shards,
-        created_at=now - timedelta(minutes=2),
-        first_check_after=timedelta(0),
-        refs={"pgCno": f"PG{order_id}"},
-    )
+    item = new_order_item(order_id=order_id, provider=KICC, amount=Decimal(AMOUNT_WON), currency="KRW",
+                          shards=shards, created_at=now - timedelta(minutes=2), first_check_after=timedelta(0),
+                          refs={"pgCno": f"PG{order_id}"})
     item["sweepKey"] = sweep_key(KICC, shard)
     return item
 
@@ -126,16 +125,8 @@ def terminal_order_item(order_id: str, now: datetime) -> dict[str, Any]:
     """An order decided long ago, as the sweeper leaves it: out of both indexes."""
     at = to_iso(now - timedelta(days=1))
     return {
-        "orderId": order_id,
-        "provider": KICC,
-        "status": "APPROVED",
-        "amount": Decimal(AMOUNT_WON),
-        "currency": "KRW",
-        "pgCno": f"PG{order_id}",
-        "createdAt": at,
-        "attempts": 1,
-        "generation": 0,
-        "lastCheck": {"at": at, "kind": "status", "state": "APPROVED", "providerStatus": "TS01", "detail": None},
+        "orderId": order_id, "provider": KICC, "status": "APPROVED", "amount": Decimal(AMOUNT_WON),
+        "currency": "KRW", "pgCno": f"PG{order_id}", "createdAt": at, "attempts": 1, "generation": 0,
         "history": [f"{at} status APPROVED TS01"],
         "outcome": {"outcome": "APPROVED", "reason": None, "eventId": f"{order_id}:APPROVED", "occurredAt": at},
         "updatedAt": at,
@@ -154,18 +145,30 @@ def order_prefix(label: str) -> str:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The emulator's own capacity, measured with the sweep's most common call."""
+    """Local AWS's own capacity: claim-shaped calls from another process, through the fault proxy
+    (the sandboxes' path: TLS to the proxy in this process, then MiniStack), and straight to
+    MiniStack (what the proxy costs)."""
 
     calls: int
     seconds: float
     threads: int
-    emulator_cpu_share: float
-    """Emulator CPU seconds per wall second during calibration (1.0 = one core busy)."""
-    client_cpu_share: float
+    ministack_cpu_share: float
+    """MiniStack server CPU seconds per wall second during calibration (1.0 = one core busy)."""
+    proxy_cpu_share: float
+    """This process's (the fault proxy's) CPU seconds per wall second."""
+    direct_seconds: float
+    """The same calls straight to MiniStack's own endpoint."""
+    call_s: float
+    """Median duration of one call made alone, through the fault proxy: what a check waits per call."""
+    direct_call_s: float
 
     @property
     def calls_per_second(self) -> float:
         return self.calls / self.seconds
+
+    @property
+    def direct_calls_per_second(self) -> float:
+        return self.calls / self.direct_seconds
 
 
 @dataclass
@@ -181,21 +184,19 @@ class SweepRun:
     """The handler invocation's duration, as Lambda bills it; the longest one for overlapping sweeps."""
     summaries: list[dict[str, Any]]
     calls: dict[str, int]
-    """Emulator requests during the sweep, by `service.Operation`."""
-    items_read: dict[str, int]
-    """DynamoDB items read, by table or `table/index/NAME` (ScannedCount for Query and Scan)."""
+    """AWS requests of the sandboxes during the sweep, by `service.Operation` (the fault proxy's count)."""
+    meters: dict[str, float]
+    """Summed over the invocations: `writeUnits` (MiniStack's ConsumedCapacity), `itemsRead`
+    (Count of every Query and Scan, 1 per GetItem that found an item), `cpuSeconds` of the sandboxes."""
     provider_arrivals: list[float]
     """When each provider request reached the simulator (epoch seconds)."""
     cpu: dict[str, float]
-    """CPU seconds used during the sweep: emulator, sweeper worker(s), bench process (simulators)."""
+    """CPU seconds during the sweep: sweeper (the sandboxes' meters), ministack, bench (proxy and simulators)."""
     worker_peak_rss_mb: float
     worker_peak_rss_before_mb: float
-    write_units: dict[str, Any] = field(default_factory=dict)
-    """DynamoDB write request units the emulator booked during the sweep (`paysweep_local.capacity`):
-    total, table, indexes, refused, byShape, ..."""
     errors: list[str] = field(default_factory=list)
     calibration: Calibration | None = None
-    """The emulator's capacity measured closest before this sweep (set by the figure)."""
+    """Local AWS's capacity measured closest before this sweep (set by the figure)."""
 
     # -- the summary ----------------------------------------------------------------------
 
@@ -218,16 +219,21 @@ class SweepRun:
         return all(s.get("complete") for s in self.summaries)
 
     @property
-    def wru(self) -> int:
-        """Every write request unit of the sweep: table, indexes and refused writes."""
-        return int(self.write_units.get("total", 0))
+    def wru(self) -> float:
+        """Every write unit MiniStack's ConsumedCapacity reported (table and indexes; refused
+        conditional writes report none)."""
+        return float(self.meters.get("writeUnits", 0.0))
 
     def wru_per_check(self) -> float:
         return self.wru / self.checked if self.checked else 0.0
 
-    def shapes(self) -> dict[str, dict[str, Any]]:
-        """Write units by kind of write (`table UpdateItem SET ... REMOVE ...`)."""
-        return dict(self.write_units.get("byShape") or {})
+    @property
+    def refused_claims(self) -> int:
+        return self.total("claimConflicts")
+
+    @property
+    def items_read(self) -> int:
+        return int(self.meters.get("itemsRead", 0))
 
     def problems(self, *, conflicts_expected: bool = False) -> list[str]:
         """Anything that makes the sweep not a clean measurement of `orders` due orders."""
@@ -285,12 +291,20 @@ class SweepRun:
         per_sweeper = math.ceil(self.orders / self.sweepers)
         return math.ceil(per_sweeper / self.concurrency) * self.latency_s
 
-    def emulator_bound_s(self, calibration: Calibration) -> float:
-        """The sweep's AWS calls at the emulator's calibrated rate."""
+    def local_aws_bound_s(self, calibration: Calibration) -> float:
+        """The sweep's AWS calls at local AWS's calibrated rate."""
         return self.aws_calls / calibration.calls_per_second
 
+    def latency_bound_s(self, calibration: Calibration) -> float:
+        """ceil(N / C) x (L + 2 calls): each check's claim and record wait on local AWS, one after
+        the other, around its provider call."""
+        per_sweeper = math.ceil(self.orders / self.sweepers)
+        per_check = self.latency_s + SEQUENTIAL_CALLS_PER_CHECK * calibration.call_s
+        return math.ceil(per_sweeper / self.concurrency) * per_check
+
     def adjusted_limit_s(self, calibration: Calibration) -> float:
-        return max(self.provider_bound_s, self.emulator_bound_s(calibration))
+        """The provider-bound limit with local AWS's calibrated latency and rate in it."""
+        return max(self.latency_bound_s(calibration), self.local_aws_bound_s(calibration))
 
     def cpu_share(self, name: str) -> float:
         return self.cpu.get(name, 0.0) / self.duration_s if self.duration_s else 0.0
@@ -304,27 +318,18 @@ class SweepRun:
 
     def to_json(self, calibration: Calibration | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "label": self.label,
-            "orders": self.orders,
-            "concurrency": self.concurrency,
-            "latencySeconds": self.latency_s,
-            "sweepers": self.sweepers,
-            "durationSeconds": round(self.duration_s, 3),
-            "ordersPerSecond": round(self.throughput, 2),
-            "providerBoundSeconds": self.provider_bound_s,
-            "awsCalls": self.calls,
-            "itemsRead": self.items_read,
+            "label": self.label, "orders": self.orders, "concurrency": self.concurrency,
+            "latencySeconds": self.latency_s, "sweepers": self.sweepers,
+            "durationSeconds": round(self.duration_s, 3), "ordersPerSecond": round(self.throughput, 2),
+            "providerBoundSeconds": self.provider_bound_s, "awsCalls": self.calls, "meters": self.meters,
             "providerRequests": len(self.provider_arrivals),
             "cpuSeconds": {k: round(v, 2) for k, v in self.cpu.items()},
             "workerPeakRssMb": round(self.worker_peak_rss_mb, 1),
-            "writeUnits": {k: v for k, v in self.write_units.items() if k != "byShape"}
-            | {"byShape": {shape: {k: v for k, v in totals.items() if k != "largestAfter"}
-                           for shape, totals in self.shapes().items()}},
-            "summaries": self.summaries,
-            "problems": self.problems(),
+            "summaries": self.summaries, "problems": self.problems(),
         }
         if calibration is not None:
-            data["emulatorBoundSeconds"] = round(self.emulator_bound_s(calibration), 2)
+            data["localAwsBoundSeconds"] = round(self.local_aws_bound_s(calibration), 2)
+            data["latencyBoundSeconds"] = round(self.latency_bound_s(calibration), 2)
         return data
 
 
@@ -336,19 +341,10 @@ class SweepRun:
 class Bench:
     """The local stack, set up for measuring, plus the helpers every figure uses."""
 
-    def __init__(self, work_dir: Path, *, tls: bool = False) -> None:
-        """`tls`: the simulators serve HTTPS with a test CA the functions trust (REQUESTS_CA_BUNDLE),
-        and the template is deployed with AllowInsecureHttp=false, as in AWS."""
+    def __init__(self, work_dir: Path) -> None:
         self.work_dir = work_dir
-        self.tls = tls
-        if tls:
-            self.ca: TestCA | None = TestCA.create(work_dir / "tls")
-            self.stack = LocalStack(parameters={**BENCH_PARAMETERS, "AllowInsecureHttp": "false"},
-                                    function_env={"REQUESTS_CA_BUNDLE": str(self.ca.ca_file)},
-                                    simulator_tls=self.ca.server_context(), log_dir=work_dir / "logs")
-        else:
-            self.ca = None
-            self.stack = LocalStack(parameters=BENCH_PARAMETERS, log_dir=work_dir / "logs")
+        (work_dir / "stack").mkdir(parents=True, exist_ok=True)  # LocalStack writes its CA there at once
+        self.stack = LocalStack(parameters=BENCH_PARAMETERS, log_dir=work_dir / "logs", work_dir=work_dir / "stack")
         self._functions: list[LocalFunction] = []
         self._serial = itertools.count(1)
         self.dynamodb: Any = None
@@ -357,7 +353,7 @@ class Bench:
 
     def start(self) -> Bench:
         self.stack.start()
-        self.dynamodb = self.stack.emulator.client("dynamodb", max_pool_connections=32)
+        self.dynamodb = self.stack.client("dynamodb", max_pool_connections=32)
         self._detach_outcome_feed()
         return self
 
@@ -367,7 +363,7 @@ class Bench:
         self.stack.stop()
 
     def _detach_outcome_feed(self) -> None:
-        sns = self.stack.emulator.client("sns")
+        sns = self.stack.client("sns")
         for page in sns.get_paginator("list_subscriptions").paginate():
             for subscription in page.get("Subscriptions", []):
                 sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
@@ -377,30 +373,34 @@ class Bench:
         return self.stack.shards
 
     @property
-    def emulator_pid(self) -> int:
-        process = self.stack.emulator.process
-        assert process is not None, "the emulator is not running"
+    def ministack_pid(self) -> int:
+        """MiniStack's server process (its CPU is local AWS's cost)."""
+        process = self.stack.ministack.process
+        assert process is not None, "MiniStack is not running"
         return process.pid
 
     @property
     def memory_mb(self) -> int:
-        assert self.stack.deployed is not None
-        return self.stack.deployed.function(KICC_FOLDER).memory_mb
+        return self.stack.functions[KICC].info.memory_mb
+
+    @property
+    def function_env(self) -> dict[str, str]:
+        """The deployed KICC function's environment variables (as MiniStack reports them)."""
+        return self.stack.functions[KICC].info.environment
 
     # -- functions ------------------------------------------------------------------------
 
     def function(self, concurrency: int, *, containers: int = 1, extra_env: dict[str, str] | None = None) -> LocalFunction:
-        """The KICC function as deployed, with this sweep concurrency, its containers warm.
+        """The KICC function as deployed, with this sweep concurrency, its sandboxes warm.
 
-        Warming runs one sweep per container on a table with no due orders: the cold start
-        and the first invocation's set-up (configuration, AWS clients) are not part of any
-        measurement. The provider secret is fetched at the first provider call, so each measured
-        sweep includes one GetSecretValue (listed under "other AWS calls").
+        Warming runs one sweep per sandbox on a table with no due orders: the cold start and the
+        first invocation's set-up (configuration, AWS clients) are not part of any measurement.
+        The provider secret is fetched at the first provider call, so each measured sweep
+        includes one GetSecretValue (listed under "other AWS calls").
         """
-        assert self.stack.deployed is not None
-        info = self.stack.deployed.function(KICC_FOLDER)
         env = {"SWEEP_CONCURRENCY": str(concurrency), **(extra_env or {})}
-        function = self.stack.local_function(info, log_dir=self.work_dir / "logs" / f"f{next(self._serial)}", extra_env=env)
+        function = self.stack.local_function(BY_ID[KICC], extra_env=env,
+                                             log_dir=self._log_dir(f"f{next(self._serial)}"))
         self._functions.append(function)
         futures = [function.invoke_async(self.stack.schedule_event(KICC)) for _ in range(containers)]
         for future in futures:
@@ -408,6 +408,11 @@ class Bench:
             if not result.ok or result.result["checked"]:
                 raise RuntimeError(f"warm-up sweep was not empty or failed: {result.error or result.result}")
         return function
+
+    def _log_dir(self, name: str) -> Path:
+        folder = self.work_dir / "logs" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def retire(self, function: LocalFunction) -> None:
         function.stop()
@@ -435,7 +440,7 @@ class Bench:
         return time.monotonic() - started
 
     def clear(self) -> None:
-        """Empty both tables and forget the simulator's request log."""
+        """Empty both tables, drop every fault and forget the simulator's request log."""
         for output in ("OrdersTableName", "CompensationsTableName"):
             table = self.stack.output(output)
             keys = [
@@ -445,6 +450,8 @@ class Bench:
             ]
             if keys:
                 self._batch_write(table, keys)
+        assert self.stack.faults is not None
+        self.stack.faults.clear_faults()
         self.stack.kicc.reset_requests()
 
     def due_orders(self, prefix: str, kinds: Sequence[str]) -> list[dict[str, Any]]:
@@ -463,28 +470,17 @@ class Bench:
         as many, and is due now, unleased."""
         history = list(checked.get("history") or [])
         full = (history * HISTORY_LIMIT)[-HISTORY_LIMIT:] if history else []
-        items = []
-        for item in self.due_orders(prefix, kinds):
-            items.append({**item, "history": full, "attempts": len(full) or 1,
-                          **({"lastCheck": checked["lastCheck"]} if "lastCheck" in checked else {})})
-        return items
+        return [{**item, "history": full, "attempts": len(full) or 1,
+                 **({"lastCheck": checked["lastCheck"]} if "lastCheck" in checked else {})}
+                for item in self.due_orders(prefix, kinds)]
 
-    # -- the same calls, made bare ----------------------------------------------------------
+    # -- plain clients in another process (bench/bare.py) -----------------------------------
 
-    def bare(self, concurrency: int, timeout_s: float = 600.0) -> dict[str, Any]:
-        """Run `bench.bare` (the sweep's calls through plain clients, in its own process) over the
-        due orders now in the table; returns what it measured (CPU seconds, checks, calls)."""
-        assert self.stack.deployed is not None and self.ca is not None, "the bare loop needs the HTTPS stack"
-        env = self.stack.deployed.function(KICC_FOLDER).environment
-        spec = {
-            "endpoint": self.stack.emulator.url, "region": self.stack.emulator.client("dynamodb").meta.region_name,
-            "table": self.stack.table, "dueIndex": env["DUE_INDEX_NAME"],
-            "sweepKeys": [sweep_key(KICC, shard) for shard in range(self.shards)],
-            "topics": {outcome: env[f"{outcome}_TOPIC_ARN"] for outcome in ("APPROVED", "FAILED", "CANCELLED", "REVIEW")},
-            "providerUrl": self.stack.kicc.base_url + KICC_FIND_PATH, "caBundle": str(self.ca.ca_file),
-            "mallId": self.stack.kicc_credentials["mallId"], "secretArn": env["PROVIDER_SECRET_ARN"],
-            "concurrency": concurrency, "pageSize": 250, "leaseSeconds": 80,
-        }
+    def plain(self, spec: dict[str, Any], timeout_s: float = 600.0) -> dict[str, Any]:
+        """Run `bench.bare` in its own process with this spec (plus where local AWS is); its result."""
+        assert self.stack.faults is not None
+        spec = {"endpoint": self.stack.faults.url, "caBundle": str(self.stack.ca_file), "region": "us-east-1",
+                "table": self.stack.table, **spec}
         folder = self.work_dir / f"bare-{next(self._serial)}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "spec.json").write_text(json.dumps(spec))
@@ -492,104 +488,75 @@ class Bench:
                        cwd=REPO, check=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
         return dict(json.loads((folder / "result.json").read_text()))
 
-    # -- the emulator's capacity ----------------------------------------------------------
+    def bare(self, concurrency: int) -> dict[str, Any]:
+        """The sweep's calls made bare over the due orders now in the table (CPU seconds, checks, calls)."""
+        env = self.function_env
+        return self.plain({
+            "mode": "sweep", "dueIndex": env["DUE_INDEX_NAME"],
+            "sweepKeys": [sweep_key(KICC, shard) for shard in range(self.shards)],
+            "topics": {outcome: env[f"{outcome}_TOPIC_ARN"] for outcome in OUTCOMES},
+            "providerUrl": self.stack.kicc.base_url + KICC_FIND_PATH,
+            "mallId": self.stack.credentials[KICC]["mallId"], "secretArn": env["PROVIDER_SECRET_ARN"],
+            "concurrency": concurrency, "pageSize": 250, "leaseSeconds": 80,
+            "clockOffsetSeconds": self.stack.clock_offset_seconds,
+        })
 
     def calibrate(self, calls: int = 1000, threads: int = 16) -> Calibration:
-        """Conditional UpdateItem calls (the shape of a claim) on order-sized items, from
-        `threads` client threads: how many calls per second this emulator serves."""
+        """Conditional UpdateItem calls (the shape of a claim) on order-sized items from `threads`
+        client threads of another process: how many calls per second local AWS serves on the
+        sandboxes' path (the fault proxy), and MiniStack on its own endpoint."""
+        assert self.stack.faults is not None
         now = self.stack.now()
         items = [terminal_order_item(f"CAL-{i:04d}", now) for i in range(200)]
         self.put(items)
-        client = self.stack.emulator.client("dynamodb", max_pool_connections=threads)
-        table = self.stack.table
-
-        def claim_like(i: int) -> None:
-            client.update_item(
-                TableName=table,
-                Key={"orderId": {"S": items[i % len(items)]["orderId"]}},
-                UpdateExpression="SET #o = :o, #u = :u, #t = :t",
-                ConditionExpression="attribute_exists(orderId) AND #s = :s",
-                ExpressionAttributeNames={"#o": "leaseOwner", "#u": "leaseUntil", "#t": "updatedAt", "#s": "status"},
-                ExpressionAttributeValues={":o": {"S": f"calibration:{i:016x}"}, ":u": {"S": to_iso(now)},
-                                           ":t": {"S": to_iso(now)}, ":s": {"S": "APPROVED"}},
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(claim_like, range(50)))  # connections open, code paths warm
-            meter = CpuMeter({"emulator": self.emulator_pid, "client": os.getpid()}).start()
-            started = time.monotonic()
-            list(pool.map(claim_like, range(calls)))
-            seconds = time.monotonic() - started
-            used = meter.stop()
+        proxy, direct = self.stack.faults.url, self.stack.ministack.url
+        answer = self.plain({"mode": "calibrate", "calls": calls, "threads": threads, "sequential": 20,
+                             "now": to_iso(now), "orderIds": [item["orderId"] for item in items],
+                             "endpoints": [proxy, direct], "pids": {"ministack": self.ministack_pid, "proxy": os.getpid()}})
         self.clear()
-        return Calibration(calls, seconds, threads, used["emulator"] / seconds, used["client"] / seconds)
+        seconds, used = answer[proxy]["seconds"], answer[proxy]["cpuSeconds"]
+        return Calibration(calls, seconds, threads, used["ministack"] / seconds, used["proxy"] / seconds,
+                           answer[direct]["seconds"], answer[proxy]["callSeconds"], answer[direct]["callSeconds"])
 
     # -- sweeps ---------------------------------------------------------------------------
 
-    def sweep(
-        self,
-        function: LocalFunction,
-        *,
-        label: str,
-        orders: int,
-        concurrency: int,
-        latency_s: float,
-        shard_sets: Sequence[list[int] | None] = (None,),
-    ) -> SweepRun:
-        """Run one sweep per shard set at once (each in its own warm container) and measure it."""
-        emulator = self.stack.emulator
-        self.stack.kicc.latency_seconds = latency_s
-        self.stack.kicc.reset_requests()
-        emulator.reset_stats()
-        workers = function.pids
-        rss_before = max(peak_rss_mb(pid) for pid in workers)
-        pids = {"emulator": self.emulator_pid, "bench": os.getpid()}
-        pids.update({f"worker{i}": pid for i, pid in enumerate(workers)})
-        meter = CpuMeter(pids).start()
-        futures = [function.invoke_async(self.stack.schedule_event(KICC, shards)) for shards in shard_sets]
+    def sweep(self, function: LocalFunction, *, label: str, orders: int, concurrency: int, latency_s: float,
+              shard_sets: Sequence[list[int] | None] = (None,)) -> SweepRun:
+        """Run one sweep per shard set at once (each in its own warm sandbox) and measure it."""
+        stack = self.stack
+        assert stack.faults is not None
+        stack.kicc.latency_seconds = latency_s
+        stack.kicc.reset_requests()
+        workers = function.pids()
+        rss_before = max((peak_rss_mb(pid) for pid in workers), default=float("nan"))
+        meter = CpuMeter({"ministack": self.ministack_pid, "bench": os.getpid()}).start()
+        stack.faults.calls.clear()
+        futures = [function.invoke_async(stack.schedule_event(KICC, shards)) for shards in shard_sets]
         results: list[InvocationResult] = [future.result() for future in futures]
+        calls = dict(stack.faults.calls)
         used = meter.stop()
-        stats = emulator.stats()
-        arrivals = [request.at.timestamp() for request in self.stack.kicc.requests]
-        self.stack.kicc.latency_seconds = 0.0
-        alive = [pid for pid in workers if pid in function.pids]
+        arrivals = [request.at.timestamp() for request in stack.kicc.requests]
+        stack.kicc.latency_seconds = 0.0
+        alive = [pid for pid in workers if pid in function.pids()]
+        meters: Counter[str] = Counter()
+        for result in results:
+            meters.update(result.meters)
         run = SweepRun(
-            label=label,
-            orders=orders,
-            concurrency=concurrency,
-            latency_s=latency_s,
-            sweepers=len(shard_sets),
+            label=label, orders=orders, concurrency=concurrency, latency_s=latency_s, sweepers=len(shard_sets),
             duration_s=max(result.duration_ms for result in results) / 1000,
-            summaries=[result.result or {} for result in results],
-            calls=dict(stats["calls"]),
-            items_read=dict(stats["itemsReadByTable"]),
+            summaries=[result.result or {} for result in results], calls=calls, meters=dict(meters),
             provider_arrivals=arrivals,
-            cpu={
-                "emulator": used["emulator"],
-                "sweeper": sum(v for k, v in used.items() if k.startswith("worker")),
-                "bench": used["bench"],
-            },
+            cpu={"sweeper": meters.get("cpuSeconds", 0.0), "ministack": used["ministack"], "bench": used["bench"]},
             worker_peak_rss_mb=max((peak_rss_mb(pid) for pid in alive), default=float("nan")),
             worker_peak_rss_before_mb=rss_before,
-            write_units=dict(stats.get("writeUnits") or {}),
         )
         run.errors.extend(f"{r.error['errorType']}: {r.error['errorMessage']}" for r in results if r.error)
         if len(workers) < len(shard_sets):
-            run.errors.append(f"{len(workers)} warm containers for {len(shard_sets)} sweeps")
+            run.errors.append(f"{len(workers)} warm sandboxes for {len(shard_sets)} sweeps")
         return run
 
-    def measure(
-        self,
-        *,
-        label: str,
-        kinds: Sequence[str],
-        concurrency: int,
-        latency_s: float,
-        extra_env: dict[str, str] | None = None,
-        steady_from: dict[str, Any] | None = None,
-    ) -> SweepRun:
+    def measure(self, *, label: str, kinds: Sequence[str], concurrency: int, latency_s: float,
+                extra_env: dict[str, str] | None = None, steady_from: dict[str, Any] | None = None) -> SweepRun:
         """The common case: a clean table, a warm function, `len(kinds)` due orders, one sweep.
         With `steady_from` (an order the handler left pending), the orders are at the steady state
         (`steady_orders`)."""

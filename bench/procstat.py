@@ -29,11 +29,6 @@ def peak_rss_mb(pid: int) -> float:
     return _status_kb(pid, "VmHWM") / 1024
 
 
-def rss_mb(pid: int) -> float:
-    """The process's resident set size now (VmRSS), in MiB."""
-    return _status_kb(pid, "VmRSS") / 1024
-
-
 class CpuMeter:
     """CPU seconds used by a set of processes between `start()` and `stop()`."""
 

@@ -1,11 +1,13 @@
-"""`make bench`: paysweep's performance figures, each beside its baseline or limit.
+"""`make bench`: paysweep's performance figures, each beside its limit or baseline.
 
-Runs against the local emulator and the provider simulators (no AWS account), prints every
-figure as it is measured, checks each target (met or missed; nothing here is a test), and
-writes `bench/results/results.json` and `bench/results/throughput.png`.
+Runs against the local stack (`paysweep_local.stack`: MiniStack with the template deployed by
+`sam build` + `sam deploy`, the provider simulators; no AWS account), prints every figure as it
+is measured, as a ratio to its limit or baseline measured in the same run, checks each target
+(met or missed; nothing here is a test), and writes `bench/results/results.json` (or
+`results-quick.json`) and `bench/results/throughput.png`.
 
-    make bench                              # every figure (about 6½ minutes on a shared 2-core VM)
-    make bench ARGS=--quick                 # smaller N everywhere (about 2 minutes)
+    make bench                              # every figure (about 10 minutes on a shared 2-core VM)
+    make bench ARGS=--quick                 # smaller N everywhere (about 3 minutes)
     make bench ARGS="--only sweep,imports"  # some figures (their prerequisites run too)
 """
 
@@ -27,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.figures import DEPENDS, FIGURES, NEEDS_STACK, Context, Sizes
+from bench.context import Context, Sizes
+from bench.figures import DEPENDS, FIGURES, NEEDS_STACK
 from bench.report import Report, seconds
 
 RESULTS = REPO / "bench" / "results"
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         for name in names:
+            figure_started = time.monotonic()
             try:
                 if name in NEEDS_STACK:
                     ctx.bench()  # started (and calibrated) before the first figure that needs it
@@ -106,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 report.say("  " + traceback.format_exc().replace("\n", "\n  "))
                 report.heading(name, f"{name}: not produced")
                 report.check(name, "n/a", "-", None, f"{type(error).__name__}: {error}")
+            report.say(f"  ({name}: {seconds(time.monotonic() - figure_started)})")
         if ctx.calibration is not None:
             try:
                 ctx.recalibrate()

@@ -1,6 +1,7 @@
 """Every KICC behaviour the public documentation does not settle, in one place.
 
-Each name below is an assumption marked [GAP] in PROVIDERS.md and listed in the README.
+Each name below is an assumption marked [GAP], listed in the README's table (Assumptions about
+the providers).
 When KICC confirms or contradicts one, this module is the only code that changes.
 """
 

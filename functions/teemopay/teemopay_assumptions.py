@@ -1,7 +1,7 @@
 """Every TeemoPay behaviour the public documentation does not settle, in one place.
 
-Each name below is an assumption marked [GAP] in PROVIDERS.md (or a place where the
-documentation contradicts itself) and is listed in the README.
+Each name below is an assumption marked [GAP] (or a place where the documentation contradicts
+itself), listed in the README's table (Assumptions about the providers).
 """
 
 from __future__ import annotations

@@ -1,5 +1,1 @@
-"""The local stack: the AWS emulator (moto server), provider simulators, and the demo.
-
-Development-only: nothing here ships to Lambda. Tests, `make run` and the benchmark all
-use it, so the system they exercise is the same one.
-"""
+"""The local stack on MiniStack, the provider simulators and the demo: development only, never shipped."""

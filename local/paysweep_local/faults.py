@@ -93,24 +93,16 @@ class FaultRule:
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def __post_init__(self) -> None:
-        if self.error not in WAIT_KINDS and (self.service, self.error) not in ERRORS:
-            raise ValueError(f"no fault {self.error!r} for {self.service}: one of {sorted(ERRORS)} or 'hang'")
-        if self.times == 0 or self.times < -1:
-            raise ValueError("times must be a positive count or -1 (until removed)")
+        if self.error not in WAIT_KINDS and (self.service, self.error) not in ERRORS or self.times == 0 or self.times < -1:
+            raise ValueError(f"no fault {self.error!r} x {self.times} for {self.service}: see ERRORS, or 'hang'")
         self.rng = random.Random(self.seed)
 
     def matches(self, call: Call) -> bool:
-        if (self.times != -1 and self.fired >= self.times) or self.service != call.service:
-            return False
-        if self.operation not in (None, call.operation):
-            return False
-        if self.match is not None and self.match.encode() not in call.body:
+        live = self.times == -1 or self.fired < self.times
+        wanted = self.service == call.service and self.operation in (None, call.operation)
+        if not (live and wanted) or (self.match is not None and self.match.encode() not in call.body):
             return False
         return self.probability >= 1 or self.rng.random() < self.probability
-
-    def report(self) -> dict[str, Any]:
-        return {"id": self.id, "service": self.service, "operation": self.operation, "error": self.error,
-                "match": self.match, "fired": self.fired}
 
 
 class FaultProxy:
@@ -159,7 +151,7 @@ class FaultProxy:
     def fault_report(self) -> list[dict[str, Any]]:
         """Every rule with how many times it fired."""
         with self._lock:
-            return [rule.report() for rule in self._rules]
+            return [{k: v for k, v in vars(rule).items() if k != "rng"} for rule in self._rules]
 
     def fire(self, call: Call) -> FaultRule | None:
         with self._lock:

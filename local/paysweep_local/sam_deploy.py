@@ -2,9 +2,8 @@
 
 Nothing here re-implements SAM or CloudFormation: the commands are read from the README's
 "Deploying to AWS" section, so the tests and the documentation cannot drift apart, and run with
-only local additions (`local_build_args`, `local_deploy_flags`): an x86_64 build in a temporary
-folder, the endpoint, and values for the README's `...` placeholders. One build serves every
-deploy of a process (`build` once, `deploy` per stack).
+only local additions: an x86_64 build in a temporary folder, the endpoint, and values for the
+README's `...` placeholders. One build serves every deploy of a process.
 
 After the build, a copy of the built template loses exactly the resources MiniStack cannot create
 (`unsupported_resources`); the deploy names them in its output and the README lists them.
@@ -136,15 +135,6 @@ def sam_path() -> Path:
     return Path(os.environ.get(SAM_ENV) or DEFAULT_SAM)
 
 
-def local_build_args(build_dir: Path, cache_dir: Path) -> str:
-    """BUILD_ARGS for `make build`: the local architecture, and a temporary build folder."""
-    return f"--parameter-overrides Architecture={LOCAL_ARCHITECTURE} --build-dir {build_dir} --cache-dir {cache_dir}"
-
-
-def local_deploy_flags(built_template: Path) -> list[str]:
-    return ["--template-file", str(built_template), "--region", REGION, "--no-progressbar"]
-
-
 @dataclass
 class Build:
     """`make build`'s output, with the template MiniStack can take beside the built one."""
@@ -175,16 +165,11 @@ def run_command(command: Sequence[str], env: Mapping[str, str], log: Path) -> fl
     """Run one command with its output in `log`; returns its duration, raises DeployError on failure."""
     started = time.monotonic()
     with log.open("w", encoding="utf-8") as output:
-        try:
-            result = subprocess.run(
-                list(command), cwd=REPO, env=dict(env), stdout=output, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT_SECONDS, check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise DeployError(f"`{shlex.join(command)}` did not finish in {COMMAND_TIMEOUT_SECONDS} s") from None
-    if result.returncode != 0:
+        code = subprocess.run(list(command), cwd=REPO, env=dict(env), stdout=output, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT_SECONDS, check=False).returncode
+    if code != 0:
         tail = log.read_text(encoding="utf-8", errors="replace")[-6000:]
-        raise DeployError(f"`{shlex.join(command)}` exited {result.returncode}:\n{tail}")
+        raise DeployError(f"`{shlex.join(command)}` exited {code}:\n{tail}")
     return time.monotonic() - started
 
 
@@ -200,19 +185,20 @@ def tool_env(ministack: MiniStack | None = None) -> dict[str, str]:
 def build(workdir: Path) -> Build:
     """The README's `make build` (x86_64, into `workdir`); one build serves any number of deploys."""
     workdir.mkdir(parents=True, exist_ok=True)
-    build_dir, cache_dir = workdir / "build", workdir / "cache"
-    command = [*readme_commands().build, f"SAM={sam_path()}", f"BUILD_ARGS={local_build_args(build_dir, cache_dir)}"]
+    folder = workdir / "build"
+    local = f"--parameter-overrides Architecture={LOCAL_ARCHITECTURE} --build-dir {folder} --cache-dir {workdir / 'cache'}"
+    command = [*readme_commands().build, f"SAM={sam_path()}", f"BUILD_ARGS={local}"]
     seconds = run_command(command, tool_env(), workdir / "sam-build.log")
-    built = build_dir / "template.yaml"
-    result = Build(build_dir, command, {}, seconds)
-    result.removed = strip_unsupported(built, result.template)
+    result = Build(folder, command, {}, seconds)
+    result.removed = strip_unsupported(folder / "template.yaml", result.template)
     return result
 
 
 def deploy(ministack: MiniStack, built: Build, values: Mapping[str, str]) -> Deployment:
     """The README's `sam deploy` of `built` into `ministack`; `values` fill the placeholders."""
     command = with_parameters(readme_commands().deploy, {**values, "Architecture": LOCAL_ARCHITECTURE})
-    command = [str(sam_path()), *command[1:], *local_deploy_flags(built.template)]
+    command = [str(sam_path()), *command[1:], "--template-file", str(built.template), "--region", REGION,
+               "--no-progressbar"]
     stack_name = command[command.index("--stack-name") + 1]
     deployment = Deployment(stack_name, {}, built.removed, built.folder, seconds={"build": built.seconds})
     log = built.folder.parent / f"sam-deploy-{ministack.port}.log"

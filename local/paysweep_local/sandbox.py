@@ -11,8 +11,10 @@ stack" says what it keeps of Lambda.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -89,60 +91,47 @@ class Sandbox:
     """One execution environment: a worker process, one invocation at a time."""
 
     def __init__(self, info: FunctionInfo, env: Mapping[str, str], log_path: Path) -> None:
-        self.info = info
-        self.log_path = log_path
         self.fresh = True
-        read_answers, self._answers_fd = os.pipe()
-        self._log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "paysweep_local.sandbox", info.handler, str(self._answers_fd), str(log_path)],
-            env=dict(env), cwd=info.import_path[0], stdin=subprocess.PIPE, stdout=self._log,
-            stderr=subprocess.STDOUT, pass_fds=(self._answers_fd,), start_new_session=True,
-        )
-        os.close(self._answers_fd)
-        self._answers: IO[bytes] = os.fdopen(read_answers, "rb")
+        read_end, write_end = os.pipe()
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-P", "-m", "paysweep_local.sandbox", info.handler, str(write_end), str(log_path)],
+                env=dict(env), cwd=info.import_path[0], stdin=subprocess.PIPE, stdout=log,
+                stderr=subprocess.STDOUT, pass_fds=(write_end,), start_new_session=True,
+            )
+        os.close(write_end)
+        self._answers = os.fdopen(read_end, "rb")
 
     def invoke(self, request: dict[str, Any], wait_seconds: float) -> dict[str, Any] | str:
         """Send one invocation; its answer, or "died" or "timed out"."""
         assert self.process.stdin is not None
-        answer: list[dict[str, Any]] = []
-
-        def read() -> None:
-            line = self._answers.readline()
-            if line:
-                answer.append(json.loads(line))
-
+        self.fresh = False
         try:
             self.process.stdin.write(json.dumps(request).encode() + b"\n")
             self.process.stdin.flush()
         except OSError:
             return "died"
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        reader.join(wait_seconds)
-        self.fresh = False
-        return answer[0] if answer else "timed out" if reader.is_alive() else "died"
+        if not select.select([self._answers], [], [], wait_seconds)[0]:
+            return "timed out"
+        line = self._answers.readline()
+        return json.loads(line) if line else "died"
 
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def kill(self) -> None:
-        if self.alive:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         self._answers.close()
-        self._log.close()
 
 
 class LocalFunction:
     """A deployed function's sandboxes; `invoke` runs one event as Lambda would."""
 
     def __init__(self, info: FunctionInfo, env: Mapping[str, str], *, clock: Clock, log_dir: Path) -> None:
-        self.info = info
-        self.env = dict(env)
-        self.clock = clock
-        self.log_dir = log_dir
+        self.info, self.env, self.clock, self.log_dir = info, dict(env), clock, log_dir
         self._idle: list[Sandbox] = []
         self._busy: set[Sandbox] = set()
         self._lock = threading.Lock()
@@ -151,15 +140,14 @@ class LocalFunction:
 
     def _acquire(self) -> Sandbox:
         with self._lock:
-            while self._idle:
-                sandbox = self._idle.pop()
-                if sandbox.alive:
-                    self._busy.add(sandbox)
-                    return sandbox
-            self._started += 1
-            stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-            sandbox = Sandbox(self.info, {**self.env, "AWS_LAMBDA_LOG_STREAM_NAME": stream},
-                              self.log_dir / f"{self.info.name}-{self._started}.log")
+            warm = [sandbox for sandbox in self._idle if sandbox.alive]
+            self._idle.clear()
+            if not warm:
+                self._started += 1
+                stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+                warm = [Sandbox(self.info, {**self.env, "AWS_LAMBDA_LOG_STREAM_NAME": stream},
+                                self.log_dir / f"{self.info.name}-{self._started}.log")]
+            sandbox, self._idle = warm[-1], warm[:-1]
             self._busy.add(sandbox)
             return sandbox
 
@@ -172,20 +160,17 @@ class LocalFunction:
     def invoke(self, event: Any, timeout_seconds: float | None = None) -> InvocationResult:
         """One invocation at the clock's time; `timeout_seconds` overrides the deployed Timeout."""
         timeout = float(timeout_seconds or self.info.timeout_seconds)
-        request_id = str(uuid.uuid4())
-        sandbox = self._acquire()
-        cold = sandbox.fresh
-        started = time.monotonic()
+        request_id, sandbox = str(uuid.uuid4()), self._acquire()
+        cold, started = sandbox.fresh, time.monotonic()
         request = {"event": event, "requestId": request_id, "timeoutMs": int(timeout * 1000),
                    "now": self.clock().isoformat(), "functionArn": self.info.arn}
         answer = sandbox.invoke(request, timeout + TIMEOUT_GRACE_SECONDS + (INIT_ALLOWANCE_SECONDS if cold else 0))
         duration_ms = int((time.monotonic() - started) * 1000)
         if isinstance(answer, str):  # Lambda's own words for a crash and a timeout
             sandbox.kill()
-            error = ({"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: signal: killed"}
-                     if answer == "died" else {"errorType": "Sandbox.Timedout", "errorMessage":
-                                               f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"})
-            answer = {"error": error}
+            answer = {"error": {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: signal: killed"}
+                      if answer == "died" else {"errorType": "Sandbox.Timedout", "errorMessage":
+                                                f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"}}
         self._release(sandbox)
         return InvocationResult(answer.get("result"), answer.get("error"), duration_ms,
                                 parse_log_lines(answer.get("log", "")), request_id, cold, answer.get("meters", {}))
@@ -197,10 +182,11 @@ class LocalFunction:
     def kill(self) -> None:
         """SIGKILL every sandbox, busy or idle, as a crash of its execution environment would."""
         with self._lock:
-            sandboxes = [*self._idle, *self._busy]
-            self._idle.clear()
-        for sandbox in sandboxes:
-            if sandbox.alive:
+            idle, busy, self._idle = self._idle, list(self._busy), []
+        for sandbox in idle:
+            sandbox.kill()
+        for sandbox in busy:  # its invocation sees it die, and reaps it
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(sandbox.process.pid, signal.SIGKILL)
 
     def stop(self) -> None:

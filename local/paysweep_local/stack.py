@@ -1,21 +1,15 @@
 """The whole system, locally: MiniStack with the README's deploy in it, the simulators, the handlers.
 
-`LocalStack` is what `make run`, `make deploy-local`, the integration and e2e suites and the
-benchmark share:
-- MiniStack (AUTH on) with `template.yaml` deployed by the README's own `make build` +
-  `sam deploy` (one build per process, one deploy per stack);
-- every provider of `paysweep_local.providers`: its simulator over HTTPS (a `trustme` CA), its
-  secret in Secrets Manager, both wired in through the template's parameters;
-- the functions' schedules disabled after the deploy, so that only the caller decides when a
-  sweep runs: through MiniStack's Lambda API (`invoke`, as AWS runs them), or in local sandboxes
-  (`sweep`, `paysweep_local.sandbox`) that follow simulated time (`advance`) and reach MiniStack
-  through the fault proxy (`faults`, `paysweep_local.faults`), over HTTPS too;
-- an SQS queue subscribed to the four outcome topics, to read what subscribers would see.
+What `make run`, `make deploy-local`, the integration and e2e suites and the benchmark share; the
+README's "The local stack" describes it. The functions' schedules are disabled after the deploy,
+so that only the caller decides when a sweep runs.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import ssl
 import tempfile
 import threading
@@ -44,17 +38,18 @@ OUTCOMES = ("APPROVED", "FAILED", "CANCELLED", "REVIEW")
 LOCAL_PARAMETERS = {"AllowInsecureHttp": "false", "TableDeletionProtection": "false"}
 """Every local stack is deployed as in AWS (HTTPS only), and can be deleted."""
 ROOT_KEYS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-_BUILDS: dict[Path, Build] = {}
+_BUILDS: list[Build] = []
 _BUILD_LOCK = threading.Lock()
 
 
-def shared_build(work_dir: Path | None = None) -> Build:
+def shared_build() -> Build:
     """The process's one `make build` (a test session deploys it as often as it likes)."""
     with _BUILD_LOCK:
-        key = work_dir or Path("")
-        if key not in _BUILDS:
-            _BUILDS[key] = build(work_dir or Path(tempfile.mkdtemp(prefix="paysweep-build-")))
-        return _BUILDS[key]
+        if not _BUILDS:
+            folder = Path(tempfile.mkdtemp(prefix="paysweep-build-"))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            _BUILDS.append(build(folder))
+        return _BUILDS[0]
 
 
 @dataclass(frozen=True)
@@ -121,9 +116,11 @@ class LocalStack:
         log_dir: Path | None = None,
         work_dir: Path | None = None,
     ) -> None:
+        self._own_work_dir = work_dir is None
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="paysweep-stack-"))
         self.log_dir = log_dir or self.work_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
         self.parameter_overrides = {**LOCAL_PARAMETERS, **(parameters or {})}
         self.function_env = dict(function_env or {})
         self.credentials = {p.id: dict((credentials or {}).get(p.id) or p.secret()) for p in PROVIDERS}
@@ -247,6 +244,8 @@ class LocalStack:
         self.ministack.stop()
         for simulator in self.simulators.values():
             simulator.stop()
+        if self._own_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -285,15 +284,12 @@ class LocalStack:
             **{f"{outcome}_TOPIC_ARN": self.output(f"{outcome.title()}TopicArn") for outcome in OUTCOMES},
         }
 
-    def register(self, order_id: str, provider: str, amount: Decimal | int | str, currency: str = "KRW", *,
-                 pg_cno: str | None = None, **options: Any) -> dict[str, Any]:
+    def register(self, order_id: str, provider: str, amount: Decimal | int | str, currency: str = "KRW",
+                 **options: Any) -> dict[str, Any]:
         """Write a pending order with the writer helper, checked against the provider's profile
-        (`refs`, `expires_at`, `first_check_after`, `created_at`: the simulated now unless given;
-        `pg_cno`: the tests' shorthand for `refs={"pgCno": ...}`)."""
+        (`refs`, `expires_at`, `first_check_after`, `created_at`: the simulated now unless given)."""
         options.setdefault("created_at", self.now())
         options.setdefault("first_check_after", timedelta(0))
-        if pg_cno is not None:
-            options["refs"] = {**options.get("refs", {}), "pgCno": pg_cno}
         return register_order(table_name=self.table, shards=self.shards, order_id=order_id, provider=provider,
                               amount=amount, currency=currency, client=self.client("dynamodb"),
                               profile=BY_ID[provider].profile, **options)

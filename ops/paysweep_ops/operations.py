@@ -62,11 +62,11 @@ class Recorded:
 
 
 def read_order(store: DynamoDBOrderStore, order_id: str) -> dict[str, Any]:
-    """The order as it is now (strongly consistent read)."""
-    item = store.read(order_id)
-    if item is None:
+    """The order as it is now (strongly consistent read), every attribute: what an operator sees."""
+    found = store.read(order_id)
+    if found is None:
         raise OrderNotFound(f"no order {order_id!r} in the table")
-    return item
+    return dict(found.attributes)
 
 
 def redrive(store: DynamoDBOrderStore, order_id: str, *, shards: int, now: datetime) -> Redriven:
@@ -142,7 +142,7 @@ def _write(store: DynamoDBOrderStore, item: dict[str, Any], transition: items.Tr
         store.apply(transition)
     except ConditionFailed as error:
         current = error.current if error.current is not None else store.read(str(item[items.ORDER_ID]))
-        raise Refused(_changed(item, current, now)) from None
+        raise Refused(_changed(item, dict(current.attributes) if current is not None else None, now)) from None
 
 
 def _changed(before: dict[str, Any], current: dict[str, Any] | None, now: str) -> str:
@@ -165,9 +165,8 @@ def in_review(
 ) -> Iterator[dict[str, Any]]:
     """Orders in REVIEW, or (`late_payments`) every order whose outcome is a late payment's,
     cancelled or in REVIEW (a full-table Scan with a filter: see `OrderStore.in_status`)."""
-    if late_payments:
-        return store.in_status(None, provider=provider, reason=Reason.LATE_PAYMENT.value, page_size=page_size)
-    return store.in_status(OrderStatus.REVIEW.value, provider=provider, page_size=page_size)
+    status, reason = (None, Reason.LATE_PAYMENT.value) if late_payments else (OrderStatus.REVIEW.value, None)
+    return (dict(found.attributes) for found in store.in_status(status, provider=provider, reason=reason, page_size=page_size))
 
 
 def recorded_outcome(store: DynamoDBOrderStore, order_id: str) -> Recorded:

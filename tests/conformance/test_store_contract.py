@@ -1,7 +1,8 @@
 """The order store's and the journal's contract, held on every backend (conftest.py).
 
 What the sweep relies on, spelled out: a guard that does not hold refuses the write and
-reports the item as it was; a claim returns the whole item as it was before it; numbers come
+reports the order as it was; a claim returns the whole order as it was before it; every read
+is a `StoredOrder` (the item seen through its shape: the sweep reads no attribute); numbers come
 back as exact decimals; the sparse indexes hold exactly the due orders and the due audits (keys
 only), oldest first, in pages; an audit's claim needs the outcome published; the journal keeps an
 order's first entry. The in-memory
@@ -55,26 +56,38 @@ def refused(action: Callable[[], object]) -> ConditionFailed:
 def test_a_new_order_is_written_once_and_a_second_write_reports_the_first(backend: Backend) -> None:
     written = register(backend, "C-NEW")
     again = refused(lambda: register(backend, "C-NEW"))
-    assert again.current is not None and again.current["pgCno"] == written["pgCno"]
+    assert again.current is not None and again.current.attributes["pgCno"] == written["pgCno"]
     stored = backend.store.read("C-NEW")
-    assert stored is not None and stored["amount"] == Decimal(1000) and isinstance(stored["amount"], Decimal)
+    assert stored is not None and stored.attributes["amount"] == Decimal(1000) and isinstance(stored.attributes["amount"], Decimal)
 
 
 def test_a_claim_returns_the_whole_item_as_it_was_and_takes_the_lease(backend: Backend) -> None:
     register(backend, "C-CLAIM")
     before = backend.store.claim(claim_of("C-CLAIM", "sweep-a:1"))
-    assert before["status"] == "PENDING" and "leaseOwner" not in before and before["pgCno"] == "PG-C-CLAIM"
+    assert before.attributes["status"] == "PENDING" and "leaseOwner" not in before.attributes and before.attributes["pgCno"] == "PG-C-CLAIM"
     after = backend.store.read("C-CLAIM")
     assert after is not None
-    assert (after["leaseOwner"], after["leaseUntil"]) == ("sweep-a:1", T2)
-    assert after["nextCheckAt"] == before["nextCheckAt"], "a claim leaves the due index alone"
+    assert (after.attributes["leaseOwner"], after.attributes["leaseUntil"]) == ("sweep-a:1", T2)
+    assert after.attributes["nextCheckAt"] == before.attributes["nextCheckAt"], "a claim leaves the due index alone"
+
+
+def test_reads_come_back_as_stored_orders_the_sweep_reads_through_their_shape(backend: Backend) -> None:
+    register(backend, "C-TYPED")
+    before = backend.store.claim(claim_of("C-TYPED", "sweep-a:1"))
+    stored = backend.store.read("C-TYPED")
+    assert isinstance(before, item.StoredOrder) and isinstance(stored, item.StoredOrder)
+    assert (before.order_id, before.status, before.lease_owner, before.attempts) == ("C-TYPED", "PENDING", None, 0)
+    assert (stored.lease_owner, stored.live_lease(T1), stored.sweep_key) == ("sweep-a:1", T2, SHARD)
+    assert stored.satisfies(item.Leased("sweep-a:1", "PENDING")) and not stored.satisfies(item.Leased("b", None))
+    refusal = refused(lambda: backend.store.claim(claim_of("C-TYPED", "sweep-b:1")))
+    assert isinstance(refusal.current, item.StoredOrder) and refusal.current.lease_owner == "sweep-a:1"
 
 
 def test_a_second_claim_is_refused_and_sees_the_first_lease(backend: Backend) -> None:
     register(backend, "C-RACE")
     backend.store.claim(claim_of("C-RACE", "sweep-a:1"))
     second = refused(lambda: backend.store.claim(claim_of("C-RACE", "sweep-b:1")))
-    assert second.current is not None and second.current["leaseOwner"] == "sweep-a:1"
+    assert second.current is not None and second.current.attributes["leaseOwner"] == "sweep-a:1"
 
 
 def test_a_lease_that_ran_out_can_be_taken_over(backend: Backend) -> None:
@@ -82,9 +95,9 @@ def test_a_lease_that_ran_out_can_be_taken_over(backend: Backend) -> None:
     backend.store.claim(item.claim("C-EXPIRED", item.Due(SHARD, T0, T0), token="sweep-a:1", now=T0, lease_until=T1))
     refused(lambda: backend.store.claim(claim_of("C-EXPIRED", "sweep-b:1", now=T0)))
     before = backend.store.claim(claim_of("C-EXPIRED", "sweep-b:1", now=T2))
-    assert before["leaseOwner"] == "sweep-a:1", "the claim reports the abandoned lease"
+    assert before.attributes["leaseOwner"] == "sweep-a:1", "the claim reports the abandoned lease"
     stored = backend.store.read("C-EXPIRED")
-    assert stored is not None and stored["leaseOwner"] == "sweep-b:1"
+    assert stored is not None and stored.attributes["leaseOwner"] == "sweep-b:1"
 
 
 def test_a_claim_needs_the_order_due_and_in_the_shard(backend: Backend) -> None:
@@ -117,7 +130,7 @@ def test_many_claims_at_once_have_exactly_one_winner(backend: Backend) -> None:
         thread.join()
     assert len(winners) == 1
     stored = backend.store.read("C-CROWD")
-    assert stored is not None and stored["leaseOwner"] == winners[0]
+    assert stored is not None and stored.attributes["leaseOwner"] == winners[0]
 
 
 def test_a_leased_write_needs_the_lease_and_the_status(backend: Backend) -> None:
@@ -129,7 +142,7 @@ def test_a_leased_write_needs_the_lease_and_the_status(backend: Backend) -> None
     backend.store.apply(write)
     backend.store.apply(write._replace(guard=item.Leased("mine", None), set={"attempts": 2}))
     stored = backend.store.read("C-LEASE")
-    assert stored is not None and stored["attempts"] == Decimal(2)
+    assert stored is not None and stored.attributes["attempts"] == Decimal(2)
 
 
 @pytest.mark.parametrize(
@@ -159,7 +172,7 @@ def test_an_operator_write_needs_the_item_unchanged_and_no_live_lease(backend: B
     register(backend, "C-OPS")
     read = backend.store.read("C-OPS")
     assert read is not None
-    make_due = item.make_due(read, now=T1, sweep_key=SHARD)
+    make_due = item.make_due(read.attributes, now=T1, sweep_key=SHARD)
     stale = item.Transition("C-OPS", item.Unchanged({"attempts": 3}, T1), {"updatedAt": T1})
     absent_expected = item.Transition("C-OPS", item.Unchanged({"status": None}, T1), {"updatedAt": T1})
     refused(lambda: backend.store.apply(stale))
@@ -167,7 +180,7 @@ def test_an_operator_write_needs_the_item_unchanged_and_no_live_lease(backend: B
     backend.store.claim(claim_of("C-OPS", "sweep-a:1"))
     leased = backend.store.read("C-OPS")
     assert leased is not None
-    refused(lambda: backend.store.apply(item.make_due(leased, now=T1, sweep_key=SHARD)))
+    refused(lambda: backend.store.apply(item.make_due(leased.attributes, now=T1, sweep_key=SHARD)))
     refused(lambda: backend.store.apply(make_due))  # the claim changed updatedAt
 
 
@@ -176,15 +189,15 @@ def test_a_decided_order_stays_due_until_its_outcome_is_confirmed_published_once
     backend.store.claim(claim_of("C-OUT", "s:1"))
     backend.store.apply(decide("C-OUT", "s:1"))
     decided = backend.store.read("C-OUT")
-    assert decided is not None and decided["status"] == "APPROVED" and item.unpublished(decided)
-    assert decided["leaseUntil"] == T2, "the lease holds until the outcome should be published"
+    assert decided is not None and decided.attributes["status"] == "APPROVED" and decided.unpublished
+    assert decided.attributes["leaseUntil"] == T2, "the lease holds until the outcome should be published"
     refused(lambda: backend.store.apply(item.published("C-OUT", "C-OUT:APPROVED", "REVIEW")))
     backend.store.apply(item.published("C-OUT", "C-OUT:APPROVED", "APPROVED"))
     refused(lambda: backend.store.apply(item.published("C-OUT", "C-OUT:APPROVED", "APPROVED")))
     stored = backend.store.read("C-OUT")
-    assert stored is not None and not item.unpublished(stored)
-    assert not {*item.DUE_INDEX_KEYS, *item.LEASE} & set(stored)
-    assert stored["status"] == "APPROVED" and stored["outcome"]["eventId"] == "C-OUT:APPROVED"
+    assert stored is not None and not stored.unpublished
+    assert not {*item.DUE_INDEX_KEYS, *item.LEASE} & set(stored.attributes)
+    assert stored.attributes["status"] == "APPROVED" and stored.attributes["outcome"]["eventId"] == "C-OUT:APPROVED"
 
 
 def test_a_write_to_a_missing_item_is_refused_and_creates_nothing(backend: Backend) -> None:
@@ -201,9 +214,9 @@ def test_numbers_and_structures_come_back_as_dynamodb_returns_them(backend: Back
     }))
     stored = backend.store.read("C-TYPES")
     assert stored is not None
-    assert stored["attempts"] == Decimal(3) and isinstance(stored["attempts"], Decimal)
-    assert stored["cancel"] == {"reportedAmount": "1000.50", "sends": Decimal(2)}
-    assert stored["history"] == ["a", "b"]
+    assert stored.attributes["attempts"] == Decimal(3) and isinstance(stored.attributes["attempts"], Decimal)
+    assert stored.attributes["cancel"] == {"reportedAmount": "1000.50", "sends": Decimal(2)}
+    assert stored.attributes["history"] == ["a", "b"]
 
 
 # -- the sparse indexes -----------------------------------------------------------------------
@@ -254,25 +267,25 @@ def test_the_audit_index_holds_published_decisions_by_audit_time_keys_only(backe
 def test_an_audit_claim_needs_the_audit_due_the_outcome_published_and_no_live_lease(backend: Backend) -> None:
     published_expiry(backend, "C-AUD", T1)
     early = refused(lambda: backend.store.claim(audit_claim("C-AUD", "s:a", due_by=T0)))
-    assert early.current is not None and early.current["auditAt"] == T1
+    assert early.current is not None and early.current.attributes["auditAt"] == T1
     refused(lambda: backend.store.claim(audit_claim("C-AUD", "s:a", shard="kicc-wechatpay#1")))
     before = backend.store.claim(audit_claim("C-AUD", "s:a"))
-    assert before["status"] == "FAILED" and "leaseOwner" not in before
+    assert before.attributes["status"] == "FAILED" and "leaseOwner" not in before.attributes
     second = refused(lambda: backend.store.claim(audit_claim("C-AUD", "s:b")))
-    assert second.current is not None and second.current["leaseOwner"] == "s:a"
+    assert second.current is not None and second.current.attributes["leaseOwner"] == "s:a"
     # the audit moves on: a claim made on what an index showed before is refused afterwards
     backend.store.apply(item.audited("C-AUD", item.Leased("s:a", "FAILED"), check=item.Check(T1, "audit", "NOT_FOUND"),
                                      history=[], attempts=2, next_audit_at=T2))
     refused(lambda: backend.store.claim(audit_claim("C-AUD", "s:b", now=T2)))
     moved = backend.store.read("C-AUD")
-    assert moved is not None and moved["auditAt"] == T2 and not set(item.LEASE) & set(moved)
+    assert moved is not None and moved.attributes["auditAt"] == T2 and not set(item.LEASE) & set(moved.attributes)
     # the last audit takes the order out of the schedule for good
     backend.store.claim(audit_claim("C-AUD", "s:c", due_by=T2))
     backend.store.apply(item.audited("C-AUD", item.Leased("s:c", "FAILED"), check=item.Check(T2, "audit", "NOT_FOUND"),
                                      history=[], attempts=3, next_audit_at=None))
     backend.settle()
     done = backend.store.read("C-AUD")
-    assert done is not None and not {*item.AUDIT_INDEX_KEYS, *item.LEASE} & set(done)
+    assert done is not None and not {*item.AUDIT_INDEX_KEYS, *item.LEASE} & set(done.attributes)
     assert list(backend.store.audits_due(SHARD, T2, page_size=10)) == []
 
 
@@ -306,12 +319,12 @@ def test_a_correction_takes_the_order_out_of_the_audits_and_back_into_the_due_in
     assert list(backend.store.audits_due(SHARD, T2, page_size=10)) == []
     assert sorted(e.order_id for e in backend.store.due_in_shard(SHARD, T2, page_size=10)) == ["C-CORRECT", "C-REOPEN"]
     reopened, corrected = backend.store.read("C-REOPEN"), backend.store.read("C-CORRECT")
-    assert reopened is not None and (reopened["status"], reopened["generation"]) == ("CANCELLING", Decimal(1))
-    assert reopened["leaseOwner"] == "s:a" and reopened["cancel"]["supersedes"] == "C-REOPEN:FAILED"
-    assert corrected is not None and corrected["outcome"]["supersedes"] == "C-CORRECT:FAILED"
+    assert reopened is not None and (reopened.attributes["status"], reopened.attributes["generation"]) == ("CANCELLING", Decimal(1))
+    assert reopened.attributes["leaseOwner"] == "s:a" and reopened.attributes["cancel"]["supersedes"] == "C-REOPEN:FAILED"
+    assert corrected is not None and corrected.attributes["outcome"]["supersedes"] == "C-CORRECT:FAILED"
     backend.store.apply(item.published("C-CORRECT", "C-CORRECT:REVIEW:1", "REVIEW"))
     settled = backend.store.read("C-CORRECT")
-    assert settled is not None and not {*item.DUE_INDEX_KEYS, *item.AUDIT_INDEX_KEYS} & set(settled)
+    assert settled is not None and not {*item.DUE_INDEX_KEYS, *item.AUDIT_INDEX_KEYS} & set(settled.attributes)
 
 
 # -- the journal --------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ could differ from DynamoDB they copy it rather than guess:
   come back as `Decimal`, tuples as lists, and a float is refused, exactly as DynamoDB does;
 - a write's guard is the transition's own `holds()` (the DynamoDB store renders the same
   guard as a condition expression: the conformance suite holds the two to one answer);
-- a failed condition reports the item as it was (`ReturnValuesOnConditionCheckFailure`);
+- a failed condition reports the order as it was (`ReturnValuesOnConditionCheckFailure`), and
+  every read comes back as the store port's `StoredOrder`;
 - the due and audit indexes are sparse and eventually consistent: each is a snapshot that
   `refresh_indexes()` brings up to date (the simulation decides when, by seed), and the due
   and audit indexes project keys only.
@@ -51,16 +52,16 @@ class MemoryOrderStore:
 
     # -- the table -----------------------------------------------------------------------
 
-    def read(self, order_id: str) -> dict[str, Any] | None:
+    def read(self, order_id: str) -> items.StoredOrder | None:
         with self._lock:
             found = self._items.get(order_id)
-            return copy.deepcopy(found) if found is not None else None
+            return items.StoredOrder(copy.deepcopy(found)) if found is not None else None
 
     def put_new(self, new_item: Mapping[str, Any]) -> None:
         self.apply(items.Transition(str(new_item[items.ORDER_ID]), items.Absent(), dict(new_item)))
 
-    def claim(self, transition: items.Transition) -> dict[str, Any]:
-        return self._update(transition)
+    def claim(self, transition: items.Transition) -> items.StoredOrder:
+        return items.StoredOrder(self._update(transition))
 
     def apply(self, transition: items.Transition) -> None:
         self._update(transition)
@@ -71,7 +72,7 @@ class MemoryOrderStore:
             if not transition.guard.holds(current):
                 raise ConditionFailed(
                     f"{transition.order_id}: {type(transition.guard).__name__} does not hold",
-                    copy.deepcopy(current) if current is not None else None,
+                    items.StoredOrder(copy.deepcopy(current)) if current is not None else None,
                 )
             before = copy.deepcopy(current) if current is not None else {}
             self._items[transition.order_id] = through_dynamodb(transition.applied_to(current))

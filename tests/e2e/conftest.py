@@ -81,3 +81,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         figures = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in SETUP_SECONDS.items())
         terminalreporter.write_line(f"e2e MiniStack set-up: {figures}")
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One worker runs the whole e2e suite, so its stack is deployed once (make test: --dist loadgroup)."""
+    for item in items:
+        if "tests/e2e/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("e2e"))

@@ -38,7 +38,7 @@ CONVERGED = {KICC: {"CANCELLING", "CANCELLED"}, TEEMO: {"REVIEW"}}
 def kicc_slow_approval(stack: E2EStack, order_id: str) -> None:
     stack.kicc.add_payment(f"PG-{order_id}", order_id, 1000, "KRW",
                            script=[kicc.slow(ANSWER_DELAY_SECONDS, then=kicc.approved()), kicc.approved()])
-    write_order(stack, order_id, KICC, pg_cno=f"PG-{order_id}")
+    write_order(stack, order_id, KICC, refs={"pgCno": f"PG-{order_id}"})
 
 
 def teemopay_slow_approval(stack: E2EStack, order_id: str) -> None:

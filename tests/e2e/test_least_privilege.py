@@ -50,7 +50,7 @@ def kicc_outcomes(stack: E2EStack, tag: str) -> dict[str, str]:
     for outcome, (script, times) in scripts.items():
         order_id = f"LP-{tag}-{outcome[:3]}"
         stack.kicc.add_payment(f"PG-{order_id}", order_id, 1000, "KRW", script=script)
-        write_order(stack, order_id, KICC, pg_cno=f"PG-{order_id}", **times)
+        write_order(stack, order_id, KICC, refs={"pgCno": f"PG-{order_id}"}, **times)
         orders[outcome] = order_id
     return orders
 

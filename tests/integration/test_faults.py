@@ -2,7 +2,7 @@
 
 Each test injects a single fault (provider, DynamoDB query / claim / record, SNS, a crash),
 lets the first sweep meet it, removes it, sweeps until everything settles, and checks the
-invariants of ARCHITECTURE.md plus each order's outcome.
+architecture's invariants (README, Reliability; `support.invariants`) plus each order's outcome.
 """
 
 from __future__ import annotations

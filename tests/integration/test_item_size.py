@@ -73,7 +73,7 @@ def test_every_item_of_a_decided_order_is_under_one_kilobyte(stack: LocalStack, 
     for name, script in scripts.items():
         pg_cno = pg_cnos[name]
         stack.kicc.add_payment(pg_cno, ids[name], big, "KRW", script=script)
-        stack.register(ids[name], KICC, big, "KRW", pg_cno=pg_cno, expires_at=expires if name == "LATE" else None)
+        stack.register(ids[name], KICC, big, "KRW", refs={"pgCno": pg_cno}, expires_at=expires if name == "LATE" else None)
     stack.teemopay.add_order(ids["TEEMO-LATE"], str(big), script=[teemopay.pending()])
     stack.register(ids["TEEMO-LATE"], TEEMO, big, "KRW", expires_at=expires)
 

@@ -172,7 +172,7 @@ def test_register_takes_the_deprecated_pg_cno_and_an_explicit_profile(stack: Loc
 
 def test_redrive_of_a_pending_order_makes_it_due_now(stack: LocalStack, published: Published, cli) -> None:
     stack.kicc.add_payment("PG-OP-LATER", "OP-LATER", 1000, "KRW", script=[kicc.approved()])
-    stack.register("OP-LATER", KICC, "1000", pg_cno="PG-OP-LATER", first_check_after=timedelta(hours=1))
+    stack.register("OP-LATER", KICC, "1000", refs={"pgCno": "PG-OP-LATER"}, first_check_after=timedelta(hours=1))
     before = stack.order("OP-LATER")
     assert sweep(stack, KICC)["checked"] == 0, "not due for an hour"
 

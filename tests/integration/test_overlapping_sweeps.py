@@ -4,7 +4,8 @@ them, in that tick, or a summary says the truth about what was left (`complete: 
 
 The defect this guards against: two sweeps that met each other's leases in a shard both
 ceded it to the other and both reported `complete: true`, leaving a third of the shard due
-and unasked until the next tick (ARCHITECTURE invariant 9).
+and unasked until the next tick (README, Reliability: `complete: true` means it left nothing due
+in its shards that nobody held).
 """
 
 from __future__ import annotations

@@ -98,6 +98,9 @@ def _unlike_hex(length: int) -> str:
     return "".join(random_secrets.choice(alphabet) for _ in range(length))
 
 
+pytestmark = pytest.mark.xdist_group("secret-leaks")
+"""One worker runs this file: its module stack is deployed once (make test: --dist loadgroup)."""
+
 @pytest.fixture(scope="module")
 def fresh() -> FreshSecrets:
     return FreshSecrets(
@@ -268,7 +271,7 @@ def _every_path(stack: LocalStack, fresh: FreshSecrets) -> Sweeps:
     add_kicc(stack, "K-TS99", [kicc.unknown_status(), kicc.pending()])
     add_kicc(stack, "K-SLOW", [kicc.slow(5), kicc.pending()])  # beyond the 3 s timeout
     stack.kicc.add_payment("PG-K-OLD", "K-OLD", 1000, script=[kicc.pending()])
-    stack.register("K-OLD", KICC, "1000", "KRW", pg_cno="PG-K-OLD",
+    stack.register("K-OLD", KICC, "1000", "KRW", refs={"pgCno": "PG-K-OLD"},
                    created_at=now - timedelta(days=3), expires_at=now - timedelta(days=2))
     add_kicc(stack, "K-BAD", [kicc.approved()])
     _corrupt_currency(stack, "K-BAD")
@@ -276,7 +279,7 @@ def _every_path(stack: LocalStack, fresh: FreshSecrets) -> Sweeps:
     canary_pg_cno = "PGCANARY" + random_secrets.token_hex(12)
     sweeps.canaries["KICC pgCno canary"] = canary_pg_cno
     stack.kicc.add_payment(canary_pg_cno, "K-CANARY", 1000, script=[kicc.approved()])
-    stack.register("K-CANARY", KICC, "1000", "KRW", pg_cno=canary_pg_cno)
+    stack.register("K-CANARY", KICC, "1000", "KRW", refs={"pgCno": canary_pg_cno})
 
     add_teemopay(stack, "T-OK", [teemopay.paid()])
     add_teemopay(stack, "T-WAIT", [teemopay.pending()])

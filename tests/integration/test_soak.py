@@ -7,7 +7,8 @@ the sweeps' audits must find every such payment and correct its outcome (CANCELL
 Every kind of fault of the fault suite, at random: provider 5xx, timeouts and answers that break
 the docs; DynamoDB throttling and errors on queries and writes; SNS publish failures; crashed
 Lambda containers. Two sweeps of each provider run at once every simulated minute until nothing
-is due; then every invariant of ARCHITECTURE.md is checked over the whole run, and the figures
+is due; then every invariant of the architecture (README, Reliability; `support.invariants`) is
+checked over the whole run, and the figures
 are printed (`make soak` shows them; the README's Reliability section quotes one run).
 """
 
@@ -129,7 +130,7 @@ def register(stack: LocalStack, rng: random.Random) -> dict[str, Kind]:
         expires = stack.now() + timedelta(minutes=3) if kind.expiring else None
         if kind.provider == KICC:
             stack.kicc.add_payment(f"PG{order_id}", order_id, 1000, script=kicc_script(kind.name))
-            stack.register(order_id, KICC, 1000, pg_cno=f"PG{order_id}", expires_at=expires)
+            stack.register(order_id, KICC, 1000, refs={"pgCno": f"PG{order_id}"}, expires_at=expires)
         else:
             stack.teemopay.add_order(order_id, "1000", script=teemopay_script(kind.name))
             stack.register(order_id, TEEMO, 1000, expires_at=expires)

@@ -1,17 +1,27 @@
-"""The architecture's invariants (ARCHITECTURE.md), checked by the simulation: after every
-write that happens anywhere, after every sweep, and once everything has settled."""
+"""The architecture's invariants (README, Reliability), watched by the simulation: after every
+write that happens anywhere, after every sweep, and once everything has settled.
+
+The rules over the table and what was published are those of `support.invariants`, which the
+integration suites check too; here they run after every step, beside what only the simulation can
+check because it knows the provider's books (the truth of every payment, every call made, every
+cancel key), and `complete: true` against the sweep's own shards."""
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections import defaultdict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from paysweep.domain import item as items
 from paysweep.domain.clock import parse_iso, to_iso
 from paysweep.domain.orders import ACTIVE_STATUSES, TERMINAL_STATUSES
+from support.invariants import (
+    check_no_mismatched_approval,
+    check_not_lost,
+    check_one_event_per_decision,
+    check_published,
+)
 
 from simulation import provider as books
 from simulation.ports import INDEX_LAG
@@ -38,15 +48,29 @@ class Invariants:
         self.last_terminal: dict[str, tuple[str, str]] = {}
         """Per order, the last terminal transition seen in the table (status, eventId)."""
         self.checks = 0
+        self._parsed: list[dict[str, Any]] = []
+        """The delivered messages' bodies, parsed once each (delivery only appends)."""
 
     def fail(self, invariant: str, detail: str | SweepRun) -> None:
         raise Violation(invariant, str(detail), self.world)
+
+    def expect(self, invariant: str, problems: list[str]) -> None:
+        """A rule of `support.invariants` that must find nothing."""
+        if problems:
+            self.fail(invariant, "; ".join(problems))
+
+    def messages(self) -> list[dict[str, Any]]:
+        delivered = self.world.delivered.messages
+        self._parsed += [json.loads(message.body) for message in delivered[len(self._parsed):]]
+        return self._parsed
 
     # -- after every write --------------------------------------------------------------------
 
     def after_step(self) -> None:
         self.checks += 1
-        for item in self.world.memory.all_items():
+        every = self.world.memory.all_items()
+        self.expect("no order is lost", check_not_lost(every))
+        for item in every:
             self._item(item)
         self._delivered()
         for payment in self.world.books.payments.values():
@@ -55,11 +79,10 @@ class Invariants:
                           f"{payment.order_id}: cancels sent under {sorted(set(payment.cancel_keys))}")
 
     def _item(self, item: dict[str, Any]) -> None:
+        """A published decision changes only by a correction, and the table never holds an
+        approval of a payment made wrong (the truth: `Plan.mismatch`)."""
         order_id, status = item[items.ORDER_ID], item.get(items.STATUS)
-        in_index = bool(item.get(items.SWEEP_KEY)) and bool(item.get(items.NEXT_CHECK_AT))
         if status in TERMINAL_STATUSES:
-            if bool(item.get(items.SWEEP_KEY)) != bool(item.get(items.NEXT_CHECK_AT)):
-                self.fail("no order is lost", f"{order_id}: {status} half in the due index")
             outcome = item.get(items.OUTCOME, {})
             transition = (str(status), str(outcome.get("eventId")))
             last = self.last_terminal.setdefault(order_id, transition)
@@ -71,15 +94,11 @@ class Invariants:
             if status == "APPROVED" and self.world.plans[order_id].mismatch:
                 self.fail("never APPROVED on a mismatch", f"{order_id}: APPROVED, the provider reports {self._paid(order_id)}")
         elif status in ACTIVE_STATUSES:
-            if not in_index:
-                self.fail("no order is lost", f"{order_id}: {status} but not in the due index")
             last = self.last_terminal.get(order_id)
             reopened = (item.get(items.CANCEL) or {}).get("supersedes")
             if last is not None and self._published(order_id, last[1]) and reopened != last[1]:
                 self.fail("a published decision changes only by a correction that supersedes it",
                           f"{order_id}: {last} then {status} again")
-        else:
-            self.fail("no order is lost", f"{order_id}: unknown status {status!r}")
 
     def _published(self, order_id: str, event_id: str) -> bool:
         return any(m.order_id == order_id and m.event_id == event_id for m in self.world.delivered.messages)
@@ -88,26 +107,21 @@ class Invariants:
         return self.world.books.payments[order_id].paid
 
     def _delivered(self) -> None:
-        """One eventId per decision, and every later one a correction of a published one."""
-        event_ids: dict[str, set[str]] = defaultdict(set)
-        superseded: dict[str, set[str]] = defaultdict(set)
-        for message in self.world.delivered.messages:
-            event_ids[message.order_id].add(message.event_id)
-            corrects = json.loads(message.body).get("supersedes")
-            if corrects:
-                superseded[message.order_id].add(corrects)
-            if message.outcome.value == "APPROVED" and self.world.plans[message.order_id].mismatch:
-                self.fail("never APPROVED on a mismatch", f"{message.order_id}: APPROVED published")
-        for order_id, ids in event_ids.items():
-            heads = ids - superseded[order_id]
-            if len(heads) != 1 or not superseded[order_id] <= ids:
-                self.fail("one eventId per decision, every later one superseding a published one",
-                          f"{order_id}: published {sorted(ids)}, superseding {sorted(superseded[order_id])}")
+        """What subscribers received: never an approval of a payment made wrong (by the truth,
+        and by the message's own amounts), and one eventId per decision."""
+        messages = self.messages()
+        for message in messages:
+            if message["outcome"] == "APPROVED" and self.world.plans[message["orderId"]].mismatch:
+                self.fail("never APPROVED on a mismatch", f"{message['orderId']}: APPROVED published")
+        self.expect("never APPROVED on a mismatch", check_no_mismatched_approval(messages))
+        self.expect("one eventId per decision, every later one superseding a published one",
+                    check_one_event_per_decision(messages))
 
     # -- after every sweep ----------------------------------------------------------------------
 
     def after_sweep(self, run: SweepRun) -> None:
-        """`complete: true` means the sweep left nothing due in its shards (invariant 9)."""
+        """`complete: true` means the sweep left nothing due in its shards (README, Reliability:
+        Deadline)."""
         summary = run.summary or {}
         if not summary.get("complete"):
             return
@@ -150,15 +164,14 @@ class Invariants:
     def at_the_end(self) -> None:
         self.after_step()
         self._one_query_at_a_time()
-        for item in self.world.memory.all_items():
-            order_id, status = item[items.ORDER_ID], item.get(items.STATUS)
-            if status not in TERMINAL_STATUSES:
-                self.fail("every order is decided once nothing fails any more", f"{order_id}: still {status}: {item}")
-            event_id = item[items.OUTCOME]["eventId"]
-            if items.unpublished(item):
-                self.fail("every terminal transition is published", f"{order_id}: {event_id} still in the outbox")
-            if event_id not in {m.event_id for m in self.world.delivered.messages if m.order_id == order_id}:
-                self.fail("every terminal transition is published", f"{order_id}: {event_id} never published")
+        every = self.world.memory.all_items()
+        for item in every:
+            if item.get(items.STATUS) not in TERMINAL_STATUSES:
+                self.fail("every order is decided once nothing fails any more",
+                          f"{item[items.ORDER_ID]}: still {item.get(items.STATUS)}: {item}")
+        self.expect("every terminal transition is published", check_published(every, self.messages(), settled=True))
+        for item in every:
+            order_id = item[items.ORDER_ID]
             if items.AUDIT_KEY in item:
                 self.fail("every audit is done once nothing fails any more", f"{order_id}: audit due at {item[items.AUDIT_AT]}")
             self._true_outcome(item)

@@ -106,12 +106,12 @@ class SimulatedStore(_Port):
         self._index_caught_up()
         return self.store.count_due(sweep_keys, now)
 
-    def read(self, order_id: str) -> dict[str, Any] | None:
+    def read(self, order_id: str) -> items.StoredOrder | None:
         self._read_fault("read")
         self._wait()
         return self.store.read(order_id)
 
-    def claim(self, transition: items.Transition) -> dict[str, Any]:
+    def claim(self, transition: items.Transition) -> items.StoredOrder:
         return self._write("claim", lambda: self.store.claim(transition))  # type: ignore[no-any-return]
 
     def apply(self, transition: items.Transition) -> None:

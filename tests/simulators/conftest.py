@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from paysweep_local.simulators import KiccSimulator, ManualClock, TeemoPaySimulator
-from paysweep_local.simulators.keys import merchant_keys, teemopay_simulator_kwargs
+from paysweep_local.simulators.keys import merchant_keys
 from simtest_support import MALL, SECRET
 
 START = datetime(2026, 3, 12, 3, 0, 0, tzinfo=UTC)  # 12:00 KST
@@ -28,7 +28,7 @@ def kicc_sim(clock: ManualClock) -> Iterator[KiccSimulator]:
 
 @pytest.fixture
 def teemo_sim(clock: ManualClock) -> Iterator[TeemoPaySimulator]:
-    with TeemoPaySimulator(**teemopay_simulator_kwargs(), clock=clock) as sim:
+    with TeemoPaySimulator(clock=clock) as sim:  # verifies what merchant_keys() signs
         yield sim
         assert not sim.errors, sim.errors
 

@@ -15,7 +15,7 @@ from paysweep_local.simulators.keys import (
     merchant_keys,
     platform_keys,
     teemopay_secret,
-    teemopay_simulator_kwargs,
+    teemopay_simulator_kwargs_for,
 )
 from simtest_support import FIND, find_body, hmac_hex, kst_day, post, revise_body, teemo_query
 
@@ -64,7 +64,9 @@ def test_teemopay_kwargs_verify_what_the_secret_signs() -> None:
     secret = teemopay_secret(pair, app_code="APP0042")
     private = serialization.load_der_private_key(base64.b64decode(secret["privateKey"]), password=None)
     clock = ManualClock()
-    with TeemoPaySimulator(**teemopay_simulator_kwargs(pair, app_code="APP0042"), clock=clock) as sim:
+    pem_secret = {**secret, "privateKey": pair.private_pkcs8_pem}  # the secret may hold PEM too
+    assert teemopay_simulator_kwargs_for(pem_secret) == teemopay_simulator_kwargs_for(secret)
+    with TeemoPaySimulator(**teemopay_simulator_kwargs_for(secret), clock=clock) as sim:
         sim.add_order("ORD1", 1000)
         headers = {"app_code": "APP0042", "nonce": secrets.token_hex(16)}
         assert teemo_query(sim.base_url, "ORD1", private, clock(), headers=headers)["code"] == 200

@@ -23,7 +23,7 @@ def add_kicc(stack: LocalStack, order_id: str, script: list[Any], amount: int = 
     pg_cno = f"PG-{order_id}"
     stack.kicc.add_payment(pg_cno, order_id, amount, currency, script=script, **simulator)
     major = str(Decimal(amount).scaleb(-2)) if currency == "USD" else str(amount)
-    stack.register(order_id, KICC, major, currency, pg_cno=pg_cno, expires_at=expires_at)
+    stack.register(order_id, KICC, major, currency, refs={"pgCno": pg_cno}, expires_at=expires_at)
     return pg_cno
 
 

@@ -10,6 +10,7 @@ with the command that installs it: these checks are never skipped.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -118,10 +119,16 @@ def describe(result: subprocess.CompletedProcess[str], limit: int = 6000) -> str
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    """template.yaml as SAM reads it (!Ref, !GetAtt, !Sub... become Ref/Fn:: dicts)."""
+    """template.yaml as SAM reads it (!Ref, !GetAtt, !Sub... become Ref/Fn:: dicts).
+
+    YAML aliases (*Name, the shared IAM grants) come back as copies, as `sam build` and `sam
+    deploy` write them out for CloudFormation: the parser alone would hand back one shared
+    object, which the SAM translator, changing it in place for one function, would change for
+    every function that aliases it.
+    """
     from samtranslator.yaml_helper import yaml_parse
 
-    return dict(yaml_parse(path.read_text(encoding="utf-8")))
+    return dict(json.loads(json.dumps(yaml_parse(path.read_text(encoding="utf-8")))))
 
 
 def resources_of_type(template: Mapping[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:

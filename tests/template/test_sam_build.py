@@ -38,7 +38,8 @@ from template_support import (
     tool_env,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sam-build")]
+"""One worker builds for all of this file's tests (make test runs with --dist loadgroup)."""
 
 ARCHITECTURES = ("arm64", "x86_64")
 ELF_MACHINES = {"arm64": 183, "x86_64": 62}  # e_machine: EM_AARCH64, EM_X86_64

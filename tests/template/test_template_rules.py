@@ -592,3 +592,86 @@ def test_dashboard_charts_only_metrics_the_product_emits(template: dict[str, Any
     alarmed = {a["Properties"].get("MetricName") for a in alarms(template).values()} - {None}
     ours = {m for m in alarmed if m in emitted_metric_names() or m.startswith("Outcome")}
     assert ours <= charted, f"alarmed on but not on the dashboard: {ours - charted}"
+
+
+# -- every provider alike ------------------------------------------------------------------------
+# Each provider's blocks are written out in template.yaml (README, "Adding a provider"): these tests
+# catch a provider that lacks something the others have, or watches another provider's metrics.
+
+PAYSWEEP_ROW = re.compile(r'\["paysweep", "([A-Za-z]+)", "service", "paysweep", "provider", "([^"]+)"')
+LAMBDA_ROW = re.compile(r'\["AWS/Lambda", "([A-Za-z]+)", "FunctionName", "\$\{([A-Za-z0-9]+)\}"')
+
+
+def known_provider_ids() -> set[str]:
+    from paysweep.domain.providers import PROFILES
+
+    return set(PROFILES)
+
+
+def provider_dimension(dimensions: Any) -> str | None:
+    values = [d.get("Value") for d in as_list(dimensions or []) if d.get("Name") == "provider"]
+    return values[0] if values else None
+
+
+def test_every_provider_has_every_alarm_on_its_own_function_and_metrics(template: dict[str, Any]) -> None:
+    prefixes = sorted(name.removesuffix("Function") for name in functions(template))
+    assert len(prefixes) == len(known_provider_ids()), (
+        f"functions {prefixes} and provider profiles {sorted(known_provider_ids())} must match one to one"
+    )
+    kinds: dict[str, set[str]] = {}
+    ids: dict[str, set[str]] = {}
+    problems: list[str] = []
+    for prefix in prefixes:
+        own = {name: body for name, body in alarms(template).items() if name.startswith(prefix)}
+        kinds[prefix] = {name.removeprefix(prefix) for name in own}
+        ids[prefix] = set()
+        for name, alarm in own.items():
+            properties = alarm["Properties"]
+            ids[prefix].add(str(properties.get("AlarmDescription", "")).split(":", 1)[0])
+            queries = [q["MetricStat"]["Metric"] for q in properties.get("Metrics", []) if "MetricStat" in q]
+            for metric in [properties, *queries]:
+                watched = provider_dimension(metric.get("Dimensions"))
+                if watched is not None:
+                    ids[prefix].add(watched)
+                for dimension in as_list(metric.get("Dimensions") or []):
+                    value = dimension.get("Value")
+                    if dimension.get("Name") == "FunctionName" and value != {"Ref": f"{prefix}Function"}:
+                        problems.append(f"{name} watches {value}, not {prefix}Function")
+                    if dimension.get("Name") == "QueueName" and value != {
+                        "Fn::GetAtt": [f"{prefix}FunctionSweepQueue", "QueueName"]
+                    }:
+                        problems.append(f"{name} watches {value}, not {prefix}FunctionSweepQueue")
+    assert not problems, "\n".join(problems)
+    assert all(len(found) == 1 for found in ids.values()), (
+        f"each provider's alarms name and watch one provider id (description prefix, provider dimension): {ids}"
+    )
+    assert {next(iter(found)) for found in ids.values()} == known_provider_ids(), ids
+    assert all(found == kinds[prefixes[0]] for found in kinds.values()), f"alarms per provider differ: {kinds}"
+
+
+def test_the_dashboard_charts_every_provider_alike(template: dict[str, Any]) -> None:
+    (dashboard,) = resources_of_type(template, "AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    charted: dict[str, set[str]] = {}
+    for metric, provider in PAYSWEEP_ROW.findall(body):
+        charted.setdefault(provider, set()).add(metric)
+    assert set(charted) == known_provider_ids(), f"providers on the dashboard: {sorted(charted)}"
+    first = next(iter(charted.values()))
+    assert all(metrics == first for metrics in charted.values()), f"paysweep metrics charted per provider: {charted}"
+    lambda_rows: dict[str, set[str]] = {}
+    for metric, function in LAMBDA_ROW.findall(body):
+        lambda_rows.setdefault(function, set()).add(metric)
+    assert lambda_rows == {name: {"Errors", "Throttles"} for name in functions(template)}, lambda_rows
+
+
+def test_the_outcome_schema_accepts_every_provider_without_a_per_provider_edit() -> None:
+    """The schema's `provider` is a pattern, not a list to extend with every provider; the ids of
+    docs/CONTRACT.md section 1 (the provider profiles) must match it."""
+    import json
+
+    schema = json.loads((REPO / "docs" / "schemas" / "outcome-v1.json").read_text(encoding="utf-8"))
+    provider = schema["properties"]["provider"]
+    assert "enum" not in provider and "const" not in provider, f"the schema lists provider ids: {provider}"
+    pattern = re.compile(provider["pattern"])
+    assert all(pattern.search(p) for p in known_provider_ids()), (provider, sorted(known_provider_ids()))
+    assert pattern.search("toss-payments"), "the next provider's id must need no schema change"

@@ -132,6 +132,42 @@ def test_the_operator_command_is_not_in_the_layer() -> None:
         assert not [m for m in imports_of(path) if m.startswith(("paysweep_ops", "paysweep_local"))], path
 
 
+def test_an_orders_work_runs_one_way() -> None:
+    """flow -> compensation or audit -> lease -> store: nothing below the flow reaches it (the
+    old `OrderSteps` back-channel handed the whole flow to both), and the store is the lease's
+    (and the engine's, for claims, and the outbox's, for confirmations) alone."""
+    sweep = {name.rsplit(".", 1)[-1]: path for name, path in layer_modules().items() if part_of(name) == "sweep"}
+    assert "OrderSteps" not in "".join(path.read_text() for path in sweep.values())
+    for name in ("compensation", "audit", "lease", "steps"):
+        tree = ast.parse(sweep[name].read_text())
+        names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        names |= {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        assert not names & {"OrderFlow", "order_flow", "send_cancel", "continue_cancel"}, name
+    for name, path in sweep.items():
+        touches_store = {node.attr for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Attribute)}
+        if name not in {"engine", "lease", "outbox", "ports"}:
+            assert not touches_store & {"store", "_store"}, f"sweep.{name} reaches the store past the order's lease"
+
+
+def test_the_sweep_reads_orders_as_typed_values() -> None:
+    """The item's attribute names stay with `paysweep.domain.item` and the stores: the sweep reads
+    a `StoredOrder`'s properties, never its raw `attributes` or an attribute name."""
+    from paysweep.domain import item
+
+    attribute_names = {name for name, value in vars(item).items() if name.isupper() and isinstance(value, str)}
+    found = []
+    for name, path in layer_modules().items():
+        if part_of(name) != "sweep":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and (
+                node.attr == "attributes" or (node.attr in attribute_names and getattr(node.value, "id", "") == "item")
+            ):
+                found.append(f"{name}:{node.lineno}: .{node.attr}")
+    assert attribute_names >= {"STATUS", "ORDER_ID", "LEASE_OWNER"}
+    assert not found, "the sweep reads raw order items:\n  " + "\n  ".join(found)
+
+
 PROVIDER_WORDS = (
     "pgCno", "cancelPgCno", "approvalDate", "tradeNo", "paymentKey", "mallId", "appCode",
     "kicc", "teemo", "toss", "cancel_notify", "pg_cno",

@@ -1,7 +1,8 @@
 """paysweep: the shared sweep engine of the payment-status reconciler.
 
-The package ships in the Lambda layer. It knows no provider by name: each provider
-function brings an adapter (see `paysweep.adapter`) and the engine does the rest.
+The package ships in the Lambda layer. It knows no provider, by name or by field: each
+provider function brings its adapter (the `ProviderAdapter` protocol of `paysweep.sweep.ports`)
+and its profile (`paysweep.domain.providers.ProviderProfile`), and the engine does the rest.
 
 Immutable value types are `typing.NamedTuple`s rather than frozen dataclasses: a dataclass
 generates and compiles its methods when its module is imported (about 0.7 ms each here), and

@@ -7,10 +7,11 @@ a product bug is refused by the simulator rather than mirrored by it. Step facto
 in the provider modules: `from paysweep_local.simulators import kicc, teemopay`.
 """
 
-from paysweep_local.simulators import kicc, teemopay
+from paysweep_local.simulators import kicc, teemopay, toss
 from paysweep_local.simulators.base import ManualClock, RecordedRequest, SimulatorBase, Step
 from paysweep_local.simulators.kicc import KiccSimulator
 from paysweep_local.simulators.teemopay import TeemoPaySimulator
+from paysweep_local.simulators.toss import TossSimulator
 
 __all__ = [
     "KiccSimulator",
@@ -19,6 +20,8 @@ __all__ = [
     "SimulatorBase",
     "Step",
     "TeemoPaySimulator",
+    "TossSimulator",
     "kicc",
     "teemopay",
+    "toss",
 ]

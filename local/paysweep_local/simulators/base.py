@@ -4,15 +4,14 @@ Why a real HTTP server: integration tests and the local demo run the product's o
 `requests` code against it, so timeouts, keep-alive pools, oversized answers and
 concurrency behave as they would against the real providers.
 
-A simulator subclass supplies:
-- `paths`: the endpoints it serves (anything else is 404);
-- `_handle(request)`: the provider's checks and scripted answer, called under `_lock`;
-- `_render_specific(step, ctx, default)`: its own step types;
-- `_sample_answer(ctx)`: a valid-looking JSON answer (padded by `oversized`);
-- `_override_context(request)`: the context a `fail_next` step is rendered in.
+A simulator subclass supplies `paths` (anything else is 404), `_handle(request)` (the
+provider's checks and scripted answer, called under `_lock`), `_render_specific` (its own
+steps), `_sample_answer` (a valid-looking answer, padded by `oversized`), and for its
+payments or orders (`Subject`): `subject_field`, `statuses`, `paid_status` and `_stand_in`.
 
-Scripts: each order/payment has a list of steps; every status query consumes the first
+Scripts: each payment/order has a list of steps; every status query consumes the first
 remaining step (a step with `times=n` is used n times); the last step repeats forever.
+Step factories are the step classes under lowercase names (`http_error = HttpError`).
 
 `fail_next(path, step, count)` puts a fault in front of the provider: the next `count`
 requests on that path get `step` without reaching the provider's logic, so no key,
@@ -31,7 +30,7 @@ import time
 import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
@@ -43,11 +42,9 @@ MAX_BODY_BYTES = 64 * 1024
 _DISCARD_LIMIT = 16 * 1024 * 1024  # larger bodies are not read at all: the connection closes
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 DEFAULT_BAD_GATEWAY = b"<html><body>502 Bad Gateway</body></html>"
-_INVALID = object()  # a request body that is not JSON at all
 
 
 def utc_now() -> datetime:
-    """The default clock: the real time, timezone-aware in UTC."""
     return datetime.now(UTC)
 
 
@@ -65,11 +62,8 @@ class ManualClock:
     """A clock tests set and move, so "today" (KST) and the nonce window are controllable."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        moment = start or utc_now()
-        if moment.tzinfo is None:
-            raise ValueError("ManualClock needs a timezone-aware datetime")
-        self._now = moment.astimezone(UTC)
         self._lock = threading.Lock()
+        self.set(start or utc_now())
 
     def __call__(self) -> datetime:
         with self._lock:
@@ -81,10 +75,10 @@ class ManualClock:
         with self._lock:
             self._now = moment.astimezone(UTC)
 
-    def advance(self, delta: timedelta | None = None, **parts: float) -> datetime:
-        """Move forward by `delta` or by timedelta keyword parts (`hours=25`)."""
+    def advance(self, **parts: float) -> datetime:
+        """Move forward by timedelta keyword parts (`hours=25`)."""
         with self._lock:
-            self._now += delta if delta is not None else timedelta(**parts)
+            self._now += timedelta(**parts)
             return self._now
 
 
@@ -105,30 +99,22 @@ class RecordedRequest:
     at: datetime
     response_status: int = 0
     response_body: bytes = b""
-    method: str = "POST"
     received_s: float = 0.0
     """time.monotonic() when the request arrived (wall time, for overlap checks)."""
     answered_s: float = 0.0
     """time.monotonic() when its answer was ready; 0 while still being prepared."""
 
     def response_json(self) -> Any:
-        """The answer parsed as JSON (raises if it was not JSON)."""
         return json.loads(self.response_body)
 
 
 @dataclass(frozen=True)
 class Incoming:
-    """A request handed to a simulator's `_handle`."""
+    """A request handed to a simulator's `_handle`; `body` is None unless it is a JSON object."""
 
     path: str
     headers: dict[str, str]
-    raw: bytes
-    parsed: Any
-    at: datetime
-
-    @property
-    def body(self) -> dict[str, Any] | None:
-        return self.parsed if isinstance(self.parsed, dict) else None
+    body: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -145,13 +131,33 @@ def json_reply(value: Any, status: int = 200) -> Reply:
     return Reply(status, json_bytes(value))
 
 
+def json_object_problem(request: Incoming) -> str | None:
+    """Why the request is not a documented one (JSON object, JSON Content-Type); None if it is."""
+    if not is_json_content_type(request.headers.get("content-type")):
+        return "Content-Type must be application/json; charset=utf-8"
+    return "body must be a JSON object" if request.body is None else None
+
+
+def is_json_content_type(value: str | None) -> bool:
+    """`application/json`, optionally with `charset=utf-8` (the providers' documented type)."""
+    media, *params = (part.strip().lower() for part in (value or "").split(";"))
+    if media != "application/json":
+        return False
+    for param in params:
+        name, _, val = param.partition("=")
+        if name.strip() == "charset" and val.strip().strip('"') not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
 # -- steps ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Step:
     """One scripted answer. `times` says how many queries it answers before the next step."""
 
+    _: KW_ONLY
     times: int = 1
 
     def __post_init__(self) -> None:
@@ -159,80 +165,55 @@ class Step:
             raise ValueError(f"times must be a positive integer, got {self.times!r}")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class HttpError(Step):
+    """An HTTP failure page, as a gateway in front of the provider would send it."""
+
     status: int = 502
     body: bytes = DEFAULT_BAD_GATEWAY
     content_type: str = "text/html"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class NonJson(Step):
+    """HTTP 200 whose body claims to be JSON and is not."""
+
     body: bytes = b"this is not json"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class EmptyBody(Step):
-    pass
+    """HTTP 200 with no body at all."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Raw(Step):
-    body: Any = b""
+    """Exactly this answer: bytes as they are, a dict or list JSON-encoded."""
+
+    body: dict[str, Any] | list[Any] | bytes = b""
     status: int = 200
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Slow(Step):
-    seconds: float = 1.0
-    then: Step | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Oversized(Step):
-    size_bytes: int = 2 * 1024 * 1024
-
-
-def http_error(
-    status: int = 502, body: bytes = DEFAULT_BAD_GATEWAY, content_type: str = "text/html", *, times: int = 1
-) -> HttpError:
-    """An HTTP failure page, as a gateway in front of the provider would send it."""
-    return HttpError(status=status, body=body, content_type=content_type, times=times)
-
-
-def non_json(body: bytes = b"this is not json", *, times: int = 1) -> NonJson:
-    """HTTP 200 whose body claims to be JSON and is not."""
-    return NonJson(body=body, times=times)
-
-
-def empty_body(*, times: int = 1) -> EmptyBody:
-    """HTTP 200 with no body at all."""
-    return EmptyBody(times=times)
-
-
-def raw(body: dict[str, Any] | list[Any] | bytes, status: int = 200, *, times: int = 1) -> Raw:
-    """Exactly this answer: bytes as they are, a dict or list JSON-encoded."""
-    return Raw(body=body, status=status, times=times)
-
-
-def slow(seconds: float, then: Step | None = None, *, times: int = 1) -> Slow:
     """Wait `seconds` (without blocking other requests), then answer as `then`.
 
     Without `then`: the answer the simulator would give anyway (current state in a
     payment script, accept in a cancel script, normal processing in `fail_next`).
     """
-    return Slow(seconds=seconds, then=then, times=times)
+
+    seconds: float
+    then: Step | None = None
 
 
-def oversized(size_bytes: int, *, times: int = 1) -> Oversized:
+@dataclass(frozen=True)
+class Oversized(Step):
     """A valid-looking JSON answer padded (field `padding`) to `size_bytes` bytes."""
-    return Oversized(size_bytes=size_bytes, times=times)
+
+    size_bytes: int
 
 
-def padded_json(answer: dict[str, Any], size_bytes: int) -> bytes:
-    """`answer` plus a `padding` field making the encoding exactly `size_bytes` long."""
-    bare = json_bytes({**answer, "padding": ""})
-    return json_bytes({**answer, "padding": "x" * max(0, size_bytes - len(bare))})
+http_error, non_json, empty_body, raw, slow, oversized = HttpError, NonJson, EmptyBody, Raw, Slow, Oversized
 
 
 class Script:
@@ -257,8 +238,27 @@ class Script:
                 self._used = 0
         return head
 
-    def remaining(self) -> list[Step]:
-        return list(self._steps)
+
+@dataclass(kw_only=True)
+class Subject:
+    """A payment or order with its script and the state its steps have revealed so far."""
+
+    script: Script
+    status: Any = None
+    paid_at: datetime | None = None
+    """When a step first revealed it paid: the provider's date stays fixed after that."""
+    queries: int = 0
+    """Queries that passed every check and reached its script."""
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What a step is rendered about. Only steps from the subject's own script (`scripted`)
+    move its state: a `fail_next` fault reaches no payment or order."""
+
+    subject: Any
+    body: dict[str, Any]
+    scripted: bool
 
 
 # -- the server -------------------------------------------------------------------------------
@@ -266,10 +266,10 @@ class Script:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the product's pooled session expects
+    # TCP_NODELAY, as production web servers set it: http.server writes the headers, then the
+    # body, and on a kept-alive connection Nagle's algorithm would hold the body back until the
+    # client's delayed ACK of the headers, a stall on every answer.
     disable_nagle_algorithm = True
-    """TCP_NODELAY, as production web servers set it. http.server writes the headers, then the
-    body: on a kept-alive connection Nagle's algorithm holds the body back until the client
-    acknowledges the headers, which it delays (up to 40 ms on Linux): a stall on every answer."""
     server_version = "paysweep-simulator"
     sys_version = ""
     timeout = 120  # idle keep-alive connections are dropped eventually
@@ -298,7 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
-    request_queue_size = 1024  # up to 128+ clients connect at once
+    request_queue_size = 1024  # many clients connect at once
 
     def __init__(self, simulator: SimulatorBase, tls: ssl.SSLContext | None = None) -> None:
         self.simulator = simulator
@@ -345,23 +345,23 @@ class _Slot:
     record: RecordedRequest
 
 
-@dataclass
-class _Override:
-    step: Step
-    remaining: int
-
-
 class SimulatorBase:
     """An HTTP simulator of one provider on 127.0.0.1 with an OS-assigned port."""
 
     paths: ClassVar[frozenset[str]] = frozenset()
+    subject_field: ClassVar[str] = ""
+    """The body field naming the payment or order a request is about."""
+    statuses: ClassVar[dict[type, Callable[[Any], Any]]] = {}
+    """Step type -> the status that step reveals."""
+    paid_status: ClassVar[Any] = None
 
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock: Clock = clock or utc_now
         self._lock = threading.RLock()  # provider state: payments, keys, nonces, scripts
         self._log_lock = threading.Lock()
+        self._subjects: dict[str, Any] = {}
         self._slots: list[_Slot] = []
-        self._overrides: dict[str, deque[_Override]] = {}
+        self._overrides: dict[str, deque[Step]] = {}
         self._chaos: dict[str, tuple[float, list[Step], random.Random]] = {}
         self.chaos_fired: Counter[str] = Counter()
         self._in_flight = 0
@@ -376,8 +376,8 @@ class SimulatorBase:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self, tls: ssl.SSLContext | None = None) -> Self:
-        """Serve on a fresh port: plain HTTP, or HTTPS with `tls` (a server-side context, see
-        `paysweep_local.tls`), as the real providers do."""
+        """Serve on a fresh port: plain HTTP, or HTTPS with `tls` (a server-side context: the
+        local stack's comes from its `trustme` CA, `paysweep_local.stack`), as the real providers do."""
         if self._server is not None:
             raise RuntimeError("simulator already started")
         self._stopping.clear()
@@ -415,9 +415,28 @@ class SimulatorBase:
         scheme = "https" if self._server.tls is not None else "http"
         return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
-    @property
-    def clock(self) -> Clock:
-        return self._clock
+    # -- scripts ---------------------------------------------------------------------------
+
+    def rescript(self, key: str, script: Iterable[Step]) -> None:
+        """Replace what a payment's or order's queries answer from now on: the customer pays (or
+        the merchant cancels) after paysweep has decided the order. Its state moves only when a
+        query reveals it."""
+        with self._lock:
+            self._subjects[key].script = Script(script, f"{key} script")
+
+    def _first_status(self, steps: Iterable[Step]) -> Any:
+        """The state before any query: what the script will first reveal (None: nothing)."""
+        for step in steps:
+            while isinstance(step, Slow) and step.then is not None:
+                step = step.then
+            if type(step) in self.statuses:
+                return self.statuses[type(step)](step)
+        return None
+
+    def _query(self, subject: Subject, body: dict[str, Any], default: Callable[[], Reply]) -> Reply:
+        """Answer a query that passed every check with the next step of the subject's script."""
+        subject.queries += 1
+        return self._render(subject.script.next(), Ctx(subject, body, scripted=True), default)
 
     # -- request log -----------------------------------------------------------------------
 
@@ -446,21 +465,19 @@ class SimulatorBase:
 
     def fail_next(self, path: str, step: Step, count: int = 1) -> None:
         """Answer the next `count` requests on `path` with `step`, whatever they ask."""
-        if path not in self.paths:
-            raise ValueError(f"unknown path {path!r}; known: {sorted(self.paths)}")
+        self._check_path(path)
         if not isinstance(step, Step):
             raise TypeError(f"{step!r} is not a Step")
         if count < 1:
             raise ValueError("count must be at least 1")
         with self._lock:
-            self._overrides.setdefault(path, deque()).append(_Override(step, count))
+            self._overrides.setdefault(path, deque()).extend([step] * count)
 
     def chaos(self, path: str, probability: float, steps: list[Step], *, seed: int = 0) -> None:
         """Answer each request on `path`, with `probability`, with one of `steps` (chosen at random)
         instead of processing it: random provider faults for soak tests. `probability=0` ends it.
         `chaos_fired` counts the steps used, by step class name."""
-        if path not in self.paths:
-            raise ValueError(f"unknown path {path!r}; known: {sorted(self.paths)}")
+        self._check_path(path)
         if not 0 <= probability <= 1 or (probability and not steps):
             raise ValueError("probability must be within [0, 1], with at least one step")
         with self._lock:
@@ -469,26 +486,23 @@ class SimulatorBase:
             else:
                 self._chaos.pop(path, None)
 
-    def _take_chaos(self, path: str) -> Step | None:
-        chaos = self._chaos.get(path)
-        if chaos is None:
+    def _check_path(self, path: str) -> None:
+        if path not in self.paths:
+            raise ValueError(f"unknown path {path!r}; known: {sorted(self.paths)}")
+
+    def _take_fault(self, path: str) -> Step | None:
+        """The next `fail_next` step for `path`, else perhaps a `chaos` one."""
+        queue = self._overrides.get(path)
+        if queue:
+            return queue.popleft()
+        if path not in self._chaos:
             return None
-        probability, steps, rng = chaos
+        probability, steps, rng = self._chaos[path]
         if rng.random() >= probability:
             return None
         step = rng.choice(steps)
         self.chaos_fired[type(step).__name__] += 1
         return step
-
-    def _take_override(self, path: str) -> Step | None:
-        queue = self._overrides.get(path)
-        if not queue:
-            return self._take_chaos(path)
-        head = queue[0]
-        head.remaining -= 1
-        if head.remaining <= 0:
-            queue.popleft()
-        return head.step
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -496,17 +510,15 @@ class SimulatorBase:
         arrived = self._clock()
         path = urlsplit(handler.path).path
         headers = {name.lower(): value for name, value in handler.headers.items()}
-        slot = _Slot(RecordedRequest(path, headers, None, b"", arrived, method=handler.command, received_s=time.monotonic()))
+        slot = _Slot(RecordedRequest(path, headers, None, b"", arrived, received_s=time.monotonic()))
         with self._log_lock:
             self._slots.append(slot)
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
         served = False
         try:
-            raw_body, reply = self._receive(handler, path, headers, arrived)
-            parsed = _parse_json(raw_body)
-            body = parsed if isinstance(parsed, dict) else None
-            slot.record = replace(slot.record, raw=raw_body, body=body)
+            raw_body, reply = self._receive(handler, path, headers)
+            slot.record = replace(slot.record, raw=raw_body, body=_json_object(raw_body))
             wait = self.latency_seconds + reply.delay
             if wait > 0:
                 self._stopping.wait(wait)
@@ -514,7 +526,10 @@ class SimulatorBase:
             # recorded and no longer counted as in flight.
             with self._log_lock:
                 slot.record = replace(
-                    slot.record, response_status=reply.status, response_body=reply.body, answered_s=time.monotonic()
+                    slot.record,
+                    response_status=reply.status,
+                    response_body=reply.body,
+                    answered_s=time.monotonic(),
                 )
                 self._in_flight -= 1
                 served = True
@@ -524,9 +539,7 @@ class SimulatorBase:
                 with self._log_lock:
                     self._in_flight -= 1
 
-    def _receive(
-        self, handler: _Handler, path: str, headers: dict[str, str], arrived: datetime
-    ) -> tuple[bytes, Reply]:
+    def _receive(self, handler: _Handler, path: str, headers: dict[str, str]) -> tuple[bytes, Reply]:
         """Read the body within the limits, then let the provider answer it."""
         if "chunked" in headers.get("transfer-encoding", "").lower():
             handler.close_connection = True
@@ -546,17 +559,19 @@ class SimulatorBase:
             return raw_body, json_reply({"error": "method not allowed", "allowed": "POST"}, 405)
         if too_large:
             return raw_body, json_reply({"error": "request body too large", "limit": MAX_BODY_BYTES}, 413)
-        request = Incoming(path, headers, raw_body, _parse_json(raw_body), arrived)
-        return raw_body, self._answer(request)
+        return raw_body, self._answer(Incoming(path, headers, _json_object(raw_body)))
 
     def _answer(self, request: Incoming) -> Reply:
         try:
             with self._lock:
-                override = self._take_override(request.path)
-                if override is None:
+                fault = self._take_fault(request.path)
+                if fault is None:
                     return self._handle(request)
-                context = self._override_context(request)
-                return self._render(override, context, default=lambda: self._handle(request))
+                body = request.body or {}
+                key = body.get(self.subject_field)
+                key = key if isinstance(key, str) else ""
+                ctx = Ctx(self._subjects.get(key) or self._stand_in(key), body, scripted=False)
+                return self._render(fault, ctx, default=lambda: self._handle(request))
         except Exception:  # noqa: BLE001 - a simulator bug must show, not kill the thread
             self.errors.append(traceback.format_exc())
             return json_reply({"error": "simulator error"}, 500)
@@ -576,8 +591,13 @@ class SimulatorBase:
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _render(self, step: Step, ctx: Any, default: Callable[[], Reply]) -> Reply:
+    def _render(self, step: Step, ctx: Ctx, default: Callable[[], Reply]) -> Reply:
         """The answer for `step`: generic steps here, provider steps in the subclass."""
+        if ctx.scripted and type(step) in self.statuses:
+            subject = ctx.subject
+            subject.status = self.statuses[type(step)](step)
+            if subject.status == self.paid_status and subject.paid_at is None:
+                subject.paid_at = self._clock()
         match step:
             case Slow(seconds=seconds, then=then):
                 inner = default() if then is None else self._render(then, ctx, default)
@@ -591,7 +611,9 @@ class SimulatorBase:
             case Raw(body=body, status=status):
                 return Reply(status, body if isinstance(body, bytes) else json_bytes(body))
             case Oversized(size_bytes=size):
-                return Reply(200, padded_json(self._sample_answer(ctx), size))
+                answer = self._sample_answer(ctx)
+                bare = json_bytes({**answer, "padding": ""})
+                return Reply(200, json_bytes({**answer, "padding": "x" * max(0, size - len(bare))}))
         return self._render_specific(step, ctx, default)
 
     # -- the subclass's part ------------------------------------------------------------------
@@ -599,13 +621,14 @@ class SimulatorBase:
     def _handle(self, request: Incoming) -> Reply:
         raise NotImplementedError
 
-    def _render_specific(self, step: Step, ctx: Any, default: Callable[[], Reply]) -> Reply:
+    def _render_specific(self, step: Step, ctx: Ctx, default: Callable[[], Reply]) -> Reply:
         raise TypeError(f"{type(self).__name__} does not know the step {step!r}")
 
-    def _sample_answer(self, ctx: Any) -> dict[str, Any]:
+    def _sample_answer(self, ctx: Ctx) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _override_context(self, request: Incoming) -> Any:
+    def _stand_in(self, key: str) -> Subject:
+        """The subject a fault is rendered about when the request names none that is known."""
         raise NotImplementedError
 
 
@@ -621,31 +644,19 @@ def _discard(handler: _Handler, length: int) -> None:
         length -= len(chunk)
 
 
-def _parse_json(raw_body: bytes) -> Any:
+def _json_object(raw_body: bytes) -> dict[str, Any] | None:
     try:
-        return json.loads(raw_body.decode("utf-8"))
+        parsed = json.loads(raw_body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return _INVALID
-
-
-def is_json_content_type(value: str | None) -> bool:
-    """`application/json`, optionally with `charset=utf-8` (the providers' documented type)."""
-    if not value:
-        return False
-    media, *params = (part.strip().lower() for part in value.split(";"))
-    if media != "application/json":
-        return False
-    for param in params:
-        name, _, val = param.partition("=")
-        if name.strip() == "charset" and val.strip().strip('"') not in ("utf-8", "utf8"):
-            return False
-    return True
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 __all__ = [
     "KST",
     "MAX_BODY_BYTES",
     "Clock",
+    "Ctx",
     "EmptyBody",
     "HttpError",
     "Incoming",
@@ -659,6 +670,7 @@ __all__ = [
     "SimulatorBase",
     "Slow",
     "Step",
+    "Subject",
     "empty_body",
     "http_error",
     "non_json",

@@ -23,7 +23,7 @@ Checks, in this order; each failure answers HTTP 200 with its own `resCd`:
 8. payment not cancelled and no cancel accepted under another key -> RES_ALREADY_CANCELLED
 9. payment approved (TS01)                                       -> RES_NOT_APPROVED
 
-Scripting (factory functions of this module, all taking `times=n`):
+Scripting (step factories of this module, all taking `times=n`):
 - payment script, one step per accepted /find payment lookup: `pending()`,
   `approved(amount=None, currency=None, omit_amount=False)`, `cancelled("TS02"|"TS12")`,
   `partial_cancel()`, `error(res_cd, res_msg, detail)`, `wrong_key()` and
@@ -32,10 +32,10 @@ Scripting (factory functions of this module, all taking `times=n`):
   `slow`, `oversized`. Status steps move the payment's `.status`; once an accepted cancel
   has settled, /find answers TS02 whatever the script says.
 - cancel script, one step per /revise that passes every check: `accept()` (default),
-  `refuse(res_cd, res_msg)`, `retryable("A211")`, `timeout(seconds)` (accepted and stored,
-  answered late), plus the generic steps. Accepted and refused answers are stored under
-  the key: an identical retry replays them byte for byte. Retryable and generic answers
-  are not stored, so the retry is processed afresh (the cancel never happened).
+  `refuse(res_cd, res_msg, detail)`, `retryable("A211")`, `timeout(seconds)` (accepted and
+  stored, answered late), plus the generic steps. Accepted and refused answers are stored
+  under the key: an identical retry replays them byte for byte. Retryable and generic
+  answers are not stored, so the retry is processed afresh (the cancel never happened).
 """
 
 from __future__ import annotations
@@ -44,22 +44,23 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 from urllib.parse import quote_plus
 
 from paysweep_local.simulators.base import (
     Clock,
+    Ctx,
     Incoming,
     Reply,
     Script,
     SimulatorBase,
-    Slow,
     Step,
+    Subject,
     empty_body,
     http_error,
-    is_json_content_type,
+    json_object_problem,
     json_reply,
     kst,
     non_json,
@@ -105,16 +106,10 @@ _MESSAGES = {
     RES_UNSUPPORTED_REVISE: "Unsupported revise type",
 }
 
+# Field -> its limit in bytes (None: no limit); optional fields are checked only when present.
 _FIND_REQUIRED = {"mallId": 8, "shopTransactionId": 60, "pgCno": 60}
 _FIND_OPTIONAL: dict[str, int | None] = {"cancelPgCno": 60}
-_REVISE_REQUIRED = {
-    "mallId": 8,
-    "shopTransactionId": 60,
-    "pgCno": 60,
-    "reviseTypeCode": 2,
-    "cancelReqDate": 8,
-    "msgAuthValue": 256,
-}
+_REVISE_REQUIRED = _FIND_REQUIRED | {"reviseTypeCode": 2, "cancelReqDate": 8, "msgAuthValue": 256}
 _REVISE_OPTIONAL: dict[str, int | None] = {"notifyUrl": 256, "memo": None, "regId": None}
 
 
@@ -137,159 +132,86 @@ def kst_stamp(moment: datetime) -> str:
 # -- steps ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Pending(Step):
-    pass
+    """Not paid yet: resCd "0000" without statusCd, approvalDate or amountInfo."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Approved(Step):
+    """TS01. `amount` (minor units) / `currency` override the payment's to make a mismatch."""
+
     amount: int | None = None
     currency: str | None = None
     omit_amount: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Cancelled(Step):
+    """Cancelled at the provider: TS02 (full cancel) or TS12 (network cancel)."""
+
     code: str = TS_CANCELLED
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class PartialCancel(Step):
-    pass
+    """Partly cancelled at the provider: TS06."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
+class UnknownStatus(Step):
+    code: str = "TS99"
+
+
+@dataclass(frozen=True)
 class Error(Step):
+    """A failure answer; `detail` goes into resDetailMsg URL-encoded (quote_plus)."""
+
     res_cd: str = "W002"
     res_msg: str = "Payment failed"
     detail: str | None = "사용자 결제 취소"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class WrongKey(Step):
-    pass
+    """An approval that echoes another shopTransactionId (not an answer to this request)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class OtherPayment(Step):
-    pass
+    """An approval about another pgCno and shopOrderNo."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class UnknownStatus(Step):
-    code: str = "TS99"
-
-
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Accept(Step):
-    pass
+    """Cancel accepted: a new cancelPgCno; the payment settles to TS02 after settle_after."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Refuse(Step):
     res_cd: str = "C001"
     res_msg: str = "Cancellation refused"
     detail: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Retryable(Step):
+    """A "retry later with the same key and date" code; the cancel did not happen."""
+
     res_cd: str = "A211"
     res_msg: str = "Cancellation in progress, retry later"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Timeout(Step):
+    """The cancel is accepted and stored, but the answer comes `seconds` late."""
+
     seconds: float = 35.0
 
 
-def pending(times: int = 1) -> Pending:
-    """Not paid yet: resCd "0000" without statusCd, approvalDate or amountInfo."""
-    return Pending(times=times)
-
-
-def approved(
-    amount: int | None = None, currency: str | None = None, omit_amount: bool = False, *, times: int = 1
-) -> Approved:
-    """TS01. `amount` (minor units) / `currency` override the payment's to make a mismatch."""
-    return Approved(amount=amount, currency=currency, omit_amount=omit_amount, times=times)
-
-
-def cancelled(code: str = TS_CANCELLED, *, times: int = 1) -> Cancelled:
-    """Cancelled at the provider: TS02 (full cancel) or TS12 (network cancel)."""
-    return Cancelled(code=code, times=times)
-
-
-def partial_cancel(*, times: int = 1) -> PartialCancel:
-    return PartialCancel(times=times)
-
-
-def error(
-    res_cd: str = "W002",
-    res_msg: str = "Payment failed",
-    detail: str | None = "사용자 결제 취소",
-    *,
-    times: int = 1,
-) -> Error:
-    """A failure answer; `detail` goes into resDetailMsg URL-encoded (quote_plus)."""
-    return Error(res_cd=res_cd, res_msg=res_msg, detail=detail, times=times)
-
-
-def wrong_key(*, times: int = 1) -> WrongKey:
-    """An approval that echoes another shopTransactionId (not an answer to this request)."""
-    return WrongKey(times=times)
-
-
-def other_payment(*, times: int = 1) -> OtherPayment:
-    """An approval about another pgCno and shopOrderNo."""
-    return OtherPayment(times=times)
-
-
-def unknown_status(code: str = "TS99", *, times: int = 1) -> UnknownStatus:
-    return UnknownStatus(code=code, times=times)
-
-
-def accept(*, times: int = 1) -> Accept:
-    """Cancel accepted: a new cancelPgCno; the payment settles to TS02 after settle_after."""
-    return Accept(times=times)
-
-
-def refuse(
-    res_cd: str = "C001", res_msg: str = "Cancellation refused", detail: str | None = None, *, times: int = 1
-) -> Refuse:
-    return Refuse(res_cd=res_cd, res_msg=res_msg, detail=detail, times=times)
-
-
-def retryable(
-    res_cd: str = "A211", res_msg: str = "Cancellation in progress, retry later", *, times: int = 1
-) -> Retryable:
-    """A "retry later with the same key and date" code; the cancel did not happen."""
-    return Retryable(res_cd=res_cd, res_msg=res_msg, times=times)
-
-
-def timeout(seconds: float = 35.0, *, times: int = 1) -> Timeout:
-    """The cancel is accepted and stored, but the answer comes `seconds` late."""
-    return Timeout(seconds=seconds, times=times)
-
-
-_STATUS_OF: dict[type, Callable[[Any], str]] = {
-    Pending: lambda step: PENDING,
-    Approved: lambda step: TS_APPROVED,
-    Cancelled: lambda step: step.code,
-    PartialCancel: lambda step: TS_PARTIAL_CANCEL,
-    UnknownStatus: lambda step: step.code,
-}
-
-
-def _first_status(steps: Iterable[Step]) -> str:
-    """The payment's state before any lookup: what the script will first reveal."""
-    for step in steps:
-        while isinstance(step, Slow) and step.then is not None:
-            step = step.then
-        if type(step) in _STATUS_OF:
-            return _STATUS_OF[type(step)](step)
-    return PENDING
+pending, approved, cancelled, partial_cancel = Pending, Approved, Cancelled, PartialCancel
+unknown_status, error, wrong_key, other_payment = UnknownStatus, Error, WrongKey, OtherPayment
+accept, refuse, retryable, timeout = Accept, Refuse, Retryable, Timeout
 
 
 # -- state ----------------------------------------------------------------------------------
@@ -306,32 +228,24 @@ class _Cancel:
     finds_since: int = 0
 
 
-@dataclass
-class _Payment:
+@dataclass(kw_only=True)
+class _Payment(Subject):
     pg_cno: str
-    order_id: str
-    amount: int
-    currency: str
-    script: Script
+    order_id: str = ""
+    amount: int = 0
+    currency: str = "KRW"
     cancel_script: Script
-    settle_after: int
-    status: str
-    approval_date: str | None = None
+    settle_after: int = 0
     cancel: _Cancel | None = None
     cancel_keys: list[str] = field(default_factory=list)
     revise_keys: list[str] = field(default_factory=list)
     cancel_requests: int = 0
-    lookups: int = 0
 
 
 @dataclass(frozen=True)
 class PaymentView:
     """A snapshot of one payment, for assertions."""
 
-    pg_cno: str
-    order_id: str
-    amount: int
-    currency: str
     status: str
     """"PENDING", "TS01", "TS02", "TS06", "TS12" or a scripted unknown code."""
     cancel_keys: list[str]
@@ -353,17 +267,19 @@ class _KeyUse:
     reply: Reply | None  # stored /revise answer to replay; None for /find
 
 
-@dataclass
-class _Ctx:
-    body: dict[str, Any]
-    payment: _Payment
-    scripted: bool  # only scripted steps move the payment's state
-
-
 class KiccSimulator(SimulatorBase):
     """KICC WeChat Pay over HTTP on 127.0.0.1 (see the module docstring)."""
 
     paths = frozenset({FIND_PATH, REVISE_PATH})
+    subject_field = "pgCno"
+    statuses: ClassVar[dict[type, Callable[[Any], Any]]] = {
+        Pending: lambda step: PENDING,
+        Approved: lambda step: TS_APPROVED,
+        Cancelled: lambda step: step.code,
+        PartialCancel: lambda step: TS_PARTIAL_CANCEL,
+        UnknownStatus: lambda step: step.code,
+    }
+    paid_status = TS_APPROVED
 
     def __init__(
         self, mall_id: str = DEFAULT_MALL_ID, secret_key: str = DEFAULT_SECRET_KEY, clock: Clock | None = None
@@ -371,7 +287,6 @@ class KiccSimulator(SimulatorBase):
         super().__init__(clock)
         self.mall_id = mall_id
         self.secret_key = secret_key
-        self._payments: dict[str, _Payment] = {}
         self._keys: dict[str, dict[str, _KeyUse]] = {}  # KST day -> key -> use
         self._first_dates: dict[str, str] = {}  # cancel key -> cancelReqDate of its first attempt
         self._sequence = 0
@@ -395,7 +310,7 @@ class KiccSimulator(SimulatorBase):
             raise ValueError("settle_after must be >= 0")
         steps = list(script) if script is not None else [approved()]
         with self._lock:
-            self._payments[pg_cno] = _Payment(
+            self._subjects[pg_cno] = _Payment(
                 pg_cno=pg_cno,
                 order_id=order_id,
                 amount=amount,
@@ -403,31 +318,20 @@ class KiccSimulator(SimulatorBase):
                 script=Script(steps, f"payment {pg_cno} script"),
                 cancel_script=Script(cancel_script or [accept()], f"payment {pg_cno} cancel_script"),
                 settle_after=settle_after,
-                status=_first_status(steps),
+                status=self._first_status(steps) or PENDING,
             )
-
-    def rescript(self, pg_cno: str, script: Iterable[Step]) -> None:
-        """Replace what the payment's lookups answer from now on: the customer pays (or the
-        merchant cancels) after paysweep has decided the order. Its state moves when a lookup
-        reveals it, as with `add_payment`."""
-        with self._lock:
-            self._payments[pg_cno].script = Script(list(script), f"payment {pg_cno} script")
 
     def payment(self, pg_cno: str) -> PaymentView:
         with self._lock:
-            p = self._payments[pg_cno]
+            p: _Payment = self._subjects[pg_cno]
             return PaymentView(
-                pg_cno=p.pg_cno,
-                order_id=p.order_id,
-                amount=p.amount,
-                currency=p.currency,
                 status=p.status,
                 cancel_keys=list(p.cancel_keys),
                 revise_keys=list(p.revise_keys),
                 cancel_requests=p.cancel_requests,
                 cancel_pg_cno=p.cancel.cancel_pg_cno if p.cancel else None,
                 cancel_settled=bool(p.cancel and p.cancel.settled),
-                lookups=p.lookups,
+                lookups=p.queries,
             )
 
     def expected_auth(self, pg_cno: str, shop_transaction_id: str) -> str:
@@ -459,7 +363,7 @@ class KiccSimulator(SimulatorBase):
         if self._key_use(body["shopTransactionId"]) is not None:
             return self._refuse(RES_DUPLICATE_KEY, "shopTransactionId already used today", body)
         self._remember_key(body, FIND_PATH, None)
-        payment = self._payments.get(body["pgCno"])
+        payment: _Payment | None = self._subjects.get(body["pgCno"])
         if payment is None:
             return self._refuse(RES_UNKNOWN_PGCNO, "unknown pgCno", body)
         self._progress_settlement(payment)
@@ -467,15 +371,13 @@ class KiccSimulator(SimulatorBase):
             return self._cancel_lookup(payment, body)
         if payment.cancel is not None and payment.cancel.settled:
             return json_reply(self._payment_answer(payment, body, TS_CANCELLED))
-        payment.lookups += 1
-        ctx = _Ctx(body, payment, scripted=True)
-        return self._render(payment.script.next(), ctx, default=lambda: self._state_reply(payment, body))
+        return self._query(payment, body, default=lambda: self._state_reply(payment, body))
 
     def _revise(self, request: Incoming) -> Reply:
         body, refusal = self._front_checks(request, _REVISE_REQUIRED, _REVISE_OPTIONAL)
         if refusal is not None:
             return refusal
-        payment = self._payments.get(body["pgCno"])
+        payment: _Payment | None = self._subjects.get(body["pgCno"])
         if payment is not None:
             payment.cancel_requests += 1
             _add_once(payment.revise_keys, body["shopTransactionId"])
@@ -489,7 +391,7 @@ class KiccSimulator(SimulatorBase):
         refusal = self._revise_checks(payment, body)
         if refusal is not None:
             return refusal
-        ctx = _Ctx(body, payment, scripted=True)
+        ctx = Ctx(payment, body, scripted=True)
         return self._render(payment.cancel_script.next(), ctx, default=lambda: self._accept(payment, body))
 
     def _revise_checks(self, payment: _Payment, body: dict[str, Any]) -> Reply | None:
@@ -519,31 +421,23 @@ class KiccSimulator(SimulatorBase):
         first = self._first_dates.get(key)
         if first is not None:
             return requested == first
-        today = kst(self._clock()).date()
-        return requested in {_yyyymmdd(today), _yyyymmdd(today - timedelta(days=1))}
+        now = self._clock()
+        return requested in {kst_date(now), kst_date(now - timedelta(days=1))}
 
     def _replay(self, body: dict[str, Any], reply: Reply) -> Reply:
         """The stored answer, byte for byte and without the original's delay."""
         self._remember_key(body, REVISE_PATH, reply)
-        return replace_delay(reply)
+        return replace(reply, delay=0.0)
 
     def _accept(self, payment: _Payment, body: dict[str, Any]) -> Reply:
         now = self._clock()
         self._sequence += 1
-        cancel_pg_cno = f"{kst(now):%y%m%d%H%M%S}{self._sequence:08d}"
-        answer = {
-            "resCd": RES_SUCCESS,
-            "resMsg": "Success",
-            "shopTransactionId": body["shopTransactionId"],
-            "mallId": self.mall_id,
-            "pgCno": payment.pg_cno,
-            "cancelPgCno": cancel_pg_cno,
-            "cancelDate": kst_stamp(now),
-        }
+        cancel_pg_cno, cancel_date = f"{kst(now):%y%m%d%H%M%S}{self._sequence:08d}", kst_stamp(now)
+        answer = self._success(body, pgCno=payment.pg_cno, cancelPgCno=cancel_pg_cno, cancelDate=cancel_date)
         reply = json_reply(answer)
         settled = payment.settle_after == 0
         payment.cancel = _Cancel(
-            body["shopTransactionId"], dict(body), reply, cancel_pg_cno, answer["cancelDate"], settled
+            body["shopTransactionId"], dict(body), reply, cancel_pg_cno, cancel_date, settled
         )
         if settled:
             payment.status = TS_CANCELLED
@@ -566,15 +460,9 @@ class KiccSimulator(SimulatorBase):
         cancel = payment.cancel
         if cancel is None or cancel.cancel_pg_cno != body["cancelPgCno"]:
             return self._refuse(RES_UNKNOWN_CANCEL, "unknown cancelPgCno", body)
-        answer: dict[str, Any] = {
-            "resCd": RES_SUCCESS,
-            "resMsg": "Success",
-            "shopTransactionId": body["shopTransactionId"],
-            "mallId": self.mall_id,
-            "pgCno": payment.pg_cno,
-            "cancelPgCno": cancel.cancel_pg_cno,
-            "transactionDate": cancel.cancel_date,
-        }
+        answer = self._success(
+            body, pgCno=payment.pg_cno, cancelPgCno=cancel.cancel_pg_cno, transactionDate=cancel.cancel_date
+        )
         if cancel.settled:
             answer["cancelStatus"] = TS_CANCELLED
         answer["amountInfo"] = {"currency": payment.currency, "totAmount": payment.amount}
@@ -601,6 +489,15 @@ class KiccSimulator(SimulatorBase):
         """One of the simulator's own check failures."""
         return self._error(res_cd, _MESSAGES[res_cd], detail, body)
 
+    def _success(self, body: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        """A success answer: the fields every one starts with, then `fields` in order."""
+        head = {
+            "resCd": RES_SUCCESS,
+            "resMsg": "Success",
+            "shopTransactionId": body.get("shopTransactionId", ""),
+        }
+        return {**head, "mallId": self.mall_id, **fields}
+
     def _error(self, res_cd: str, res_msg: str, detail: str | None, body: dict[str, Any]) -> Reply:
         answer: dict[str, Any] = {"resCd": res_cd, "resMsg": res_msg}
         if detail:
@@ -610,36 +507,14 @@ class KiccSimulator(SimulatorBase):
         return json_reply(answer)
 
     def _payment_answer(
-        self,
-        payment: _Payment,
-        body: dict[str, Any],
-        status_cd: str | None,
-        *,
-        amount: int | None = None,
-        currency: str | None = None,
-        omit_amount: bool = False,
-        key: str | None = None,
-        pg_cno: str | None = None,
-        order_id: str | None = None,
+        self, payment: _Payment, body: dict[str, Any], status_cd: str | None
     ) -> dict[str, Any]:
         """The documented /find answer; without `status_cd` the not-paid-yet answer."""
-        answer: dict[str, Any] = {
-            "resCd": RES_SUCCESS,
-            "resMsg": "Success",
-            "shopTransactionId": key if key is not None else body.get("shopTransactionId", ""),
-            "mallId": self.mall_id,
-            "shopOrderNo": order_id if order_id is not None else payment.order_id,
-            "pgCno": pg_cno if pg_cno is not None else payment.pg_cno,
-        }
-        if status_cd is None:
-            return answer
-        answer["approvalDate"] = payment.approval_date or kst_stamp(self._clock())
-        answer["statusCd"] = status_cd
-        if not omit_amount:
-            answer["amountInfo"] = {
-                "currency": currency if currency is not None else payment.currency,
-                "totAmount": amount if amount is not None else payment.amount,
-            }
+        answer = self._success(body, shopOrderNo=payment.order_id, pgCno=payment.pg_cno)
+        if status_cd is not None:
+            answer["approvalDate"] = kst_stamp(payment.paid_at or self._clock())
+            answer["statusCd"] = status_cd
+            answer["amountInfo"] = {"currency": payment.currency, "totAmount": payment.amount}
         return answer
 
     def _state_reply(self, payment: _Payment, body: dict[str, Any]) -> Reply:
@@ -647,44 +522,36 @@ class KiccSimulator(SimulatorBase):
         status = None if payment.status == PENDING else payment.status
         return json_reply(self._payment_answer(payment, body, status))
 
-    def _move(self, ctx: _Ctx, status: str) -> None:
-        if not ctx.scripted:
-            return
-        ctx.payment.status = status
-        if status == TS_APPROVED and ctx.payment.approval_date is None:
-            ctx.payment.approval_date = kst_stamp(self._clock())
-
-    def _render_specific(self, step: Step, ctx: _Ctx, default: Callable[[], Reply]) -> Reply:
-        payment, body = ctx.payment, ctx.body
-        if type(step) in _STATUS_OF:
-            self._move(ctx, _STATUS_OF[type(step)](step))
+    def _render_specific(self, step: Step, ctx: Ctx, default: Callable[[], Reply]) -> Reply:
+        payment, body = ctx.subject, ctx.body
         match step:
             case Pending():
                 return json_reply(self._payment_answer(payment, body, None))
             case Approved(amount=amount, currency=currency, omit_amount=omit):
-                answer = self._payment_answer(
-                    payment, body, TS_APPROVED, amount=amount, currency=currency, omit_amount=omit
-                )
+                answer = self._payment_answer(payment, body, TS_APPROVED)
+                if omit:
+                    del answer["amountInfo"]
+                else:
+                    answer["amountInfo"] = {
+                        "currency": payment.currency if currency is None else currency,
+                        "totAmount": payment.amount if amount is None else amount,
+                    }
                 return json_reply(answer)
-            case Cancelled(code=code) | UnknownStatus(code=code):
-                return json_reply(self._payment_answer(payment, body, code))
-            case PartialCancel():
-                return json_reply(self._payment_answer(payment, body, TS_PARTIAL_CANCEL))
+            case Cancelled() | PartialCancel() | UnknownStatus():
+                return json_reply(self._payment_answer(payment, body, self.statuses[type(step)](step)))
             case Error(res_cd=res_cd, res_msg=res_msg, detail=detail):
                 return self._error(res_cd, res_msg, detail, body)
             case WrongKey():
-                stranger = "SIM" + uuid.uuid4().hex
-                return json_reply(self._payment_answer(payment, body, TS_APPROVED, key=stranger))
+                answer = self._payment_answer(payment, body, TS_APPROVED)
+                return json_reply({**answer, "shopTransactionId": "SIM" + uuid.uuid4().hex})
             case OtherPayment():
-                other_pg, other_order = _other_identity(payment)
-                answer = self._payment_answer(
-                    payment, body, TS_APPROVED, pg_cno=other_pg, order_id=other_order
-                )
+                answer = self._payment_answer(payment, body, TS_APPROVED)
+                answer.update(shopOrderNo=f"OTHER-{payment.order_id}"[:40], pgCno=("9" + payment.pg_cno)[:60])
                 return json_reply(answer)
             case Accept():
                 return default()
             case Timeout(seconds=seconds):
-                return replace_delay(default(), seconds)
+                return replace(default(), delay=seconds)
             case Refuse(res_cd=res_cd, res_msg=res_msg, detail=detail):
                 reply = self._error(res_cd, res_msg, detail, body)
                 if ctx.scripted:
@@ -694,30 +561,13 @@ class KiccSimulator(SimulatorBase):
                 return self._error(res_cd, res_msg, None, body)
         return super()._render_specific(step, ctx, default)
 
-    def _sample_answer(self, ctx: _Ctx) -> dict[str, Any]:
-        return self._payment_answer(ctx.payment, ctx.body, TS_APPROVED)
+    def _sample_answer(self, ctx: Ctx) -> dict[str, Any]:
+        return self._payment_answer(ctx.subject, ctx.body, TS_APPROVED)
 
-    def _override_context(self, request: Incoming) -> _Ctx:
-        body = request.body or {}
-        pg_cno = body.get("pgCno") if isinstance(body.get("pgCno"), str) else ""
-        payment = self._payments.get(pg_cno) or _Payment(
-            pg_cno=pg_cno,
-            order_id="",
-            amount=0,
-            currency="KRW",
-            script=Script([pending()]),
-            cancel_script=Script([accept()]),
-            settle_after=0,
-            status=PENDING,
+    def _stand_in(self, key: str) -> _Payment:
+        return _Payment(
+            pg_cno=key, script=Script([pending()]), cancel_script=Script([accept()]), status=PENDING
         )
-        return _Ctx(body, payment, scripted=False)
-
-
-# -- helpers ----------------------------------------------------------------------------------
-
-
-def replace_delay(reply: Reply, delay: float = 0.0) -> Reply:
-    return Reply(reply.status, reply.body, reply.content_type, delay)
 
 
 def _add_once(items: list[str], item: str) -> None:
@@ -725,38 +575,22 @@ def _add_once(items: list[str], item: str) -> None:
         items.append(item)
 
 
-def _yyyymmdd(day: date) -> str:
-    return day.strftime("%Y%m%d")
-
-
-def _other_identity(payment: _Payment) -> tuple[str, str]:
-    """A pgCno and order number that are certainly not this payment's."""
-    return ("9" + payment.pg_cno)[:60] if payment.pg_cno else "99999999", f"OTHER-{payment.order_id}"[:40]
-
-
 def _validated(
     request: Incoming, required: dict[str, int], optional: dict[str, int | None]
 ) -> tuple[dict[str, Any], str | None]:
     """The body if it is a documented request; else what is wrong with it."""
-    if not is_json_content_type(request.headers.get("content-type")):
-        return {}, "Content-Type must be application/json; charset=utf-8"
+    problem = json_object_problem(request)
+    if problem is not None or request.body is None:
+        return {}, problem
     body = request.body
-    if body is None:
-        return {}, "body must be a JSON object"
-    for name, limit in required.items():
+    for name, limit in {**required, **optional}.items():
+        if name in optional and name not in body:
+            continue
         value = body.get(name)
         if not isinstance(value, str) or not value.strip():
-            return body, f"{name} is required (non-empty string)"
-        if len(value.encode("utf-8")) > limit:
+            return body, f"{name} must be a non-empty string"
+        if limit is not None and len(value.encode("utf-8")) > limit:
             return body, f"{name} is longer than {limit} bytes"
-    for name, max_len in optional.items():
-        if name not in body:
-            continue
-        value = body[name]
-        if not isinstance(value, str) or not value.strip():
-            return body, f"{name} must be a non-empty string when present"
-        if max_len is not None and len(value.encode("utf-8")) > max_len:
-            return body, f"{name} is longer than {max_len} bytes"
     return body, None
 
 

@@ -9,7 +9,7 @@ the documented order:
    and well-formed                                          -> 414 naming the header
 2. `app_code` is the configured application                 -> 416 "Application not found"
 3. `country` is the configured country                      -> 414
-4. `timestamp` within 30 s of the simulator clock (check_timestamp) -> 414 "request expired"
+4. `timestamp` within 30 s of the simulator clock           -> 414 "request expired"
 5. `nonce` not seen in the last 24 h (then remembered)      -> 414 "nonce repeated"
 6. JSON body with `merchantOrderNo` (<= 32 chars) and `sign` -> 414
 7. `sign` verifies: Base64 SHA1withRSA (PKCS#1 v1.5) with the merchant public key over
@@ -17,7 +17,7 @@ the documented order:
    `&nonce=<nonce>`                                         -> 414 "sign verify failed"
 8. the order exists                                         -> 434 "Merchant order not exist"
 
-Scripting (factory functions of this module, all taking `times=n`), one step per query
+Scripting (step factories of this module, all taking `times=n`), one step per query
 that passes every check: `pending()`, `paid(amount=None, transaction_amount=None)` (pass
 `NULL` for a JSON null), `failed(error_message)`, `not_found()` (434), `retry_later()`
 (412), `business_error()` (500), `bad_parameter()` (414), `app_not_found()` (416),
@@ -38,7 +38,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from functools import partial
+from typing import Any, ClassVar
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -46,15 +47,16 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from paysweep_local.simulators.base import (
     Clock,
+    Ctx,
     Incoming,
     Reply,
     Script,
     SimulatorBase,
-    Slow,
     Step,
+    Subject,
     empty_body,
     http_error,
-    is_json_content_type,
+    json_object_problem,
     json_reply,
     kst,
     non_json,
@@ -80,9 +82,6 @@ MSG_REQUEST_EXPIRED = "request expired"
 MSG_NONCE_REPEATED = "nonce repeated"
 MSG_SIGN_FAILED = "sign verify failed"
 MSG_ORDER_NOT_FOUND = "Merchant order not exist"
-MSG_RETRY_LATER = "Please try again later"
-MSG_BUSINESS_ERROR = "Business Error"
-MSG_BAD_PARAMETER = "Bad parameter"
 DEFAULT_FAILURE = "Transaction amount exceeds limit, kindly retry within allowed range."
 
 STATUS_IN_PROGRESS = 1
@@ -159,23 +158,27 @@ def load_public_key(text: str) -> rsa.RSAPublicKey:
 # -- steps ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Pending(Step):
-    pass
+    """Status 1, payment in progress: amount "0.00", empty statementList."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Paid(Step):
+    """Status 2. Defaults to the order amount; override either for a mismatch (NULL: null)."""
+
     amount: Money = None
     transaction_amount: Money = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Failed(Step):
+    """Status 3: amount null, errorMessage set."""
+
     error_message: str = DEFAULT_FAILURE
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Envelope(Step):
     """An error envelope (no data)."""
 
@@ -183,107 +186,44 @@ class Envelope(Step):
     msg: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class OtherOrder(Step):
-    pass
+    """A success answer whose data is about another merchantOrderNo."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class StatusAsString(Step):
-    pass
+    """A success answer with `status` "2" (a string, as the field table types it)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class UnknownStatus(Step):
     status: int = 7
 
 
-def pending(times: int = 1) -> Pending:
-    """Status 1, payment in progress: amount "0.00", empty statementList."""
-    return Pending(times=times)
-
-
-def paid(amount: Money = None, transaction_amount: Money = None, *, times: int = 1) -> Paid:
-    """Status 2. Defaults to the order amount; override either for a mismatch (NULL: null)."""
-    return Paid(amount=amount, transaction_amount=transaction_amount, times=times)
-
-
-def failed(error_message: str = DEFAULT_FAILURE, *, times: int = 1) -> Failed:
-    """Status 3: amount null, errorMessage set."""
-    return Failed(error_message=error_message, times=times)
-
-
-def not_found(*, times: int = 1) -> Envelope:
-    return Envelope(code=CODE_ORDER_NOT_FOUND, msg=MSG_ORDER_NOT_FOUND, times=times)
-
-
-def retry_later(*, times: int = 1) -> Envelope:
-    return Envelope(code=CODE_RETRY_LATER, msg=MSG_RETRY_LATER, times=times)
-
-
-def business_error(*, times: int = 1) -> Envelope:
-    return Envelope(code=CODE_BUSINESS_ERROR, msg=MSG_BUSINESS_ERROR, times=times)
-
-
-def bad_parameter(*, times: int = 1) -> Envelope:
-    return Envelope(code=CODE_BAD_PARAMETER, msg=MSG_BAD_PARAMETER, times=times)
-
-
-def app_not_found(*, times: int = 1) -> Envelope:
-    return Envelope(code=CODE_APP_NOT_FOUND, msg=MSG_APP_NOT_FOUND, times=times)
-
-
-def other_order(*, times: int = 1) -> OtherOrder:
-    """A success answer whose data is about another merchantOrderNo."""
-    return OtherOrder(times=times)
-
-
-def status_as_string(*, times: int = 1) -> StatusAsString:
-    """A success answer with `status` "2" (a string, as the field table types it)."""
-    return StatusAsString(times=times)
-
-
-def unknown_status(status: int = 7, *, times: int = 1) -> UnknownStatus:
-    return UnknownStatus(status=status, times=times)
-
-
-_STATUS_OF: dict[type, Callable[[Any], int]] = {
-    Pending: lambda step: STATUS_IN_PROGRESS,
-    Paid: lambda step: STATUS_SUCCESS,
-    StatusAsString: lambda step: STATUS_SUCCESS,
-    Failed: lambda step: STATUS_FAILED,
-    UnknownStatus: lambda step: step.status,
-}
-
-
-def _first_status(steps: Iterable[Step]) -> int | None:
-    for step in steps:
-        while isinstance(step, Slow) and step.then is not None:
-            step = step.then
-        if type(step) in _STATUS_OF:
-            return _STATUS_OF[type(step)](step)
-    return None
+pending, paid, failed, other_order = Pending, Paid, Failed, OtherOrder
+status_as_string, unknown_status = StatusAsString, UnknownStatus
+not_found = partial(Envelope, CODE_ORDER_NOT_FOUND, MSG_ORDER_NOT_FOUND)
+retry_later = partial(Envelope, CODE_RETRY_LATER, "Please try again later")
+business_error = partial(Envelope, CODE_BUSINESS_ERROR, "Business Error")
+bad_parameter = partial(Envelope, CODE_BAD_PARAMETER, "Bad parameter")
+app_not_found = partial(Envelope, CODE_APP_NOT_FOUND, MSG_APP_NOT_FOUND)
 
 
 # -- state ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Order:
+@dataclass(kw_only=True)
+class _Order(Subject):
     merchant_order_no: str
-    amount: str
-    script: Script
-    trade_no: str
-    status: int | None
-    complete_time: str | None = None
-    queries: int = 0
+    amount: str = "0.00"
+    trade_no: str = "TS" + "0" * 28
 
 
 @dataclass(frozen=True)
 class OrderView:
     """A snapshot of one order, for assertions."""
 
-    merchant_order_no: str
     amount: str
     trade_no: str
     status: int | None
@@ -292,16 +232,19 @@ class OrderView:
     """Queries that passed every check and reached this order's script."""
 
 
-@dataclass
-class _Ctx:
-    order: _Order
-    scripted: bool
-
-
 class TeemoPaySimulator(SimulatorBase):
     """TeemoPay's payin query over HTTP on 127.0.0.1 (see the module docstring)."""
 
     paths = frozenset({QUERY_PATH})
+    subject_field = "merchantOrderNo"
+    statuses: ClassVar[dict[type, Callable[[Any], Any]]] = {
+        Pending: lambda step: STATUS_IN_PROGRESS,
+        Paid: lambda step: STATUS_SUCCESS,
+        StatusAsString: lambda step: STATUS_SUCCESS,
+        Failed: lambda step: STATUS_FAILED,
+        UnknownStatus: lambda step: step.status,
+    }
+    paid_status = STATUS_SUCCESS
 
     def __init__(
         self,
@@ -309,7 +252,6 @@ class TeemoPaySimulator(SimulatorBase):
         merchant_public_key: str | None = None,
         country: str = DEFAULT_COUNTRY,
         clock: Clock | None = None,
-        check_timestamp: bool = True,
     ) -> None:
         """`merchant_public_key` defaults to `paysweep_local.simulators.keys.merchant_keys().public_b64`."""
         super().__init__(clock)
@@ -319,9 +261,7 @@ class TeemoPaySimulator(SimulatorBase):
             merchant_public_key = merchant_keys().public_b64
         self.app_code = app_code
         self.country = country
-        self.check_timestamp = check_timestamp
         self._public_key = load_public_key(merchant_public_key)
-        self._orders: dict[str, _Order] = {}
         self._nonces: dict[str, datetime] = {}
         self._trade_numbers = itertools.count(1)
         self._trace_numbers = itertools.count(1)
@@ -335,25 +275,18 @@ class TeemoPaySimulator(SimulatorBase):
         steps = list(script) if script is not None else [paid()]
         with self._lock:
             number = next(self._trade_numbers)
-            trade_no = f"TS{kst(self._clock()):%y%m%d}{number % 10000:04d}KR{number:016d}"
-            self._orders[merchant_order_no] = _Order(
+            self._subjects[merchant_order_no] = _Order(
                 merchant_order_no=merchant_order_no,
                 amount=money_text(amount),
                 script=Script(steps, f"order {merchant_order_no} script"),
-                trade_no=trade_no,
-                status=_first_status(steps),
+                trade_no=f"TS{kst(self._clock()):%y%m%d}{number % 10000:04d}KR{number:016d}",
+                status=self._first_status(steps),
             )
-
-    def rescript(self, merchant_order_no: str, script: Iterable[Step]) -> None:
-        """Replace what the order's queries answer from now on: a deposit into a virtual account
-        after paysweep has decided the order. Its state moves when a query reveals it."""
-        with self._lock:
-            self._orders[merchant_order_no].script = Script(list(script), f"order {merchant_order_no} script")
 
     def order(self, merchant_order_no: str) -> OrderView:
         with self._lock:
-            o = self._orders[merchant_order_no]
-            return OrderView(o.merchant_order_no, o.amount, o.trade_no, o.status, o.queries)
+            o: _Order = self._subjects[merchant_order_no]
+            return OrderView(o.amount, o.trade_no, o.status, o.queries)
 
     @property
     def nonces_seen(self) -> set[str]:
@@ -372,12 +305,10 @@ class TeemoPaySimulator(SimulatorBase):
             return self._envelope(CODE_BAD_PARAMETER, problem)
         if not self._signature_ok(body, request.headers["nonce"]):
             return self._envelope(CODE_BAD_PARAMETER, MSG_SIGN_FAILED)
-        order = self._orders.get(body["merchantOrderNo"])
+        order: _Order | None = self._subjects.get(body["merchantOrderNo"])
         if order is None:
             return self._envelope(CODE_ORDER_NOT_FOUND, MSG_ORDER_NOT_FOUND)
-        order.queries += 1
-        ctx = _Ctx(order, scripted=True)
-        return self._render(order.script.next(), ctx, default=lambda: self._state_reply(order))
+        return self._query(order, body, default=lambda: self._state_reply(order))
 
     def _check_headers(self, headers: dict[str, str]) -> Reply | None:
         """Presence and form of the four headers, then the application and country."""
@@ -400,10 +331,9 @@ class TeemoPaySimulator(SimulatorBase):
     def _check_freshness(self, headers: dict[str, str]) -> Reply | None:
         """Replay protection: a recent timestamp and a nonce unseen for 24 h."""
         now = self._clock()
-        if self.check_timestamp:
-            skew_ms = abs(int(headers["timestamp"]) - int(now.timestamp() * 1000))
-            if skew_ms > TIMESTAMP_TOLERANCE.total_seconds() * 1000:
-                return self._envelope(CODE_BAD_PARAMETER, MSG_REQUEST_EXPIRED)
+        skew_ms = abs(int(headers["timestamp"]) - int(now.timestamp() * 1000))
+        if skew_ms > TIMESTAMP_TOLERANCE.total_seconds() * 1000:
+            return self._envelope(CODE_BAD_PARAMETER, MSG_REQUEST_EXPIRED)
         nonce = headers["nonce"]
         if len(self._nonces) > 100_000:  # long demo runs: forget nonces past the window
             self._nonces = {n: at for n, at in self._nonces.items() if now - at < NONCE_WINDOW}
@@ -431,12 +361,10 @@ class TeemoPaySimulator(SimulatorBase):
         millis = int(self._clock().timestamp() * 1000)
         return f"{uuid.uuid4().hex}.94.{millis}{next(self._trace_numbers) % 10000:04d}"
 
-    def _data(
-        self, order: _Order, status: int | str, *, merchant_order_no: str | None = None
-    ) -> dict[str, Any]:
-        """The documented data object; shape follows the status (1 in progress, 2 paid, 3 failed)."""
+    def _data(self, order: _Order, status: int | str) -> dict[str, Any]:
+        """The documented data object as in progress; `_paid_data` and `_failed_data` amend it."""
         return {
-            "merchantOrderNo": merchant_order_no or order.merchant_order_no,
+            "merchantOrderNo": order.merchant_order_no,
             "amount": "0.00",
             "transactionAmount": order.amount,
             "tradeNo": order.trade_no,
@@ -447,12 +375,11 @@ class TeemoPaySimulator(SimulatorBase):
             "statementList": [],
         }
 
-    def _paid_data(self, order: _Order, paid_step: Paid | None = None, **identity: Any) -> dict[str, Any]:
-        amount = _money_field(paid_step.amount if paid_step else None, order.amount)
-        transaction_amount = _money_field(paid_step.transaction_amount if paid_step else None, order.amount)
+    def _paid_data(self, order: _Order, step: Paid = Paid()) -> dict[str, Any]:
+        amount = _money_field(step.amount, order.amount)
+        transaction_amount = _money_field(step.transaction_amount, order.amount)
         fee = _service_amount(order.amount)
-        complete_time = order.complete_time or kst(self._clock()).strftime("%Y-%m-%d %H:%M:%S")
-        data = self._data(order, STATUS_SUCCESS, **identity)
+        data = self._data(order, STATUS_SUCCESS)
         data.update(amount=amount, transactionAmount=transaction_amount, serviceAmount=fee)
         data["statementList"] = [
             {
@@ -460,7 +387,7 @@ class TeemoPaySimulator(SimulatorBase):
                 "paymentStatementAmount": amount if amount is not None else order.amount,
                 "paymentStatementStatus": STATUS_SUCCESS,
                 "paymentStatementStatusName": "代收成功",
-                "completeTime": complete_time,
+                "completeTime": kst(order.paid_at or self._clock()).strftime("%Y-%m-%d %H:%M:%S"),
                 "serviceAmount": fee,
                 "serviceRate": f"{SERVICE_RATE:f}",
                 "immService": f"{FIXED_SERVICE:f}",
@@ -482,17 +409,8 @@ class TeemoPaySimulator(SimulatorBase):
             return self._envelope(CODE_OK, MSG_SUCCESS, self._failed_data(order, DEFAULT_FAILURE))
         return self._envelope(CODE_OK, MSG_SUCCESS, self._data(order, order.status or STATUS_IN_PROGRESS))
 
-    def _move(self, ctx: _Ctx, status: int) -> None:
-        if not ctx.scripted:
-            return
-        ctx.order.status = status
-        if status == STATUS_SUCCESS and ctx.order.complete_time is None:
-            ctx.order.complete_time = kst(self._clock()).strftime("%Y-%m-%d %H:%M:%S")
-
-    def _render_specific(self, step: Step, ctx: _Ctx, default: Callable[[], Reply]) -> Reply:
-        order = ctx.order
-        if type(step) in _STATUS_OF:
-            self._move(ctx, _STATUS_OF[type(step)](step))
+    def _render_specific(self, step: Step, ctx: Ctx, default: Callable[[], Reply]) -> Reply:
+        order = ctx.subject
         match step:
             case Pending():
                 return self._envelope(CODE_OK, MSG_SUCCESS, self._data(order, STATUS_IN_PROGRESS))
@@ -504,8 +422,9 @@ class TeemoPaySimulator(SimulatorBase):
                 return self._envelope(code, msg)
             case OtherOrder():
                 other = f"OTHER{order.merchant_order_no}"[:MAX_ORDER_NO]
-                other = other if other != order.merchant_order_no else "OTHER-ORDER"
-                return self._envelope(CODE_OK, MSG_SUCCESS, self._paid_data(order, merchant_order_no=other))
+                data = self._paid_data(order)
+                data["merchantOrderNo"] = other if other != order.merchant_order_no else "OTHER-ORDER"
+                return self._envelope(CODE_OK, MSG_SUCCESS, data)
             case StatusAsString():
                 data = self._paid_data(order)
                 data["status"] = str(STATUS_SUCCESS)
@@ -514,15 +433,12 @@ class TeemoPaySimulator(SimulatorBase):
                 return self._envelope(CODE_OK, MSG_SUCCESS, self._data(order, status))
         return super()._render_specific(step, ctx, default)
 
-    def _sample_answer(self, ctx: _Ctx) -> dict[str, Any]:
-        data = self._paid_data(ctx.order)
+    def _sample_answer(self, ctx: Ctx) -> dict[str, Any]:
+        data = self._paid_data(ctx.subject)
         return {"code": CODE_OK, "data": data, "msg": MSG_SUCCESS, "traceId": self._trace_id()}
 
-    def _override_context(self, request: Incoming) -> _Ctx:
-        body = request.body or {}
-        number = body.get("merchantOrderNo") if isinstance(body.get("merchantOrderNo"), str) else ""
-        order = self._orders.get(number) or _Order(number, "0.00", Script([pending()]), "TS" + "0" * 28, None)
-        return _Ctx(order, scripted=False)
+    def _stand_in(self, key: str) -> _Order:
+        return _Order(merchant_order_no=key, script=Script([pending()]))
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -544,18 +460,16 @@ def _service_amount(amount: str) -> str:
 
 
 def _body_problem(request: Incoming) -> tuple[dict[str, Any], str | None]:
-    if not is_json_content_type(request.headers.get("content-type")):
-        return {}, "Content-Type must be application/json"
-    body = request.body
-    if body is None:
-        return {}, "request body must be a JSON object"
-    number = body.get("merchantOrderNo")
+    problem = json_object_problem(request)
+    if problem is not None or request.body is None:
+        return {}, problem
+    number = request.body.get("merchantOrderNo")
     if not isinstance(number, str) or not number.strip() or len(number) > MAX_ORDER_NO:
-        return body, f"merchantOrderNo is required (string of at most {MAX_ORDER_NO} characters)"
-    sign = body.get("sign")
+        return request.body, f"merchantOrderNo is required (string of at most {MAX_ORDER_NO} characters)"
+    sign = request.body.get("sign")
     if not isinstance(sign, str) or not sign.strip():
-        return body, "sign is required"
-    return body, None
+        return request.body, "sign is required"
+    return request.body, None
 
 
 __all__ = [

@@ -8,6 +8,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
+from paysweep.domain.item import StoredOrder
 from paysweep.sweep.ports import ConditionFailed, StoreUnavailable
 
 _serializer = TypeSerializer()
@@ -41,9 +42,8 @@ def call_dynamodb[**P, R](request: Callable[P, R], *args: P.args, **kwargs: P.kw
         table = kwargs.get("TableName", "?")
         if code == "ConditionalCheckFailedException":
             current = error.response.get("Item")
-            raise ConditionFailed(
-                f"{operation} on {table}: condition failed", from_item(current) if isinstance(current, Mapping) else None
-            ) from error
+            found = StoredOrder(from_item(current)) if isinstance(current, Mapping) else None
+            raise ConditionFailed(f"{operation} on {table}: condition failed", found) from error
         raise StoreUnavailable(f"DynamoDB {operation} on {table} failed: {code}", code) from error
     except BotoCoreError as error:
         operation = getattr(request, "__name__", "request")

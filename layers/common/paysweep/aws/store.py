@@ -8,7 +8,7 @@ caller learns who got there first without another read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from paysweep.aws.dynamodb import call_dynamodb, from_item, serialize, to_item
@@ -113,17 +113,27 @@ class DynamoDBOrderStore:
 
     # -- reads ---------------------------------------------------------------------------
 
-    def _query_pages(self, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
+    def _responses(self, operation: Callable[..., Any], **kwargs: Any) -> Iterator[Mapping[str, Any]]:
+        """One Query or Scan of the table, response after response, until DynamoDB says there is
+        no more (a page can hold no match and still not be the last: only the key says when to
+        stop)."""
         start: dict[str, Any] | None = None
         while True:
             request = dict(kwargs, TableName=self._table)
             if start:
                 request["ExclusiveStartKey"] = start
-            response = call_dynamodb(self._client.query, **request)
-            yield [from_item(found) for found in response.get("Items", [])]
+            response = call_dynamodb(operation, **request)
+            yield response
             start = response.get("LastEvaluatedKey")
             if not start:
                 return
+
+    def _query(self, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
+        return self._responses(self._client.query, **kwargs)
+
+    def _query_pages(self, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
+        for response in self._query(**kwargs):
+            yield [from_item(found) for found in response.get("Items", [])]
 
     def due_in_shard(
         self, sweep_key: str, now: str, page_size: int, *, newest_first: bool = False
@@ -153,37 +163,28 @@ class DynamoDBOrderStore:
 
     def count_due(self, sweep_keys: Iterable[str], now: str) -> int:
         """How many orders of these shards are due now (keys-only index: cheap to count)."""
-        total = 0
-        for key in sweep_keys:
-            start: dict[str, Any] | None = None
-            while True:
-                request: dict[str, Any] = {
-                    "TableName": self._table,
-                    "IndexName": self._due_index,
-                    "KeyConditionExpression": "sweepKey = :k AND nextCheckAt <= :now",
-                    "ExpressionAttributeValues": {":k": {"S": key}, ":now": {"S": now}},
-                    "Select": "COUNT",
-                }
-                if start:
-                    request["ExclusiveStartKey"] = start
-                response = call_dynamodb(self._client.query, **request)
-                total += int(response.get("Count", 0))
-                start = response.get("LastEvaluatedKey")
-                if not start:
-                    break
-        return total
+        return sum(
+            int(response.get("Count", 0))
+            for key in sweep_keys
+            for response in self._query(
+                IndexName=self._due_index,
+                KeyConditionExpression="sweepKey = :k AND nextCheckAt <= :now",
+                ExpressionAttributeValues={":k": {"S": key}, ":now": {"S": now}},
+                Select="COUNT",
+            )
+        )
 
-    def read(self, order_id: str) -> dict[str, Any] | None:
+    def read(self, order_id: str) -> item.StoredOrder | None:
         """The order as it is now (strongly consistent)."""
         response = call_dynamodb(
             self._client.get_item, TableName=self._table, Key=to_item({item.ORDER_ID: order_id}), ConsistentRead=True
         )
         found = response.get("Item")
-        return from_item(found) if found else None
+        return item.StoredOrder(from_item(found)) if found else None
 
     def in_status(
         self, status: str | None, *, provider: str | None = None, reason: str | None = None, page_size: int = 1000
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[item.StoredOrder]:
         """Every order in one status (any decided status: None), of one provider and with one
         outcome reason if given, a page at a time.
 
@@ -204,35 +205,26 @@ class DynamoDBOrderStore:
         if reason is not None:
             values[":reason"] = serialize(reason)
             conditions.append("#outcome.reason = :reason")
-        start: dict[str, Any] | None = None
-        while True:
-            request: dict[str, Any] = {
-                "TableName": self._table,
-                "FilterExpression": " AND ".join(conditions),
-                "ProjectionExpression": "orderId, #status, #provider, #outcome",
-                "ExpressionAttributeNames": names,
-                "Limit": page_size,
-            }
-            if values:
-                request["ExpressionAttributeValues"] = values
-            if start:
-                request["ExclusiveStartKey"] = start
-            response = call_dynamodb(self._client.scan, **request)
-            yield from (from_item(found) for found in response.get("Items", []))
-            # A page can hold no match and still not be the last: only the key says when to stop.
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return
+        request: dict[str, Any] = {
+            "FilterExpression": " AND ".join(conditions),
+            "ProjectionExpression": "orderId, #status, #provider, #outcome",
+            "ExpressionAttributeNames": names,
+            "Limit": page_size,
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        for response in self._responses(self._client.scan, **request):
+            yield from (item.StoredOrder(from_item(found)) for found in response.get("Items", []))
 
     # -- writes --------------------------------------------------------------------------
 
-    def claim(self, transition: item.Transition) -> dict[str, Any]:
-        """Apply a claim and return the whole item as it was before it.
+    def claim(self, transition: item.Transition) -> item.StoredOrder:
+        """Apply a claim and return the whole order as it was before it.
 
         Raises `ConditionFailed` when another sweep got there first.
         """
         response = self._update(transition, ReturnValues="ALL_OLD")
-        return from_item(response.get("Attributes", {}))
+        return item.StoredOrder(from_item(response.get("Attributes", {})))
 
     def apply(self, transition: item.Transition) -> None:
         """Apply a transition if its guard holds; `ConditionFailed` (with the item) if not."""

@@ -10,8 +10,9 @@ outbox too: no marker is written, and re-publishing rebuilds the message from `o
 This module is the one owner of the item's shape. The sweep builds its writes here, the
 operator command builds its writes here, and both stores carry them out: the DynamoDB store
 renders each guard as a condition expression, the in-memory store used by the simulation
-evaluates the guard's `holds()`; one conformance suite holds the two to the same answers.
-Nothing here does I/O.
+evaluates the guard's `holds()`; one conformance suite holds the two to the same answers. What a
+store reads comes back as a `StoredOrder`, the item seen through its shape: the sweep reads
+orders through it, never through attribute names. Nothing here does I/O.
 
 The attributes are documented for readers in docs/CONTRACT.md section 2.
 """
@@ -19,11 +20,16 @@ The attributes are documented for readers in docs/CONTRACT.md section 2.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from paysweep.domain.orders import TERMINAL_STATUSES, OrderStatus
+from paysweep.domain.answers import ReportedAmount
+from paysweep.domain.clock import parse_iso
+from paysweep.domain.orders import TERMINAL_STATUSES, Order, OrderStatus, parse_order, requested_amount
+from paysweep.domain.outcomes import IncompleteRecord, Outcome, OutcomeMessage, Reason, message_from_record
+from paysweep.domain.providers import ProviderProfile
 
 ORDER_ID = "orderId"
 STATUS = "status"
@@ -259,6 +265,135 @@ class Transition(NamedTuple):
         return after
 
 
+def unpublished(found: Mapping[str, Any]) -> bool:
+    """A decided order whose outcome is not confirmed published (still in the due index)."""
+    return found.get(STATUS) in TERMINAL_STATUSES and SWEEP_KEY in found
+
+
+class Decided(NamedTuple):
+    """A decision as its order's `outcome` record holds it."""
+
+    outcome: Outcome
+    reason: Reason | None
+    event_id: str
+    at: datetime
+
+
+class StoredOrder(NamedTuple):
+    """An order as the table holds it, seen through the item's shape: what a store's reads
+    return (`OrderStore.read`, `claim`, `ConditionFailed.current`).
+
+    The sweep reads an order only through these typed properties, so no attribute name leaves
+    this module; `attributes` (the item as stored) is for the stores, the contract's parser and
+    the operator's displays.
+    """
+
+    attributes: Mapping[str, Any]
+
+    @property
+    def order_id(self) -> str:
+        return str(self.attributes.get(ORDER_ID, ""))
+
+    @property
+    def status(self) -> str | None:
+        value = self.attributes.get(STATUS)
+        return value if isinstance(value, str) else None
+
+    @property
+    def sweep_key(self) -> str | None:
+        value = self.attributes.get(SWEEP_KEY)
+        return value if isinstance(value, str) else None
+
+    @property
+    def audit_key(self) -> str | None:
+        value = self.attributes.get(AUDIT_KEY)
+        return value if isinstance(value, str) else None
+
+    @property
+    def lease_owner(self) -> str | None:
+        value = self.attributes.get(LEASE_OWNER)
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def lease_until(self) -> str:
+        """The lease's end as written ("" for none)."""
+        return str(self.attributes.get(LEASE_UNTIL, ""))
+
+    @property
+    def attempts(self) -> int:
+        return whole(self.attributes.get(ATTEMPTS))
+
+    @property
+    def generation(self) -> int:
+        return whole(self.attributes.get(GENERATION))
+
+    @property
+    def history(self) -> list[str]:
+        return [str(line) for line in self.attributes.get(HISTORY) or [] if isinstance(line, str)]
+
+    @property
+    def outcome(self) -> Mapping[str, Any] | None:
+        """The `outcome` record of its decision (`paysweep.domain.outcomes.outcome_record`)."""
+        record = self.attributes.get(OUTCOME)
+        return record if isinstance(record, Mapping) else None
+
+    @property
+    def decided(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def recorded_event_id(self) -> str | None:
+        """The `eventId` in the order's `outcome` record, if it has one."""
+        record = self.outcome
+        return str(record["eventId"]) if record is not None and "eventId" in record else None
+
+    @property
+    def decision(self) -> Decided | None:
+        """The decision the order's status says, as its `outcome` record holds it; None when the
+        record is not that status's or cannot say it."""
+        record = self.outcome
+        if record is None or record.get("outcome") != self.status:
+            return None
+        try:
+            reason = Reason(str(record["reason"])) if record.get("reason") else None
+            return Decided(Outcome(str(record["outcome"])), reason, str(record["eventId"]), parse_iso(record["occurredAt"]))
+        except (KeyError, ValueError):
+            return None
+
+    def recorded_message(self) -> OutcomeMessage:
+        """The decision's message rebuilt from its `outcome` record, as first published;
+        `IncompleteRecord` when there is no record of this status or it cannot rebuild it."""
+        record = self.outcome
+        if record is None or record.get("outcome") != self.status:
+            raise IncompleteRecord(f"no outcome record for the status {self.status}")
+        return message_from_record(self.order_id, self.generation, record)
+
+    @property
+    def unpublished(self) -> bool:
+        """Decided, its outcome not confirmed published (still in the due index: the outbox)."""
+        return unpublished(self.attributes)
+
+    def live_lease(self, now: str) -> str | None:
+        """The lease's end if a sweep holds the order at `now` (`live_lease`)."""
+        return live_lease(self.attributes, now)
+
+    def satisfies(self, guard: Guard) -> bool:
+        """Whether a write under `guard` would happen to the order as it is."""
+        return guard.holds(self.attributes)
+
+    def after(self, transition: Transition) -> StoredOrder:
+        """The order once `transition` is written (its guard is not checked here)."""
+        return StoredOrder(transition.applied_to(self.attributes))
+
+    def order(self, profile: ProviderProfile, default_window: timedelta | None = None) -> Order:
+        """The order as its contract reads it (`parse_order`): raises `InvalidOrder`."""
+        return parse_order(self.attributes, profile, default_window)
+
+    def requested(self) -> ReportedAmount | None:
+        """The amount and currency as written, when they make a valid amount (`requested_amount`)."""
+        return requested_amount(self.attributes)
+
+
 # -- the sweep's writes -------------------------------------------------------------------
 
 
@@ -355,11 +490,6 @@ def decide(
 def published(order_id: str, event_id: str, status: str) -> Transition:
     """SNS accepted the outcome: the order leaves the due index, and so the outbox."""
     return Transition(order_id, Recorded(event_id, status), NO_VALUES, (*DUE_INDEX_KEYS, *LEASE))
-
-
-def unpublished(found: Mapping[str, Any]) -> bool:
-    """A decided order whose outcome is not confirmed published (still in the due index)."""
-    return found.get(STATUS) in TERMINAL_STATUSES and SWEEP_KEY in found
 
 
 def leave_due_index(order_id: str, guard: Leased) -> Transition:

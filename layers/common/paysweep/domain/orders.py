@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from paysweep.domain.answers import CancelIntent
+from paysweep.domain.answers import CancelIntent, ReportedAmount
 from paysweep.domain.clock import parse_iso, to_iso
 from paysweep.domain.money import CURRENCY_EXPONENTS, AmountError, fits_currency, to_decimal
 from paysweep.domain.providers import REF_MAX_LENGTH, ProviderProfile
@@ -248,6 +248,15 @@ def parse_order(item: Mapping[str, Any], profile: ProviderProfile, default_windo
         cancel=CancelIntent.from_item(cancel) if isinstance(cancel, dict) else None,
         history=tuple(item.get("history", ()) or ()),
     )
+
+
+def requested_amount(item: Mapping[str, Any]) -> ReportedAmount | None:
+    """The amount and currency as written, when they make a valid amount: what a REVIEW
+    `INVALID_ORDER` message reports of an order that breaks the contract."""
+    amount, currency = item.get("amount"), item.get("currency")
+    if isinstance(amount, Decimal) and isinstance(currency, str) and amount > 0 and fits_currency(amount, currency):
+        return ReportedAmount(amount, currency)
+    return None
 
 
 def _ref_name_problems(refs: Mapping[str, str]) -> list[str]:

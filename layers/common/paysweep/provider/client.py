@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import requests
-from paysweep.provider.http import HttpReply, post_json
+from paysweep.provider.http import HttpReply, request_json
 from paysweep.sweep.ports import ProviderAdapter
 
 CredentialSource = Callable[[], Mapping[str, Any]]
@@ -35,8 +35,21 @@ class ProviderClient(NamedTuple):
     max_answer_bytes: int
 
     def post(self, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> HttpReply:
-        return post_json(
+        """POST a JSON body to `path` of the provider's base URL."""
+        return self.request("POST", path, payload, headers)
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> HttpReply:
+        """GET `path` of the provider's base URL (a provider whose status query is a GET)."""
+        return self.request("GET", path, None, headers)
+
+    def request(
+        self, method: str, path: str, payload: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> HttpReply:
+        """Any one call an adapter needs: the method, the path and the headers are the adapter's
+        (its own authentication among them); the time and size bounds are the function's."""
+        return request_json(
             self.session,
+            method,
             self.base_url + path,
             payload,
             headers=headers,

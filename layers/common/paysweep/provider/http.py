@@ -57,28 +57,32 @@ def build_session(pool_size: int, connect_retries: int) -> requests.Session:
     return session
 
 
-def post_json(
+def request_json(
     session: requests.Session,
+    method: str,
     url: str,
-    payload: dict[str, Any],
+    payload: dict[str, Any] | None = None,
     *,
     headers: dict[str, str] | None = None,
     connect_timeout: float,
     read_timeout: float,
     max_bytes: int,
 ) -> HttpReply:
-    """POST a JSON body and read at most `max_bytes` of the answer.
+    """Send one request (a JSON body with it, if any) and read at most `max_bytes` of the answer.
 
-    The body is UTF-8 JSON without ASCII escaping, as both providers document
-    (`Content-type: application/json; charset=utf-8`).
+    A body is UTF-8 JSON without ASCII escaping, as providers document
+    (`Content-type: application/json; charset=utf-8`); a request without one (a GET) has none.
     """
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    request_headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
+    body = None if payload is None else json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    request_headers = {"Accept": "application/json"}
+    if body is not None:
+        request_headers["Content-Type"] = "application/json; charset=utf-8"
     request_headers.update(headers or {})
     started = time.monotonic()
     try:
-        with session.post(
-            url, data=body, headers=request_headers, timeout=(connect_timeout, read_timeout), stream=True, verify=True
+        with session.request(
+            method, url, data=body, headers=request_headers, timeout=(connect_timeout, read_timeout), stream=True,
+            verify=True,
         ) as response:
             content = _read_capped(response, max_bytes)
             return HttpReply(

@@ -13,24 +13,26 @@ the provider again (`decisions.decide_audit`):
   before the call, one key, confirmed by polling); its outcome supersedes the decision;
 - anything else worth saying: a REVIEW correction (`item.correct`) superseding the decision;
   a follow-up REVIEW `EXPIRED` is audited in turn, on the schedule from its own time.
+
+An audit reads the order as a `StoredOrder`, writes it only through its lease, and hands a late
+payment's cancel back to the order's flow (a `Cancel`) to send: it calls nothing of the flow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 from paysweep.domain import item
 from paysweep.domain.answers import PaymentAnswer
-from paysweep.domain.clock import parse_iso, to_iso
+from paysweep.domain.clock import to_iso
 from paysweep.domain.decisions import AUDITED, AuditAction, decide_audit
-from paysweep.domain.orders import InvalidOrder, Order, OrderStatus, parse_order
+from paysweep.domain.orders import InvalidOrder, Order, OrderStatus
 from paysweep.domain.outcomes import Outcome, Reason, outcome_record
 from paysweep.domain.schedule import audit_retry_at, next_audit_at
 from paysweep.observability import logger
-from paysweep.sweep.steps import OrderSteps
+from paysweep.sweep.lease import OrderLease
+from paysweep.sweep.steps import Cancel, check_of, new_intent, outcome_message, required
 from paysweep.sweep.tools import SweepTools
 
 RETRY_WINDOW = timedelta(days=1)
@@ -38,123 +40,115 @@ RETRY_WINDOW = timedelta(days=1)
 still asked (at the backoff's longest step), before it leaves the schedule unanswered."""
 
 
-def decided_of(claimed: Mapping[str, Any]) -> tuple[tuple[Outcome, Reason | None], str, datetime] | None:
-    """The published decision in the order's `outcome` record, if it is one audits question."""
-    record = claimed.get(item.OUTCOME)
-    if not isinstance(record, Mapping) or record.get("outcome") != claimed.get(item.STATUS):
-        return None
-    try:
-        decided = (Outcome(str(record["outcome"])), Reason(str(record["reason"])) if record.get("reason") else None)
-        return decided, str(record["eventId"]), parse_iso(record["occurredAt"])
-    except (KeyError, ValueError):
-        return None
-
-
 class Auditor:
-    """One claimed audit, on the steps of the order's flow."""
+    """One claimed audit, on the order's lease."""
 
-    def __init__(self, steps: OrderSteps, tools: SweepTools, claimed: Mapping[str, Any]) -> None:
-        self.steps = steps
+    def __init__(self, tools: SweepTools, lease: OrderLease, claimed: item.StoredOrder) -> None:
         self.tools = tools
+        self.lease = lease
         self.claimed = claimed
-        self.audit_key = str(claimed.get(item.AUDIT_KEY))
-        self.status = str(claimed.get(item.STATUS))
+        self.audit_key = str(claimed.audit_key)
+        self.status = str(claimed.status)
 
-    def run(self) -> None:
-        found = decided_of(self.claimed)
+    def run(self) -> Cancel | None:
+        """Ask the provider again and record what it says; a late payment to cancel comes back
+        as the cancel for the flow to send."""
+        found = self.claimed.decision
         try:
-            order = parse_order(self.claimed, self.tools.adapter.profile, self.tools.config.expiry_window)
+            order = self.claimed.order(self.tools.adapter.profile, self.tools.config.expiry_window)
         except InvalidOrder as error:
             self._leave(f"the order is no longer valid: {error}")
-            return
-        if found is None or found[0] not in AUDITED:
+            return None
+        if found is None or (found.outcome, found.reason) not in AUDITED:
             self._leave("the order's recorded outcome is not one audits question")
-            return
-        decided, event_id, decided_at = found
+            return None
         self.tools.summary.count("audited")
         self.tools.summary.count("checked")
         adapter = self.tools.adapter
-        answer = self.steps.call(partial(adapter.check_payment, order), PaymentAnswer)
+        answer = self.lease.call(partial(adapter.check_payment, order), PaymentAnswer)
         now = self.tools.clock()
         decision = decide_audit(
-            decided, answer, can_cancel=adapter.canceller is not None, cancel_late=self.tools.config.cancel_late_payments
+            (found.outcome, found.reason), answer,
+            can_cancel=adapter.canceller is not None, cancel_late=self.tools.config.cancel_late_payments,
         )
-        logger.info("order audited", extra={"decided": event_id, "state": answer.state.value,
+        logger.info("order audited", extra={"decided": found.event_id, "state": answer.state.value,
                                             "action": decision.action.value})
-        check = self.steps.check(now, "audit", answer)
+        check = check_of(now, "audit", answer)
         schedule = self.tools.config.audit_schedule
         if decision.action is AuditAction.NOTHING:
-            self._next(order, check, next_audit_at(decided_at, now, schedule))
+            self._next(order, check, next_audit_at(found.at, now, schedule))
         elif decision.action is AuditAction.RETRY:
             retry = timedelta(seconds=self.tools.config.backoff[-1])
-            self._next(order, check, audit_retry_at(decided_at, now, schedule, retry_after=retry, give_up_after=RETRY_WINDOW))
+            self._next(order, check, audit_retry_at(found.at, now, schedule, retry_after=retry, give_up_after=RETRY_WINDOW))
         elif decision.action is AuditAction.CANCEL:
-            self._cancel(order, answer, check, now, event_id)
-        elif decision.reason is None:
-            raise RuntimeError("missing a correction's reason")  # the table gives every correction one
+            return self._cancel(order, answer, check, now, found.event_id)
         else:
-            self._correct(order, answer, check, now, event_id, decision.reason)
-
-    def _guard(self) -> item.Leased:
-        return item.Leased(self.steps.token, self.status)
+            reason = required(decision.reason, "a correction's reason")  # the table gives every correction one
+            self._correct(order, answer, check, now, found.event_id, reason)
+        return None
 
     def _next(self, order: Order, check: item.Check, at: datetime | None) -> None:
+        lease = self.lease
         transition = item.audited(
-            order.order_id, self._guard(), check=check, history=self.steps.history,
-            attempts=order.attempts + self.steps.calls, next_audit_at=to_iso(at) if at else None,
+            order.order_id, lease.guard(self.status), check=check, history=lease.history,
+            attempts=order.attempts + lease.calls, next_audit_at=to_iso(at) if at else None,
         )
-        if self.steps.write(transition, what="audit").done and at is None:
+        if lease.write(transition, what="audit").done and at is None:
             logger.info("the order leaves the audit schedule")
 
     def _leave(self, why: str) -> None:
         """An order the audit cannot question: out of the schedule, nothing else changed."""
         logger.warning("audit skipped; the order leaves the audit schedule", extra={"problem": why})
+        lease = self.lease
         check = item.Check(to_iso(self.tools.clock()), "audit", "SKIPPED", detail=why)
-        self.steps.write(
-            item.audited(str(self.claimed.get(item.ORDER_ID)), self._guard(), check=check,
-                         history=self.steps.history, attempts=item.whole(self.claimed.get(item.ATTEMPTS)),
-                         next_audit_at=None),
+        lease.write(
+            item.audited(self.claimed.order_id, lease.guard(self.status), check=check, history=lease.history,
+                         attempts=self.claimed.attempts, next_audit_at=None),
             what="audit",
         )
 
-    def _cancel(self, order: Order, answer: PaymentAnswer, check: item.Check, now: datetime, supersedes: str) -> None:
-        """Record the late payment's cancel intent as the order's next generation, then cancel."""
-        steps = self.steps
+    def _cancel(self, order: Order, answer: PaymentAnswer, check: item.Check, now: datetime, supersedes: str) -> Cancel | None:
+        """Record the late payment's cancel intent as the order's next generation; the flow then
+        sends the cancel."""
+        lease = self.lease
+        canceller = required(self.tools.adapter.canceller, "a canceller (only providers with one cancel late payments)")
         reopened = order._replace(status=OrderStatus.CANCELLING, generation=order.generation + 1, sweep_key=self.audit_key)
-        intent = steps.new_intent(reopened, Reason.LATE_PAYMENT, answer.paid, now)._replace(supersedes=supersedes)
+        intent = new_intent(canceller, reopened, Reason.LATE_PAYMENT, answer.paid, now, self.tools.config)
+        intent = intent._replace(supersedes=supersedes)
         transition = item.reopen_for_cancel(
-            order.order_id, self._guard(), check=check, history=steps.history,
-            attempts=order.attempts + steps.calls, generation=reopened.generation, cancel=intent.to_item(),
-            sweep_key=self.audit_key, lease_until=steps.lease_until(now),
+            order.order_id, lease.guard(self.status), check=check, history=lease.history,
+            attempts=order.attempts + lease.calls, generation=reopened.generation, cancel=intent.to_item(),
+            sweep_key=self.audit_key, lease_until=lease.lease_until(now),
         )
-        if not steps.write(transition, what="late payment's cancel intent").done:
-            return  # the audit stays due: the next sweep finds the payment again
+        if not lease.write(transition, what="late payment's cancel intent").done:
+            return None  # the audit stays due: the next sweep finds the payment again
         self.tools.summary.count("late_payments")
         self.tools.summary.count("cancels_requested")
         logger.warning("late payment: cancelling it", extra={"supersedes": supersedes, "cancelKey": intent.key})
-        steps.send_cancel(reopened._replace(cancel=intent), intent)
+        return Cancel(reopened._replace(cancel=intent), send=True)
 
     def _correct(
         self, order: Order, answer: PaymentAnswer, check: item.Check, now: datetime, supersedes: str, reason: Reason
     ) -> None:
         """A REVIEW that supersedes the decision, published like any outcome (the due index as
         the outbox, under the next generation's eventId)."""
-        steps = self.steps
+        lease = self.lease
         corrected = order._replace(generation=order.generation + 1)
-        message = steps.message(
-            corrected, Outcome.REVIEW, reason, now, answer.paid, answer.provider_status, answer.refs, supersedes=supersedes
+        message = outcome_message(
+            corrected, Outcome.REVIEW, reason, now, answer.paid, answer.provider_status, answer.refs,
+            attempts=order.attempts + lease.calls, supersedes=supersedes,
         )
         schedule = self.tools.config.audit_schedule
         audit = None
         if (Outcome.REVIEW, reason) in AUDITED and schedule:
             audit = (self.audit_key, to_iso(now + timedelta(seconds=schedule[0])))
         transition = item.correct(
-            order.order_id, self._guard(), check=check, history=steps.history,
-            attempts=order.attempts + steps.calls, generation=corrected.generation, status=Outcome.REVIEW.value,
+            order.order_id, lease.guard(self.status), check=check, history=lease.history,
+            attempts=order.attempts + lease.calls, generation=corrected.generation, status=Outcome.REVIEW.value,
             outcome=outcome_record(message), sweep_key=self.audit_key,
             publish_by=to_iso(now + self.tools.config.outbox_grace), audit=audit,
         )
-        if not steps.write(transition, what="audit correction").done:
+        if not lease.write(transition, what="audit correction").done:
             return
         if reason is Reason.LATE_PAYMENT:
             self.tools.summary.count("late_payments")

@@ -8,116 +8,131 @@ When the orders table takes no writes at all, the sweep still cancels (under the
 stable cancel key), publishes the outcome, and writes what it did into the compensation
 journal. The next sweep to claim the order finds the lease abandoned, reads the journal
 first, and converges the order to it instead of asking the provider afresh.
+
+The protocol writes the order only through its lease (`lease.OrderLease`) and calls nothing of
+the order's flow: a cancel it recorded goes back to the flow as a `Cancel`, to send or confirm.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import NamedTuple
 
 from paysweep.domain import item
 from paysweep.domain.answers import CancelAnswer, CancelIntent, CancelState, PaymentAnswer
 from paysweep.domain.clock import to_iso
-from paysweep.domain.orders import TERMINAL_STATUSES, InvalidOrder, Order, OrderStatus, parse_order
+from paysweep.domain.orders import InvalidOrder, Order, OrderStatus
 from paysweep.domain.outcomes import Outcome, OutcomeMessage, Reason, outcome_record
 from paysweep.observability import logger
+from paysweep.sweep.lease import OrderLease
 from paysweep.sweep.ports import (
+    Canceller,
     Compensation,
     ConditionFailed,
     JournalTarget,
     StoreError,
     StoreUnavailable,
 )
-from paysweep.sweep.steps import OrderSteps, Written
+from paysweep.sweep.steps import Cancel, Written, check_of, new_intent, outcome_message, required
 from paysweep.sweep.tools import SweepTools
 
 JOURNAL_RETENTION = timedelta(days=14)
 """How long a journal entry outlives the order's expiry (DynamoDB TTL)."""
 
 
-class Compensator:
-    """The compensation protocol for one claimed order."""
+class Converged(NamedTuple):
+    """The journal held a compensation and the order followed it: nothing more for this sweep,
+    or the cancel the flow confirms next."""
 
-    def __init__(self, steps: OrderSteps, tools: SweepTools) -> None:
-        self.steps = steps
+    cancel: Cancel | None = None
+
+
+class Compensator:
+    """The compensation protocol for one claimed order, on its lease."""
+
+    def __init__(self, tools: SweepTools, lease: OrderLease) -> None:
         self.tools = tools
+        self.lease = lease
 
     # -- an approval the table did not take -----------------------------------------------
 
-    def approval_not_recorded(self, order: Order, answer: PaymentAnswer, now: datetime, written: Written) -> None:
+    def approval_not_recorded(self, order: Order, answer: PaymentAnswer, now: datetime, written: Written) -> Cancel | None:
         """First look at the order as it is: if the approval was recorded after all (the write
         happened and only its answer was lost), or another sweep recorded it or owns the order
         now, there is nothing to compensate, and cancelling would destroy a correct approval.
-        A refused write already says how the order is; otherwise it is read again."""
+        A refused write already says how the order is; otherwise it is read again.
+
+        Returns the cancel the flow sends, when the compensation recorded one."""
         current = written.refusal.current if written.refusal is not None else None
         if current is None:
             try:
-                current = self.tools.store.read(order.order_id)
+                current = self.lease.reread()
             except StoreUnavailable:
                 logger.warning("cannot re-read the order after the failed approval write")
         if current is not None and self._someone_else_decides(current, now):
-            return
+            return None
         self.tools.summary.count_error("db_update_failed")
         logger.error("the approval could not be recorded: compensating (DB_UPDATE_FAILED)")
-        if self.tools.adapter.canceller is None:
+        canceller = self.tools.adapter.canceller
+        if canceller is None:
             self._without_cancel(order, answer, now)
-        else:
-            self._with_cancel(order, answer, now)
+            return None
+        return self._with_cancel(canceller, order, answer, now)
 
-    def _someone_else_decides(self, current: dict[str, Any], now: datetime) -> bool:
-        status = current.get(item.STATUS)
+    def _someone_else_decides(self, current: item.StoredOrder, now: datetime) -> bool:
+        status = current.status
         if status == OrderStatus.APPROVED.value:
             logger.info("another sweep already recorded this approval: nothing to compensate")
             return True
         if status != OrderStatus.PENDING.value:
             logger.info("another sweep has moved this order on: nothing to compensate", extra={"status": status})
             return True
-        if current.get(item.LEASE_OWNER) != self.steps.token and item.live_lease(current, to_iso(now)):
+        if current.lease_owner != self.lease.token and current.live_lease(to_iso(now)):
             logger.info("another sweep holds this order's lease and will decide it: nothing to compensate")
             return True
         return False
 
-    def _with_cancel(self, order: Order, answer: PaymentAnswer, now: datetime) -> None:
-        steps = self.steps
-        intent = steps.new_intent(order, Reason.DB_UPDATE_FAILED, answer.paid, now)
+    def _with_cancel(self, canceller: Canceller, order: Order, answer: PaymentAnswer, now: datetime) -> Cancel | None:
+        lease = self.lease
+        intent = new_intent(canceller, order, Reason.DB_UPDATE_FAILED, answer.paid, now, self.tools.config)
         cancelling = order._replace(status=OrderStatus.CANCELLING, cancel=intent)
-        recorded = steps.write(
+        recorded = lease.write(
             item.keep_leased(
-                order.order_id, item.LeasedOrFree(steps.token, OrderStatus.PENDING.value, to_iso(now)),
-                check=steps.check(now, "status", answer), history=steps.history,
-                attempts=order.attempts + steps.calls, lease_until=steps.lease_until(now),
+                order.order_id, lease.guard_or_free(OrderStatus.PENDING.value, now),
+                check=check_of(now, "status", answer), history=lease.history,
+                attempts=self._attempts(order), lease_until=lease.lease_until(now),
                 status=OrderStatus.CANCELLING, cancel=intent.to_item(),
             ),
             what="compensation",
         )
         if self._refused(recorded, now):
-            return
+            return None
         self.tools.summary.count("cancels_requested")
         if recorded.done:
-            steps.send_cancel(cancelling, intent)
-            return
+            return Cancel(cancelling, send=True)
         # The table takes no writes at all. Cancel anyway, under the order's one cancel key, and
         # tell subscribers now. The journal hears of the cancel before the provider does: a crash
         # after the cancel still leaves the record the next sweep converges the table to. No
         # lease covers this call: the write that would have kept it is the one that failed.
-        journaled = steps.message(order, Outcome.CANCELLED, Reason.DB_UPDATE_FAILED, now, answer.paid, answer.provider_status, {})
+        journaled = self._message(order, Outcome.CANCELLED, Reason.DB_UPDATE_FAILED, now, answer, {})
         self._journal(order, journaled, JournalTarget.CANCELLING, intent, now)
-        reply = steps.call(lambda: steps.canceller.request_cancel(cancelling, intent), CancelAnswer, under_lease=False)
-        refs = steps.canceller.cancel_refs(reply.reference) if reply.reference else {}
+        reply = lease.call(lambda: canceller.request_cancel(cancelling, intent), CancelAnswer, under_lease=False)
+        refs = canceller.cancel_refs(reply.reference) if reply.reference else {}
         if reply.state is CancelState.REFUSED:
             # The journaled intent converges to this same REVIEW: the cancel, re-sent under its
             # key, is refused again.
-            message = steps.message(order, Outcome.REVIEW, Reason.CANCEL_REFUSED, now, answer.paid, reply.provider_status, refs)
+            message = self._message(order, Outcome.REVIEW, Reason.CANCEL_REFUSED, now, answer, refs, refused=reply)
         else:
-            message = steps.message(order, Outcome.CANCELLED, Reason.DB_UPDATE_FAILED, now, answer.paid, answer.provider_status, refs)
+            message = self._message(order, Outcome.CANCELLED, Reason.DB_UPDATE_FAILED, now, answer, refs)
         self._publish_unrecorded(message)
+        return None
 
     def _without_cancel(self, order: Order, answer: PaymentAnswer, now: datetime) -> None:
         """No cancel API: a person must look. REVIEW, never APPROVED."""
-        steps = self.steps
-        message = steps.message(order, Outcome.REVIEW, Reason.DB_UPDATE_FAILED, now, answer.paid, answer.provider_status, answer.refs)
-        recorded = steps.record_terminal(order, message, steps.check(now, "status", answer), free_lease_ok=True)
+        message = self._message(order, Outcome.REVIEW, Reason.DB_UPDATE_FAILED, now, answer, answer.refs)
+        recorded = self.lease.record(message, check_of(now, "status", answer), attempts=self._attempts(order),
+                                     guard=self.lease.guard_or_free(order.status.value, now))
         if recorded.done or self._refused(recorded, now):
             return
         self._journal(order, message, JournalTarget.REVIEW, None, now)
@@ -132,9 +147,21 @@ class Compensator:
         current = written.refusal.current
         logger.warning(
             "the compensation's write was refused: the order has moved on; nothing to compensate",
-            extra={"status": current.get(item.STATUS) if current else None},
+            extra={"status": current.status if current else None},
         )
         return True
+
+    def _attempts(self, order: Order) -> int:
+        return order.attempts + self.lease.calls
+
+    def _message(
+        self, order: Order, outcome: Outcome, reason: Reason, now: datetime, answer: PaymentAnswer,
+        refs: Mapping[str, str], *, refused: CancelAnswer | None = None,
+    ) -> OutcomeMessage:
+        """A compensation's outcome: what the provider reported paid, with the approval's status
+        (a refused cancel's, for the REVIEW it ends in), and the provider's references."""
+        status = refused.provider_status if refused is not None else answer.provider_status
+        return outcome_message(order, outcome, reason, now, answer.paid, status, refs, attempts=self._attempts(order))
 
     def _journal(
         self, order: Order, message: OutcomeMessage, target: JournalTarget, intent: CancelIntent | None, now: datetime
@@ -168,76 +195,75 @@ class Compensator:
 
     # -- after an abandoned lease ---------------------------------------------------------
 
-    def converged_from_journal(self, claimed: Mapping[str, Any]) -> bool:
+    def converged_from_journal(self, claimed: item.StoredOrder) -> Converged | None:
         """After an abandoned lease: converge to what the journal says, if it says anything.
-        True when the order needs nothing more from this sweep."""
-        order_id = str(claimed.get(item.ORDER_ID))
+        None when it says nothing and the order goes its usual way; else what the flow still
+        does (a cancel to confirm), if anything."""
+        order_id = claimed.order_id
         try:
             entry = self.tools.journal.find(order_id)
         except StoreUnavailable as error:
             self.tools.summary.count_error("journal_read")
             logger.warning("cannot read the compensation journal; the order waits for the next sweep", extra={"error": error.code})
-            return True
+            return Converged()
         if entry is None:
-            return False
-        status = claimed.get(item.STATUS)
-        outcome = claimed.get(item.OUTCOME)
-        recorded = outcome.get("eventId") if isinstance(outcome, Mapping) else None
-        if status in TERMINAL_STATUSES and item.unpublished(claimed) and recorded != entry.message.event_id:
-            return self._supersede(claimed, entry)
-        if status != OrderStatus.PENDING.value:
+            return None
+        if claimed.unpublished and claimed.recorded_event_id != entry.message.event_id:
+            self._supersede(claimed, entry)
+            return Converged()
+        if claimed.status != OrderStatus.PENDING.value:
             self._resolve(order_id)
-            return False
+            return None
         try:
-            order = parse_order(claimed, self.tools.adapter.profile, self.tools.config.expiry_window)
+            order = claimed.order(self.tools.adapter.profile, self.tools.config.expiry_window)
         except InvalidOrder:
-            return False
-        now = self.tools.clock()
+            return None
+        return self._converge(order, entry)
+
+    def _converge(self, order: Order, entry: Compensation) -> Converged:
+        """A pending order to its journaled compensation: REVIEW recorded, or CANCELLING with the
+        journaled intent (whose cancel the flow confirms next)."""
+        lease, now = self.lease, self.tools.clock()
         logger.warning("converging the order to its journaled compensation", extra={"target": entry.target.value})
         check = item.Check(to_iso(now), "journal", entry.target.value, detail=entry.message.event_id)
         if entry.target is JournalTarget.REVIEW:
-            if self.steps.record_terminal(order, entry.message, check).done:
-                self._resolve(order_id)
-            return True
-        if entry.intent is None:
-            raise RuntimeError("a journaled cancel must carry its intent")
+            if lease.record(entry.message, check, attempts=self._attempts(order), guard=lease.guard(order.status.value)).done:
+                self._resolve(order.order_id)
+            return Converged()
+        intent = required(entry.intent, "a journaled cancel's intent")
         converged = item.keep_leased(
-            order_id, item.Leased(self.steps.token, OrderStatus.PENDING.value),
-            check=check, history=self.steps.history, attempts=None,
-            lease_until=self.steps.lease_until(now), status=OrderStatus.CANCELLING, cancel=entry.intent.to_item(),
+            order.order_id, lease.guard(OrderStatus.PENDING.value),
+            check=check, history=lease.history, attempts=None,
+            lease_until=lease.lease_until(now), status=OrderStatus.CANCELLING, cancel=intent.to_item(),
         )
-        if self.steps.write(converged, what="journal convergence").done:
-            self._resolve(order_id)
-            self.steps.continue_cancel(order._replace(status=OrderStatus.CANCELLING, cancel=entry.intent))
-        return True
+        if not lease.write(converged, what="journal convergence").done:
+            return Converged()
+        self._resolve(order.order_id)
+        return Converged(Cancel(order._replace(status=OrderStatus.CANCELLING, cancel=intent), send=False))
 
-    def _supersede(self, claimed: Mapping[str, Any], entry: Compensation) -> bool:
+    def _supersede(self, claimed: item.StoredOrder, entry: Compensation) -> None:
         """A decided order whose outcome was never published, while the journal holds what the
         sweep did instead (`item.supersede`): the journal wins before anyone hears otherwise."""
-        order_id, status = str(claimed[item.ORDER_ID]), str(claimed[item.STATUS])
-        now = self.tools.clock()
+        lease, now = self.lease, self.tools.clock()
+        order_id, status = claimed.order_id, str(claimed.status)
         logger.warning("the compensation journal supersedes an unpublished outcome",
                        extra={"recorded": status, "journaled": entry.message.event_id})
-        guard = item.Leased(self.steps.token, status)
         if entry.target is JournalTarget.CANCELLING:
-            if entry.intent is None:
-                raise RuntimeError("a journaled cancel must carry its intent")
             transition = item.supersede(
-                order_id, guard, history=self.steps.history, now=to_iso(now), target=OrderStatus.CANCELLING,
-                event_id=entry.message.event_id, cancel=entry.intent.to_item(),
+                order_id, lease.guard(status), history=lease.history, now=to_iso(now), target=OrderStatus.CANCELLING,
+                event_id=entry.message.event_id, cancel=required(entry.intent, "a journaled cancel's intent").to_item(),
             )
-            if self.steps.write(transition, what="journal supersede").done:
+            if lease.write(transition, what="journal supersede").done:
                 self._resolve(order_id)
-            return True
+            return
         transition = item.supersede(
-            order_id, guard, history=self.steps.history, now=to_iso(now), target=OrderStatus.REVIEW,
+            order_id, lease.guard(status), history=lease.history, now=to_iso(now), target=OrderStatus.REVIEW,
             event_id=entry.message.event_id, outcome=outcome_record(entry.message),
             publish_by=to_iso(now + self.tools.config.outbox_grace),
         )
-        if self.steps.write(transition, what="journal supersede").done:
+        if lease.write(transition, what="journal supersede").done:
             self._resolve(order_id)
             self.tools.outbox.add(entry.message)
-        return True
 
     def _resolve(self, order_id: str) -> None:
         try:

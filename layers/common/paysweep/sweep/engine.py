@@ -3,8 +3,9 @@
 One invocation:
 1. stream the due index of this provider's shards, oldest first, page by page (a decided order
    still there is an outcome left unpublished: its claim re-publishes it, `sweep.outbox`);
-2. for each order, on the worker pool: claim it (lease), then hand it to its `OrderFlow`
-   (ask the provider, decide, record, queue the outcome for publishing);
+2. for each order, on the worker pool: claim it (lease), then hand it to its `OrderFlow` with
+   its `OrderLease`, the one writer of the order (ask the provider, decide, record, queue the
+   outcome for publishing);
 3. then the due audits of the same shards (`paysweep.sweep.audit`), claimed the same way;
 4. stop claiming when the remaining Lambda time falls below one provider call plus a
    margin, let the calls in flight finish, publish what is queued, report.
@@ -22,13 +23,13 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 from paysweep.config import SweepConfig
 from paysweep.domain import item
 from paysweep.domain.clock import parse_iso, to_iso, utc_now
 from paysweep.domain.orders import sweep_key
 from paysweep.observability import logger, order_log_context
+from paysweep.sweep.lease import OrderLease
 from paysweep.sweep.order_flow import OrderFlow
 from paysweep.sweep.outbox import OutboxBuffer
 from paysweep.sweep.ports import (
@@ -47,6 +48,9 @@ from paysweep.sweep.request import SweepRequest
 from paysweep.sweep.summary import SweepSummary
 from paysweep.sweep.tools import SweepTools
 from paysweep.sweep.workers import Workers, WorkersFactory, thread_workers
+
+Claimed = tuple[str, item.StoredOrder, bool]
+"""A claim's lease token, the order as claimed, and whether an earlier sweep left a lease on it."""
 
 
 class SweepEngine:
@@ -109,7 +113,6 @@ class _Sweep:
         self.started_at = engine.clock()
         self.tools = SweepTools(
             adapter=engine.adapter,
-            store=engine.store,
             journal=engine.journal,
             outbox=self.outbox,
             clock=engine.clock,
@@ -241,18 +244,19 @@ class _Sweep:
             current = self.engine.store.read(due.order_id)
         except StoreUnavailable:
             return True  # the claim's own condition decides
-        if current is not None and item.Due(due.sweep_key, due_by, now).holds(current):
+        if current is not None and current.satisfies(item.Due(due.sweep_key, due_by, now)):
             return True
         progress.held(due.order_id, current, now)
         return False
 
-    def _check_claimed(self, due: DueOrder, claimed: tuple[str, dict[str, Any], bool]) -> None:
+    def _check_claimed(self, due: DueOrder, claimed: Claimed) -> None:
         token, order, abandoned = claimed
-        self._work_on(due, lambda: OrderFlow(self.tools, order, token, abandoned_lease=abandoned).run())
+        lease = OrderLease(self.tools, self.engine.store, order, token)
+        self._work_on(due, lambda: OrderFlow(self.tools, lease, order, abandoned_lease=abandoned).run())
 
     def _claim(
         self, due: DueOrder, due_by: str, guard: type[item.Due | item.AuditDue], progress: _ShardProgress | None = None
-    ) -> tuple[str, dict[str, Any], bool] | None:
+    ) -> Claimed | None:
         """Take the order's lease (for its check, or its audit). Returns the lease token, the
         order as claimed, and whether an earlier sweep left a lease on it; None when another
         sweep holds it or the table did not answer (counted, and the order stays due)."""
@@ -279,7 +283,7 @@ class _Sweep:
         self.table_trouble.succeeded()
         if progress is not None:
             progress.claimed()
-        return token, claim.applied_to(before), bool(before.get(item.LEASE_OWNER))
+        return token, before.after(claim), before.lease_owner is not None
 
     def _work_on(self, due: DueOrder, work: Callable[[], None]) -> None:
         with order_log_context(due.order_id, self.engine.provider_id):
@@ -321,7 +325,8 @@ class _Sweep:
         claimed = self._claim(due, due_by, item.AuditDue)
         if claimed is not None:
             token, order, _ = claimed
-            self._work_on(due, lambda: OrderFlow(self.tools, order, token, abandoned_lease=False).audit())
+            lease = OrderLease(self.tools, self.engine.store, order, token)
+            self._work_on(due, lambda: OrderFlow(self.tools, lease, order, abandoned_lease=False).audit())
 
     # -- after the sweep -----------------------------------------------------------------
 
@@ -398,10 +403,10 @@ class _ShardProgress:
         with self._lock:
             self._taken.discard(order_id)
 
-    def conflict(self, order_id: str, current: dict[str, Any] | None, now: str) -> None:
+    def conflict(self, order_id: str, current: item.StoredOrder | None, now: str) -> None:
         with self._lock:
             self._failed_in_a_row += 1
-            held_until = item.live_lease(current or {}, now)
+            held_until = current.live_lease(now) if current is not None else None
             if held_until is not None:
                 self._held_elsewhere[order_id] = held_until
             if held_until is not None or self._failed_in_a_row >= self.CEDE_AFTER:
@@ -409,10 +414,10 @@ class _ShardProgress:
             if self.revisiting:
                 self.contended = True  # held, or just done, by a sweep still at work here
 
-    def held(self, order_id: str, current: dict[str, Any] | None, now: str) -> None:
+    def held(self, order_id: str, current: item.StoredOrder | None, now: str) -> None:
         """Read, not claimed: held or just done by another sweep."""
         with self._lock:
-            held_until = item.live_lease(current or {}, now)
+            held_until = current.live_lease(now) if current is not None else None
             if held_until is not None:
                 self._held_elsewhere[order_id] = held_until
 

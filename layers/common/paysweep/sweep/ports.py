@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from paysweep.domain.answers import CancelAnswer, CancelIntent, PaymentAnswer
-from paysweep.domain.item import Transition
+from paysweep.domain.item import StoredOrder, Transition
 from paysweep.domain.orders import Order
 from paysweep.domain.outcomes import OutcomeMessage
 from paysweep.domain.providers import ProviderProfile
@@ -77,10 +77,10 @@ class StoreError(Exception):
 class ConditionFailed(StoreError):
     """The item was not in the state the write required (lease lost, already decided).
 
-    `current` is the item as the store saw it when the condition failed, when available.
+    `current` is the order as the store saw it when the condition failed, when available.
     """
 
-    def __init__(self, message: str, current: dict[str, Any] | None) -> None:
+    def __init__(self, message: str, current: StoredOrder | None) -> None:
         super().__init__(message)
         self.current = current
 
@@ -102,7 +102,8 @@ class DueOrder(NamedTuple):
 
 
 class OrderStore(Protocol):
-    """The orders table and its sparse indexes (due orders, due audits)."""
+    """The orders table and its sparse indexes (due orders, due audits). Orders come back as
+    `StoredOrder`s: the item's shape stays with `paysweep.domain.item` and the store."""
 
     def due_in_shard(
         self, sweep_key: str, now: str, page_size: int, *, newest_first: bool = False
@@ -118,12 +119,12 @@ class OrderStore(Protocol):
 
     def count_due(self, sweep_keys: Iterable[str], now: str) -> int: ...
 
-    def read(self, order_id: str) -> dict[str, Any] | None:
+    def read(self, order_id: str) -> StoredOrder | None:
         """The order as it is now (strongly consistent)."""
         ...
 
-    def claim(self, transition: Transition) -> dict[str, Any]:
-        """Apply a claim and return the item as it was before it (ALL_OLD)."""
+    def claim(self, transition: Transition) -> StoredOrder:
+        """Apply a claim and return the order as it was before it (ALL_OLD)."""
         ...
 
     def apply(self, transition: Transition) -> None:

@@ -1,4 +1,8 @@
-"""What every order of one sweep shares: the ports, the sweep's clock, limits and counters."""
+"""What every order of one sweep shares: the ports, the sweep's clock, limits and counters.
+
+Not the order store: an order's work reads and writes its order only through its lease
+(`sweep.lease.OrderLease`), which the engine builds with the store when it claims the order.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import NamedTuple
 
 from paysweep.config import SweepConfig
 from paysweep.sweep.outbox import OutboxBuffer
-from paysweep.sweep.ports import Clock, CompensationJournal, OrderStore, ProviderAdapter
+from paysweep.sweep.ports import Clock, CompensationJournal, ProviderAdapter
 from paysweep.sweep.ratelimit import RateLimiter
 from paysweep.sweep.summary import SweepSummary
 
@@ -17,7 +21,6 @@ class SweepTools(NamedTuple):
     """What every order of one sweep shares: the ports, the sweep's clock, limits and counters."""
 
     adapter: ProviderAdapter
-    store: OrderStore
     journal: CompensationJournal
     outbox: OutboxBuffer
     clock: Clock
