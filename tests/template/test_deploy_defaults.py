@@ -35,7 +35,7 @@ ABSENT = object()
 
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 MRK_ID = "mrk-1234abcd12ab34cd56ef1234567890ab"
-SECRET_PARAMETERS = ("KiccSecretArn", "TeemoPaySecretArn")
+SECRET_PARAMETERS = ("KiccSecretArn", "TeemoPaySecretArn", "TossSecretArn")
 
 
 # -- the template as CloudFormation evaluates it ----------------------------------------------

@@ -36,10 +36,12 @@ ORDERS_ACTIONS_NEEDED = {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Qu
 PUBLISHED_OUTCOMES = {
     "KiccWechatPayFunction": ("APPROVED", "FAILED", "CANCELLED", "REVIEW"),
     "TeemoPayFunction": ("APPROVED", "FAILED", "REVIEW"),
+    "TossPaymentsFunction": ("APPROVED", "FAILED", "CANCELLED", "REVIEW"),
 }
 """The outcomes each function can publish: TeemoPay payins cannot be cancelled and TeemoPay
 reports no cancelled state (tests/unit/test_teemopay_answers.py), so the TeemoPay function never
-publishes CANCELLED and may not publish to its topic (least privilege)."""
+publishes CANCELLED and may not publish to its topic (least privilege). Toss Payments cancels card
+payments and reports CANCELED: all four."""
 JOURNAL_ACTIONS_NEEDED = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}
 DYNAMODB_ITEM_ACTIONS = {
     "dynamodb:GetItem",
@@ -603,9 +605,10 @@ LAMBDA_ROW = re.compile(r'\["AWS/Lambda", "([A-Za-z]+)", "FunctionName", "\$\{([
 
 
 def known_provider_ids() -> set[str]:
-    from paysweep.domain.providers import PROFILES
+    """The ids of the providers' profiles, each in its function folder (`PROFILE` of `*_profile.py`)."""
+    from paysweep_ops.profiles import discover
 
-    return set(PROFILES)
+    return set(discover([REPO / "functions"]))
 
 
 def provider_dimension(dimensions: Any) -> str | None:
