@@ -31,7 +31,7 @@ from typing import Any
 
 from paysweep.aws.dynamodb import to_item
 
-from paysweep_local.simulators import kicc, teemopay
+from paysweep_local.simulators import kicc, teemopay, toss
 from paysweep_local.stack import Delivered, LocalStack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +51,8 @@ class Scenario:
     amount: str = "1000"
     currency: str = "KRW"
     script: list[Any] = field(default_factory=list)
-    cancel_script: list[Any] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    """More of the simulator's payment: `cancel_script`, Toss's `method`."""
     expires_in: timedelta | None = None
 
 
@@ -67,7 +68,7 @@ def kicc_scenarios() -> list[Scenario]:
         Scenario("K-CURRENCY", k, "approved in USD for a KRW order", "CANCELLED/CURRENCY_MISMATCH",
                  script=[kicc.approved(currency="USD")]),
         Scenario("K-REFUSED", k, "mismatch, and KICC refuses the cancel", "REVIEW/CANCEL_REFUSED",
-                 script=[kicc.approved(amount=1100)], cancel_script=[kicc.refuse()]),
+                 script=[kicc.approved(amount=1100)], options={"cancel_script": [kicc.refuse()]}),
         Scenario("K-VOID", k, "cancelled at KICC (TS12)", "CANCELLED/PROVIDER_CANCELLED", script=[kicc.cancelled("TS12")]),
         Scenario("K-PARTIAL", k, "partially cancelled at KICC (TS06)", "REVIEW/PARTIAL_CANCEL", script=[kicc.partial_cancel()]),
         Scenario("K-UNPAID", k, "QR never scanned; expires in 5 minutes", "FAILED/EXPIRED", script=[kicc.pending()],
@@ -92,6 +93,22 @@ def teemopay_scenarios() -> list[Scenario]:
     ]
 
 
+def toss_scenarios() -> list[Scenario]:
+    s, va = "toss-payments", {"method": toss.VIRTUAL_ACCOUNT}
+    return [
+        Scenario("TOSS-CARD", s, "card approved before the first sweep", "APPROVED", script=[toss.done()]),
+        Scenario("TOSS-OVER", s, "card charged 1100 for a 1000 order: cancelled", "CANCELLED/AMOUNT_MISMATCH",
+                 script=[toss.done(amount=1100, balance=1100)]),
+        Scenario("TOSS-VA", s, "virtual account, deposited after two checks", "APPROVED",
+                 script=[toss.waiting_for_deposit(times=2), toss.done()], options=va),
+        Scenario("TOSS-ABORTED", s, "card payment aborted at Toss", "FAILED/PROVIDER_DECLINED", script=[toss.aborted()]),
+    ]
+
+
+def all_scenarios() -> list[Scenario]:
+    return kicc_scenarios() + teemopay_scenarios() + toss_scenarios()
+
+
 BROKEN = Scenario("K-BROKEN", "kicc-wechatpay", "written by a buggy writer: negative amount, no pgCno",
                   "REVIEW/INVALID_ORDER")
 
@@ -103,7 +120,9 @@ def register(stack: LocalStack, scenario: Scenario, n: int) -> None:
         refs["pgCno"] = f"PG{n:06d}"
         minor = int(Decimal(scenario.amount).scaleb(2 if scenario.currency == "USD" else 0))
         stack.kicc.add_payment(refs["pgCno"], scenario.order_id, minor, scenario.currency, script=scenario.script,
-                               **({"cancel_script": scenario.cancel_script} if scenario.cancel_script else {}))
+                               **scenario.options)
+    elif scenario.provider == "toss-payments":
+        stack.toss.add_payment(scenario.order_id, int(scenario.amount), script=scenario.script, **scenario.options)
     else:
         stack.teemopay.add_order(scenario.order_id, scenario.amount, script=scenario.script)
     stack.register(scenario.order_id, scenario.provider, scenario.amount, scenario.currency, refs=refs, expires_at=expires)
@@ -179,12 +198,13 @@ def run(args: argparse.Namespace) -> int:
             return 0
         print(f"operator command against this stack, from another shell while it runs:\n"
               f"  source {env_file.relative_to(REPO)} && .venv/bin/paysweep review")
-        scenarios = kicc_scenarios() + teemopay_scenarios() + [BROKEN]
+        scenarios = [*all_scenarios(), BROKEN]
         for n, scenario in enumerate(scenarios[:-1]):
             register(stack, scenario, n)
         register_broken(stack)
         expected = {s.order_id: s.expected for s in scenarios}
-        print(f"\nregistered {len(scenarios)} orders ({len(kicc_scenarios()) + 1} KICC, {len(teemopay_scenarios())} TeemoPay):")
+        per_provider = Counter(s.provider for s in scenarios)
+        print(f"\nregistered {len(scenarios)} orders ({', '.join(f'{n} {p}' for p, n in per_provider.items())}):")
         for s in scenarios:
             print(f"  {s.order_id:<18} {s.story:<48} -> expect {s.expected}")
         return sweep_until_resolved(stack, args, expected)
@@ -219,7 +239,7 @@ def sweep_until_resolved(stack: LocalStack, args: argparse.Namespace, expected: 
 
 def add_live_order(stack: LocalStack, tick: int) -> None:
     """With --keep-running: a new order every tick (a paid scenario again), so there is always work."""
-    paid = [s for s in kicc_scenarios() + teemopay_scenarios() if s.expected == "APPROVED"]
+    paid = [s for s in all_scenarios() if s.expected == "APPROVED"]
     scenario = paid[tick % len(paid)]
     register(stack, replace(scenario, order_id=f"{scenario.order_id}-{tick}"), 1000 + tick)
 

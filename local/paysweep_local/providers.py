@@ -19,12 +19,13 @@ from typing import Any
 from paysweep.domain.providers import ProviderProfile
 from paysweep_ops.profiles import profile_in
 
-from paysweep_local.simulators import KiccSimulator, SimulatorBase, TeemoPaySimulator
+from paysweep_local.simulators import KiccSimulator, SimulatorBase, TeemoPaySimulator, TossSimulator
 from paysweep_local.simulators.keys import (
     kicc_secret,
     kicc_simulator_kwargs,
     teemopay_secret,
     teemopay_simulator_kwargs_for,
+    toss_secret,
 )
 
 Clock = Callable[[], datetime]
@@ -73,6 +74,11 @@ PROVIDERS: tuple[LocalProvider, ...] = (
         base_url_parameter="TeemoPayBaseUrl", secret_parameter="TeemoPaySecretArn", secret=teemopay_secret,
         simulator=lambda secret, clock, options: TeemoPaySimulator(
             **teemopay_simulator_kwargs_for(dict(secret)), clock=clock, **options),
+    ),
+    LocalProvider(
+        id="toss-payments", attribute="toss", folder="toss_payments", function_output="TossPaymentsFunctionName",
+        base_url_parameter="TossBaseUrl", secret_parameter="TossSecretArn", secret=toss_secret,
+        simulator=lambda secret, clock, options: TossSimulator(secret_key=secret["secretKey"], clock=clock, **options),
     ),
 )
 BY_ID = {provider.id: provider for provider in PROVIDERS}

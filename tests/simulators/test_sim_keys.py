@@ -1,13 +1,14 @@
-"""Local key material and secrets come in the formats the product and TeemoPay use."""
+"""Local key material and secrets come in the formats the product, TeemoPay and Toss Payments use."""
 
 from __future__ import annotations
 
 import base64
 import secrets
 
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from paysweep_local.simulators import KiccSimulator, ManualClock, TeemoPaySimulator
+from paysweep_local.simulators import KiccSimulator, ManualClock, TeemoPaySimulator, TossSimulator
 from paysweep_local.simulators.keys import (
     generate_rsa_keypair,
     kicc_secret,
@@ -16,6 +17,7 @@ from paysweep_local.simulators.keys import (
     platform_keys,
     teemopay_secret,
     teemopay_simulator_kwargs_for,
+    toss_secret,
 )
 from simtest_support import FIND, find_body, hmac_hex, kst_day, post, revise_body, teemo_query
 
@@ -73,3 +75,18 @@ def test_teemopay_kwargs_verify_what_the_secret_signs() -> None:
         other = merchant_keys().private_key()  # the default pair: not the one configured here
         refused = teemo_query(sim.base_url, "ORD1", other, clock(), headers={"app_code": "APP0042"})
         assert refused["code"] == 414 and refused["msg"] == "sign verify failed"
+
+
+def test_toss_secret_is_what_the_product_reads_and_the_simulator_accepts() -> None:
+    from toss_adapter import credentials  # the product's own check of the secret (CONTRACT.md section 4)
+
+    secret = toss_secret()
+    assert set(secret) == {"secretKey"} and secret["secretKey"].startswith("test_sk_")
+    authorization = credentials(secret).authorization()
+    with TossSimulator(secret_key=secret["secretKey"], clock=ManualClock()) as sim:
+        sim.add_payment("ORDER-1", 1000)
+        url = f"{sim.base_url}/v1/payments/orders/ORDER-1"
+        answer = requests.get(url, headers={"Authorization": authorization}, timeout=5)
+        assert answer.status_code == 200 and answer.json()["status"] == "DONE"
+        other = credentials(toss_secret("test_sk_someoneElse")).authorization()
+        assert requests.get(url, headers={"Authorization": other}, timeout=5).json()["code"] == "UNAUTHORIZED_KEY"

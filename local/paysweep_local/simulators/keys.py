@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from paysweep_local.simulators.kicc import DEFAULT_MALL_ID, DEFAULT_SECRET_KEY
 from paysweep_local.simulators.teemopay import DEFAULT_APP_CODE, DEFAULT_COUNTRY
+from paysweep_local.simulators.toss import DEFAULT_SECRET_KEY as TOSS_SECRET_KEY
 
 _DER, _PEM = serialization.Encoding.DER, serialization.Encoding.PEM
 _PKCS8, _SPKI = serialization.PrivateFormat.PKCS8, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -101,6 +102,11 @@ def teemopay_simulator_kwargs_for(secret: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def toss_secret(secret_key: str = TOSS_SECRET_KEY) -> dict[str, str]:
+    """The product's Toss Payments secret: {"secretKey"} (`TossSimulator(secret_key=...)` accepts it)."""
+    return {"secretKey": secret_key}
+
+
 __all__ = [
     "RsaKeyPair",
     "generate_rsa_keypair",
@@ -110,4 +116,5 @@ __all__ = [
     "platform_keys",
     "teemopay_secret",
     "teemopay_simulator_kwargs_for",
+    "toss_secret",
 ]
