@@ -25,13 +25,14 @@ from typing import Any
 from paysweep_local.ministack import MiniStack
 from paysweep_local.providers import BY_ID, PROVIDERS
 from paysweep_local.sam_deploy import Deployment
-from paysweep_local.simulators import KiccSimulator, SimulatorBase, TeemoPaySimulator
+from paysweep_local.simulators import KiccSimulator, SimulatorBase, TeemoPaySimulator, TossSimulator
 from paysweep_local.stack import OUTCOMES, LocalStack
 
 PAYSWEEP_CLI = Path(sys.executable).parent / "paysweep"
 KICC = BY_ID["kicc-wechatpay"].id
 TEEMO = BY_ID["teemopay"].id
-"""The providers whose scripted answers (KICC's cancel, TeemoPay's REVIEW) the tests name."""
+TOSS = BY_ID["toss-payments"].id
+"""The providers whose scripted answers (KICC's and Toss's cancels, TeemoPay's REVIEW) the tests name."""
 PROVIDER_IDS = tuple(provider.id for provider in PROVIDERS)
 INVOKE_TIMEOUT_SECONDS = 120
 
@@ -92,6 +93,12 @@ class E2EStack:
     def teemopay(self) -> TeemoPaySimulator:
         simulator = self.simulator(TEEMO)
         assert isinstance(simulator, TeemoPaySimulator)
+        return simulator
+
+    @property
+    def toss(self) -> TossSimulator:
+        simulator = self.simulator(TOSS)
+        assert isinstance(simulator, TossSimulator)
         return simulator
 
     def output(self, name: str) -> str:

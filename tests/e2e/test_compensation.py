@@ -2,8 +2,8 @@
 
 The orders table stops taking the sweep's writes while the provider is answering (the test takes
 the table out of the function's OrdersTable statement between the claim and the answer; the
-indexes stay). The sweep must then compensate (KICC: cancel; TeemoPay: REVIEW), publish, and
-record it in the compensation journal (PutItem). The next sweep, after the abandoned lease,
+indexes stay). The sweep must then compensate (KICC, Toss Payments: cancel; TeemoPay: REVIEW),
+publish, and record it in the compensation journal (PutItem). The next sweep, after the abandoned lease,
 reads the journal (GetItem), converges the order, and removes the entry (DeleteItem): every
 action of the CompensationJournal statement is used, and allowed. Without that statement the
 compensation cannot be journaled, and the sweep says so (`journal_unwritable`).
@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from e2e.deployed import KICC, PROVIDER_IDS, TEEMO, E2EStack, Invocation
+from e2e.deployed import KICC, PROVIDER_IDS, TEEMO, TOSS, E2EStack, Invocation
 from e2e.orders import abandon_lease, write_order
 from e2e.outcomes import Subscriber
 from e2e.policies import RolePolicies, as_list
-from paysweep_local.simulators import kicc, teemopay
+from paysweep_local.simulators import kicc, teemopay, toss
 
 ANSWER_DELAY_SECONDS = 1.5
 """How long the provider takes to answer: the window in which the table is taken away (below
@@ -29,9 +29,9 @@ the stack's 3 s HttpTimeoutSeconds)."""
 CLAIM_WAIT_SECONDS = 45
 """Longest wait for the sweep to claim the order: a cold MiniStack worker on a loaded machine can
 take well over ten seconds to import its handler."""
-COMPENSATION = {KICC: ("CANCELLED", "CANCELLING"), TEEMO: ("REVIEW", "REVIEW")}
+COMPENSATION = {KICC: ("CANCELLED", "CANCELLING"), TEEMO: ("REVIEW", "REVIEW"), TOSS: ("CANCELLED", "CANCELLING")}
 """Provider -> (outcome published, journal target)."""
-CONVERGED = {KICC: {"CANCELLING", "CANCELLED"}, TEEMO: {"REVIEW"}}
+CONVERGED = {KICC: {"CANCELLING", "CANCELLED"}, TEEMO: {"REVIEW"}, TOSS: {"CANCELLING", "CANCELLED"}}
 """Provider -> the statuses the next sweep may leave a compensated order in."""
 
 
@@ -46,7 +46,15 @@ def teemopay_slow_approval(stack: E2EStack, order_id: str) -> None:
     write_order(stack, order_id, TEEMO)
 
 
-SLOW_APPROVALS: dict[str, Callable[[E2EStack, str], None]] = {KICC: kicc_slow_approval, TEEMO: teemopay_slow_approval}
+def toss_slow_approval(stack: E2EStack, order_id: str) -> None:
+    """A card payment (the Toss cancel a compensation sends is a card's)."""
+    stack.toss.add_payment(order_id, 1000, script=[toss.slow(ANSWER_DELAY_SECONDS, then=toss.done()), toss.done()])
+    write_order(stack, order_id, TOSS)
+
+
+SLOW_APPROVALS: dict[str, Callable[[E2EStack, str], None]] = {
+    KICC: kicc_slow_approval, TEEMO: teemopay_slow_approval, TOSS: toss_slow_approval,
+}
 
 
 def add_slow_approval(stack: E2EStack, provider: str, order_id: str) -> None:

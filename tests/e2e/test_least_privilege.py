@@ -26,13 +26,13 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from e2e.deployed import KICC, PROVIDER_IDS, TEEMO, E2EStack, now_ms
+from e2e.deployed import KICC, PROVIDER_IDS, TEEMO, TOSS, E2EStack, now_ms
 from e2e.orders import abandon_lease, expired_since, write_order
 from e2e.outcomes import Subscriber
 from e2e.policies import RolePolicies, Variant, variants
 from paysweep.domain.item import unpublished
 from paysweep_local.providers import BY_ID
-from paysweep_local.simulators import kicc, teemopay
+from paysweep_local.simulators import kicc, teemopay, toss
 from paysweep_local.stack import OUTCOMES
 
 # -- scenarios: orders whose sweep makes every call a statement covers --------------------------
@@ -67,7 +67,22 @@ def teemopay_outcomes(stack: E2EStack, tag: str) -> dict[str, str]:
     return orders
 
 
-ALL_OUTCOMES: dict[str, Callable[[E2EStack, str], dict[str, str]]] = {KICC: kicc_outcomes, TEEMO: teemopay_outcomes}
+def toss_outcomes(stack: E2EStack, tag: str) -> dict[str, str]:
+    """APPROVED, CANCELLED (cancelled at Toss), REVIEW (a partial cancel) and FAILED (aborted)."""
+    steps = {"APPROVED": toss.done(), "CANCELLED": toss.canceled(), "REVIEW": toss.partial_canceled(),
+             "FAILED": toss.aborted()}
+    orders: dict[str, str] = {}
+    for outcome, step in steps.items():
+        order_id = f"LP-{tag}-{outcome[:3]}"
+        stack.toss.add_payment(order_id, 1000, script=[step])
+        write_order(stack, order_id, TOSS)
+        orders[outcome] = order_id
+    return orders
+
+
+ALL_OUTCOMES: dict[str, Callable[[E2EStack, str], dict[str, str]]] = {
+    KICC: kicc_outcomes, TEEMO: teemopay_outcomes, TOSS: toss_outcomes,
+}
 
 
 def all_outcomes(stack: E2EStack, provider: str, tag: str) -> dict[str, str]:
@@ -271,11 +286,11 @@ def test_the_deployed_policy_allows_every_call_of_a_sweep(stack: E2EStack, provi
     assert sweep.delivered == {order_id: outcome for outcome, order_id in sweep.orders.items()}
 
 
-VARIANTS_PER_FUNCTION = {KICC: 11, TEEMO: 10}
+VARIANTS_PER_FUNCTION = {KICC: 11, TEEMO: 10, TOSS: 11}
 """OrdersTable: the statement and each of its 3 resources (the table, the due and audit indexes);
 CompensationJournal; OutcomeTopics:
-the statement and each of its topics (4 for KICC; 3 for TeemoPay, which never publishes
-CANCELLED); ProviderSecret. A grant added to or taken from the template changes the count, and
+the statement and each of its topics (4 for KICC and Toss Payments; 3 for TeemoPay, which never
+publishes CANCELLED); ProviderSecret. A grant added to or taken from the template changes the count, and
 the test below fails on it: no grant goes untested."""
 
 

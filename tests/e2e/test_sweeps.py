@@ -1,4 +1,4 @@
-"""Both sweeps on the stack `sam deploy` created: real functions, real roles, HTTPS providers.
+"""Every provider's sweep on the stack `sam deploy` created: real functions, real roles, HTTPS providers.
 
 Orders are written with `paysweep register`; MiniStack runs the functions (its Invoke API, or
 its scheduler in the schedule test); the simulators answer over HTTPS with a test CA the
@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import trustme
-from e2e.deployed import KICC, PROVIDER_IDS, TEEMO, E2EStack
+from e2e.deployed import KICC, PROVIDER_IDS, TEEMO, TOSS, E2EStack
 from e2e.outcomes import Subscriber
 from paysweep_local.providers import BY_ID
-from paysweep_local.simulators import KiccSimulator, Step, kicc, teemopay
+from paysweep_local.simulators import KiccSimulator, Step, kicc, teemopay, toss
 
 DELIVERY_SECONDS = 15
 
@@ -38,6 +38,13 @@ def add_kicc(stack: E2EStack, order_id: str, script: list[Step], amount: int = 1
 def add_teemopay(stack: E2EStack, order_id: str, script: list[Step], amount: str = "1000") -> None:
     stack.teemopay.add_order(order_id, amount, script=script)
     stack.register(order_id, TEEMO, amount)
+
+
+def add_toss(stack: E2EStack, order_id: str, script: list[Step], paid: int = 1000, amount: str = "1000") -> str:
+    """A Toss card payment of `paid` won for an order of `amount`; returns its paymentKey."""
+    payment_key = stack.toss.add_payment(order_id, paid, script=script)
+    stack.register(order_id, TOSS, amount)
+    return payment_key
 
 
 def test_the_stack_was_deployed_with_the_readme_commands_and_https_only(stack: E2EStack) -> None:
@@ -72,6 +79,19 @@ def test_teemopay_payment_over_https_is_recorded_and_published(stack: E2EStack, 
     assert stack.order("E2E-T-OK")["status"] == "APPROVED"
 
 
+def test_toss_card_approval_over_https_is_recorded_and_published(stack: E2EStack, subscriber: Subscriber) -> None:
+    payment_key = add_toss(stack, "E2E-TOSS-OK", [toss.done()])
+    summary = stack.invoke(TOSS).summary
+    assert summary["outcomes"] == {"APPROVED": 1} and summary["errors"] == {}, summary
+    message = subscriber.wait_for("E2E-TOSS-OK", DELIVERY_SECONDS)
+    assert (message["outcome"], message["provider"], message["providerStatus"]) == ("APPROVED", TOSS, "DONE")
+    assert message["requested"] == message["reported"] == {"amount": "1000", "currency": "KRW"}
+    assert message["providerRefs"]["paymentKey"] == payment_key and message["providerRefs"]["lastTransactionKey"]
+    assert stack.order("E2E-TOSS-OK")["status"] == "APPROVED"
+    (request,) = stack.toss.requests_for("/v1/payments/orders/E2E-TOSS-OK")
+    assert request.headers["authorization"].startswith("Basic ") and request.response_status == 200  # the secret's key
+
+
 def test_kicc_amount_mismatch_is_cancelled_and_the_cancel_confirmed(stack: E2EStack, subscriber: Subscriber) -> None:
     pg_cno = add_kicc(stack, "E2E-K-OFF", [kicc.approved(amount=999)])
     first = stack.invoke(KICC).summary
@@ -86,6 +106,29 @@ def test_kicc_amount_mismatch_is_cancelled_and_the_cancel_confirmed(stack: E2ESt
     message = subscriber.wait_for("E2E-K-OFF", DELIVERY_SECONDS)
     assert (message["outcome"], message["reason"]) == ("CANCELLED", "AMOUNT_MISMATCH")
     assert message["requested"]["amount"] == "1000" and message["reported"]["amount"] == "999"
+
+
+def test_toss_card_amount_mismatch_is_cancelled_and_the_cancel_confirmed(
+    stack: E2EStack, subscriber: Subscriber
+) -> None:
+    """Charged 1100 for a 1000 order: a full cancel under one Idempotency-Key, then CANCELLED
+    AMOUNT_MISMATCH once a lookup shows it."""
+    add_toss(stack, "E2E-TOSS-OFF", [toss.done()], paid=1100)
+    first = stack.invoke(TOSS).summary
+    assert first["cancelsRequested"] == 1 and first["outcomes"] == {}, first
+    assert stack.order("E2E-TOSS-OFF")["status"] == "CANCELLING"
+    sent = stack.toss.payment("E2E-TOSS-OFF")
+    assert (sent.cancel_requests, sent.cancel_keys, sent.status) == (1, ["paysweep:E2E-TOSS-OFF:cancel:1"], "CANCELED")
+    assert subscriber.for_order("E2E-TOSS-OFF") == []  # never APPROVED, not CANCELLED before confirmation
+
+    stack.cli("redrive", "E2E-TOSS-OFF")  # the confirmation check is due now instead of in a minute
+    second = stack.invoke(TOSS).summary
+    assert second["outcomes"] == {"CANCELLED": 1}, second
+    message = subscriber.wait_for("E2E-TOSS-OFF", DELIVERY_SECONDS)
+    assert (message["outcome"], message["reason"]) == ("CANCELLED", "AMOUNT_MISMATCH")
+    assert message["requested"]["amount"] == "1000" and message["reported"]["amount"] == "1100"
+    assert message["providerRefs"] == {"cancelTransactionKey": sent.cancels[0]["transactionKey"]}  # the cancel's
+    assert stack.toss.payment("E2E-TOSS-OFF").cancel_requests == 1  # confirmed by lookup, not sent again
 
 
 def test_teemopay_amount_mismatch_goes_to_review(stack: E2EStack, subscriber: Subscriber) -> None:
@@ -104,10 +147,14 @@ def test_a_provider_outage_loses_nothing(stack: E2EStack, subscriber: Subscriber
     add_kicc(stack, "E2E-K-SLOW", [kicc.approved()])
     add_teemopay(stack, "E2E-T-5XX", [teemopay.paid()])
     add_teemopay(stack, "E2E-T-SLOW", [teemopay.paid()])
+    add_toss(stack, "E2E-TOSS-5XX", [toss.done()])
+    add_toss(stack, "E2E-TOSS-SLOW", [toss.done()])
     stack.kicc.fail_next(kicc.FIND_PATH, kicc.http_error(503), count=1)
     stack.kicc.fail_next(kicc.FIND_PATH, kicc.slow(6), count=1)  # past the 3 s HttpTimeoutSeconds
     stack.teemopay.fail_next(teemopay.QUERY_PATH, teemopay.http_error(502), count=1)
     stack.teemopay.fail_next(teemopay.QUERY_PATH, teemopay.slow(6), count=1)
+    stack.toss.fail_next("/v1/payments/orders/E2E-TOSS-5XX", toss.http_error(502), count=1)
+    stack.toss.fail_next("/v1/payments/orders/E2E-TOSS-SLOW", toss.slow(6), count=1)
 
     outage = {provider: stack.invoke(provider).summary for provider in PROVIDER_IDS}
     for provider, summary in outage.items():
@@ -115,7 +162,7 @@ def test_a_provider_outage_loses_nothing(stack: E2EStack, subscriber: Subscriber
         assert summary["providerErrors"] == {"http_5xx": 1, "timeout": 1}, (provider, summary)
     time.sleep(2)
     assert subscriber.collect() == []
-    orders = ("E2E-K-5XX", "E2E-K-SLOW", "E2E-T-5XX", "E2E-T-SLOW")
+    orders = ("E2E-K-5XX", "E2E-K-SLOW", "E2E-T-5XX", "E2E-T-SLOW", "E2E-TOSS-5XX", "E2E-TOSS-SLOW")
     for order_id in orders:
         item = stack.order(order_id)
         assert item["status"] == "PENDING" and item.get("nextCheckAt"), item  # still in the due index
