@@ -6,11 +6,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from paysweep_local.simulators import kicc
+from paysweep_local.simulators import kicc, toss
 from paysweep_local.stack import LocalStack
 
 KICC = "kicc-wechatpay"
 TEEMO = "teemopay"
+TOSS = "toss-payments"
 
 INTEGRATION_PARAMETERS = {"HttpTimeoutSeconds": "3"}
 """The integration stack's template parameters: provider timeouts of 3 s (instead of the
@@ -31,6 +32,35 @@ def add_teemopay(stack: LocalStack, order_id: str, script: list[Any], amount: st
                  expires_at: datetime | None = None) -> None:
     stack.teemopay.add_order(order_id, amount, script=script)
     stack.register(order_id, TEEMO, amount, "KRW", expires_at=expires_at)
+
+
+def add_toss(stack: LocalStack, order_id: str, script: list[Any], amount: int = 15000, currency: str = "KRW", *,
+             paid: int | None = None, method: str = toss.CARD, cancel_script: list[Any] | None = None,
+             expires_at: datetime | None = None) -> str:
+    """A pending order of `amount` won (major units, Toss's unit) and its Toss payment of `paid` (the
+    same by default), written without references (Toss is looked up by order id); returns the
+    paymentKey. A step's `amount=` changes only `totalAmount` in an answer, not `balanceAmount`: a
+    payment of another amount is `paid=`."""
+    payment_key = stack.toss.add_payment(order_id, amount if paid is None else paid, currency, method=method,
+                                         script=script, cancel_script=cancel_script or ())
+    stack.register(order_id, TOSS, str(amount), currency, expires_at=expires_at)
+    return payment_key
+
+
+def toss_lookup_path(order_id: str) -> str:
+    return f"/v1/payments/orders/{order_id}"
+
+
+def toss_cancel_path(payment_key: str) -> str:
+    return f"/v1/payments/{payment_key}/cancel"
+
+
+def toss_lookups(stack: LocalStack, order_id: str) -> list[Any]:
+    return stack.toss.requests_for(toss_lookup_path(order_id))
+
+
+def toss_cancels(stack: LocalStack, payment_key: str) -> list[Any]:
+    return stack.toss.requests_for(toss_cancel_path(payment_key))
 
 
 def kicc_finds(stack: LocalStack, pg_cno: str) -> list[Any]:
