@@ -161,6 +161,10 @@ class WireSession:
         self.sent.append({"method": method, "url": url, **kwargs})
         return self.answers.pop(0)
 
+    def request(self, method: str, url: str, **kwargs: Any) -> WireResponse:
+        """What the layer's `ProviderClient` calls (`paysweep.provider.http.request_json`)."""
+        return self._send(method, url, **kwargs)
+
     def get(self, url: str, **kwargs: Any) -> WireResponse:
         return self._send("GET", url, **kwargs)
 

@@ -212,7 +212,8 @@ def run(item: dict[str, Any], script: list[Answer], sweeps: Sequence[Sweep] = (S
         engine.sweep(SweepRequest(), lambda: 120_000)
     assert not transport.script, "Toss was asked less than scripted"
     messages = [valid(m.body) for m in publisher.accepted]
-    return Run(messages, transport.sent, memory.read(item["orderId"]))
+    stored = memory.read(item["orderId"])  # a StoredOrder: the item as the table holds it
+    return Run(messages, transport.sent, None if stored is None else dict(stored.attributes))
 
 
 def valid(body: str) -> dict[str, Any]:
