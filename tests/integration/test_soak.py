@@ -1,8 +1,10 @@
 """The chaos soak: about 2,000 orders, random faults at about 10 % of steps, two sweepers at once.
 
-Some customers pay after their order expired (the provider's books change after the decision):
-the sweeps' audits must find every such payment and correct its outcome (CANCELLED or REVIEW
-`LATE_PAYMENT`), and audit every other expired order without publishing anything.
+Three providers: KICC and Toss Payments (which cancel), TeemoPay (which cannot). Some customers pay
+after their order expired (the provider's books change after the decision): the sweeps' audits must
+find every such payment and correct its outcome (CANCELLED or REVIEW `LATE_PAYMENT`; a late deposit
+into a Toss virtual account, which paysweep cannot refund, REVIEW `CANCEL_REFUSED`), and audit
+every other expired order without publishing anything.
 
 Every kind of fault of the fault suite, at random: provider 5xx, timeouts and answers that break
 the docs; DynamoDB throttling and errors on queries and writes; SNS publish failures; crashed
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -27,12 +30,12 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from paysweep_local.simulators import kicc, teemopay
+from paysweep_local.simulators import kicc, teemopay, toss
 from paysweep_local.stack import LocalStack
 from support.invariants import check_all
 from support.outcomes import Published
-from support.scenarios import KICC, TEEMO
-from support.settle import PROVIDERS, unsettled
+from support.scenarios import KICC, TEEMO, TOSS, toss_cancel_path, toss_lookup_path
+from support.settle import unsettled
 
 ORDERS = int(os.environ.get("PAYSWEEP_SOAK_ORDERS") or "2000")
 FAULT_RATE = 0.10
@@ -40,6 +43,7 @@ HTTP_TIMEOUT_SECONDS = 3
 """The provider read timeout of the soak's stack (the documented 30 s would make a round slow)."""
 SEED = int(os.environ.get("PAYSWEEP_SOAK_SEED", "20261122"))
 ROUND = 60  # simulated seconds between schedule ticks
+PROVIDERS = (KICC, TEEMO, TOSS)
 MAX_ROUNDS = 30
 
 # Short windows so expiring orders resolve in a few simulated minutes, and a flat one-minute
@@ -56,6 +60,12 @@ EXPIRED = {("FAILED", "EXPIRED"), ("REVIEW", "EXPIRED")}
 follow-up saying the provider reports it unpaid."""
 KICC_PAID_LATE = {("CANCELLED", "LATE_PAYMENT"), ("REVIEW", "CANCEL_REFUSED"), ("REVIEW", "LATE_PAYMENT")}
 """Paid after the decision: cancelled (or a refused cancel); REVIEW when it was in REVIEW."""
+TOSS_PAID = KICC_PAID
+TOSS_DEPOSITED = APPROVED | {("REVIEW", "CANCEL_REFUSED")}
+"""A virtual account's deposit: an approval the table cannot record goes to a person (no refund account)."""
+TOSS_DEPOSITED_LATE = {("REVIEW", "CANCEL_REFUSED"), ("REVIEW", "LATE_PAYMENT")}
+"""A deposit after FAILED EXPIRED: the late payment's cancel is refused by the canceller's lookup
+(REVIEW CANCEL_REFUSED, superseding the FAILED); REVIEW LATE_PAYMENT when it was in REVIEW."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,18 @@ KINDS = [
     Kind(TEEMO, "not-found", 8, frozenset(EXPIRED), expiring=True),
     Kind(TEEMO, "busy-then-paid", 8, frozenset(TEEMO_PAID)),
     Kind(TEEMO, "paid-late", 5, frozenset({("REVIEW", "LATE_PAYMENT")}), expiring=True, pays_late=True),
+    Kind(TOSS, "paid", 40, frozenset(TOSS_PAID)),
+    Kind(TOSS, "late", 15, frozenset(TOSS_PAID)),
+    Kind(TOSS, "deposited", 10, frozenset(TOSS_DEPOSITED)),
+    Kind(TOSS, "mismatch", 8, frozenset({("CANCELLED", "AMOUNT_MISMATCH"), ("REVIEW", "CANCEL_REFUSED")})),
+    Kind(TOSS, "va-mismatch", 3, frozenset({("REVIEW", "CANCEL_REFUSED")})),
+    Kind(TOSS, "aborted", 8, frozenset({("FAILED", "PROVIDER_DECLINED")})),
+    Kind(TOSS, "not-found", 8, frozenset(EXPIRED), expiring=True),
+    Kind(TOSS, "paid-late", 5, frozenset(KICC_PAID_LATE), expiring=True, pays_late=True),
+    Kind(TOSS, "deposit-late", 3, frozenset(TOSS_DEPOSITED_LATE), expiring=True, pays_late=True),
 ]
+TOSS_ACCOUNTS = {"deposited", "va-mismatch", "deposit-late"}
+"""The Toss kinds paid by virtual account; the others by card."""
 
 
 def kicc_script(kind: str) -> list[Any]:
@@ -113,6 +134,20 @@ def teemopay_script(kind: str) -> list[Any]:
     }[kind]
 
 
+def toss_script(kind: str) -> list[Any]:
+    return {
+        "paid": [toss.done()],
+        "late": [toss.ready(), toss.in_progress(), toss.done()],
+        "deposited": [toss.waiting_for_deposit(times=2), toss.done()],
+        "mismatch": [toss.done()],  # of 999 won (`register`)
+        "va-mismatch": [toss.done()],  # of 1100 won
+        "aborted": [toss.aborted()],
+        "not-found": [toss.not_found()],
+        "paid-late": [toss.ready()],
+        "deposit-late": [toss.waiting_for_deposit()],
+    }[kind]
+
+
 @pytest.fixture(scope="module")
 def soak_stack() -> Iterator[LocalStack]:
     with LocalStack(parameters={"HttpTimeoutSeconds": str(HTTP_TIMEOUT_SECONDS)}, function_env=SOAK_ENV) as stack:
@@ -131,6 +166,12 @@ def register(stack: LocalStack, rng: random.Random) -> dict[str, Kind]:
         if kind.provider == KICC:
             stack.kicc.add_payment(f"PG{order_id}", order_id, 1000, script=kicc_script(kind.name))
             stack.register(order_id, KICC, 1000, refs={"pgCno": f"PG{order_id}"}, expires_at=expires)
+        elif kind.provider == TOSS:
+            method = toss.VIRTUAL_ACCOUNT if kind.name in TOSS_ACCOUNTS else toss.CARD
+            paid = {"mismatch": 999, "va-mismatch": 1100}.get(kind.name, 1000)
+            stack.toss.add_payment(order_id, paid, method=method, script=toss_script(kind.name),
+                                   payment_key=toss_payment_key(order_id))
+            stack.register(order_id, TOSS, 1000, expires_at=expires)
         else:
             stack.teemopay.add_order(order_id, "1000", script=teemopay_script(kind.name))
             stack.register(order_id, TEEMO, 1000, expires_at=expires)
@@ -140,12 +181,24 @@ def register(stack: LocalStack, rng: random.Random) -> dict[str, Kind]:
     return kinds
 
 
-def inject_faults(stack: LocalStack) -> None:
+def toss_payment_key(order_id: str) -> str:
+    """The soak's paymentKey of an order's Toss payment (Toss's are opaque; these name their order)."""
+    return f"pk{order_id}"
+
+
+def inject_faults(stack: LocalStack, kinds: dict[str, Kind]) -> None:
     provider_faults = [kicc.http_error(502), kicc.slow(4), kicc.non_json(), kicc.raw({"resCd": 0})]
     stack.kicc.chaos(kicc.FIND_PATH, FAULT_RATE, provider_faults, seed=SEED)
     stack.kicc.chaos(kicc.REVISE_PATH, FAULT_RATE, provider_faults, seed=SEED + 1)
     teemo_faults = [teemopay.http_error(503), teemopay.slow(4), teemopay.non_json(), teemopay.raw({"code": "200"})]
     stack.teemopay.chaos(teemopay.QUERY_PATH, FAULT_RATE, teemo_faults, seed=SEED + 2)
+    # Toss's paths carry the order id (lookups) and the paymentKey (cancels), and the simulator's
+    # chaos is per exact path: the same faults at the same rate, on each payment's two paths.
+    toss_faults = [toss.http_error(502), toss.slow(4), toss.non_json(), toss.raw({"status": "DONE"})]
+    toss_orders = sorted(o for o, kind in kinds.items() if kind.provider == TOSS)
+    for n, order_id in enumerate(toss_orders):
+        stack.toss.chaos(toss_lookup_path(order_id), FAULT_RATE, toss_faults, seed=SEED + 100 + 2 * n)
+        stack.toss.chaos(toss_cancel_path(toss_payment_key(order_id)), FAULT_RATE, toss_faults, seed=SEED + 101 + 2 * n)
     faults = stack.faults
     faults.add_fault("dynamodb", "Query", error="throttle", times=-1, probability=FAULT_RATE / 2, seed=SEED + 3)
     faults.add_fault("dynamodb", "Query", error="internal", times=-1, probability=FAULT_RATE / 2, seed=SEED + 4)
@@ -202,7 +255,7 @@ def test_chaos_soak(soak_stack: LocalStack) -> None:
     published = Published(stack)
     started = time.monotonic()
     kinds = register(stack, rng)
-    inject_faults(stack)
+    inject_faults(stack, kinds)
     crasher = Crasher(stack, rng)
     sweeps, rounds, backlog, paid_late = 0, 0, [], set()
     registered = time.monotonic() - started
@@ -231,6 +284,7 @@ def test_chaos_soak(soak_stack: LocalStack) -> None:
     wrong = wrong_outcomes(kinds, items)
     assert not wrong, f"wrong outcomes: {wrong[:10]}"
     second_cancels = [p for p in kinds if kinds[p].provider == KICC and len(stack.kicc.payment(f"PG{p}").revise_keys) > 1]
+    second_cancels += [p for p in kinds if kinds[p].provider == TOSS and len(stack.toss.payment(p).cancel_keys) > 1]
     assert not second_cancels, f"a second cancel under another key: {second_cancels}"
     late = [o for o, kind in kinds.items() if kind.pays_late]
     assert late and paid_late == set(late), "every late payer paid after a decision"
@@ -248,6 +302,8 @@ def pay_late(stack: LocalStack, kinds: dict[str, Kind], items: list[dict[str, An
         if item.get("status") in ("FAILED", "REVIEW"):
             if kinds[order_id].provider == KICC:
                 stack.kicc.rescript(f"PG{order_id}", [kicc.approved()])
+            elif kinds[order_id].provider == TOSS:
+                stack.toss.rescript(order_id, [toss.done()])
             else:
                 stack.teemopay.rescript(order_id, [teemopay.paid()])
             paid.add(order_id)
@@ -268,6 +324,11 @@ def overlapping_queries(stack: LocalStack) -> list[str]:
         order = body.get("pgCno") or body.get("merchantOrderNo")
         if order:
             by_order.setdefault(order, []).append(request)
+    for request in stack.toss.requests:  # Toss names the order in the path: its id, or its payment's key
+        lookup, cancel = TOSS_LOOKUP.fullmatch(request.path), TOSS_CANCEL.fullmatch(request.path)
+        order = lookup[1] if lookup else cancel[1].removeprefix("pk") if cancel else None
+        if order:
+            by_order.setdefault(order, []).append(request)
     overlapping = []
     for order, requests in by_order.items():
         requests.sort(key=lambda r: r.received_s)
@@ -281,10 +342,14 @@ def overlapping_queries(stack: LocalStack) -> list[str]:
     return overlapping
 
 
+TOSS_LOOKUP, TOSS_CANCEL = re.compile(r"/v1/payments/orders/([^/]+)"), re.compile(r"/v1/payments/([^/]+)/cancel")
+
+
 def fault_figures(stack: LocalStack, crasher: Crasher) -> Counter[str]:
     faults: Counter[str] = Counter()
-    for name, count in (stack.kicc.chaos_fired + stack.teemopay.chaos_fired).items():
-        faults[f"provider {name}"] += count
+    for provider in PROVIDERS:
+        for name, count in stack.simulators[provider].chaos_fired.items():
+            faults[f"{provider} {name}"] += count
     for rule in stack.faults.fault_report():
         faults[f"{rule['service']} {rule['operation']} {rule['error']}"] += rule["fired"]
     faults["Lambda container crash"] = crasher.crashes
@@ -309,7 +374,8 @@ def report(kinds: dict[str, Kind], items: list[dict[str, Any]], messages: list[d
     lines = [
         "",
         (f"chaos soak: {len(kinds)} orders ({sum(k.provider == KICC for k in kinds.values())} KICC, "
-         f"{sum(k.provider == TEEMO for k in kinds.values())} TeemoPay), seed {SEED}, fault rate {FAULT_RATE:.0%}"),
+         f"{sum(k.provider == TEEMO for k in kinds.values())} TeemoPay, {sum(k.provider == TOSS for k in kinds.values())} "
+         f"Toss Payments), seed {SEED}, fault rate {FAULT_RATE:.0%}"),
         (f"  sweeps: {sweeps} in {rounds} rounds of two concurrent sweepers per provider "
          f"({rounds} simulated minutes, {seconds:.0f} s wall time)"),
         f"  faults injected: {sum(faults.values())}",
