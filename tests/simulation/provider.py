@@ -4,8 +4,16 @@ talks to, with latency and faults drawn from the seed.
 The adapter answers in the sweep's normalised vocabulary (`paysweep.domain.answers`), as a
 real adapter behind `GuardedAdapter` does: a timeout or a 5xx is RETRY_LATER, a garbled
 answer UNRECOGNISED. The real adapters' parsing is covered by the contract and simulator
-suites; what this one must get right is KICC's cancel rules (one key per cancellation, a
-second key refused once a cancel stands, a cancel only of an approved payment).
+suites; what this one must get right is the cancel rules of the providers that cancel, in two
+shapes:
+- KICC's (`looks_up_first=False`): one key per cancellation, a second key refused once a cancel
+  stands, a cancel only of an approved payment, confirmed by the cancel's own reference;
+- Toss Payments' (`looks_up_first=True`): the cancel is two calls under one lease, a lookup by
+  order id (for the payment's key) and then the cancel, which the lookup may settle without
+  sending anything (cancelled already: CONFIRMED; not a payment paysweep can cancel, such as a
+  deposited virtual account: REFUSED); every confirmation is a lookup by order id, whatever
+  reference the cancel's answer gave; a lookup may lag behind a cancel for a while (still DONE),
+  so the engine sends the cancel again under its one key, and Toss replays the first answer.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from paysweep.domain.clock import to_iso
 from paysweep.domain.orders import Order
 from paysweep.domain.providers import ProviderProfile
 from teemopay_profile import PROFILE as TEEMOPAY_PROFILE
+from toss_assumptions import cancel_key as toss_cancel_key
+from toss_profile import PROFILE as TOSS_PROFILE
 
 from simulation.faults import Faults
 from simulation.scheduler import Scheduler
@@ -47,7 +57,10 @@ class Payment:
     pays_at: float | None = None
     """Simulated second at which an unpaid payment becomes approved (a late payment)."""
     refuses_cancel: bool = False
+    """KICC refuses the cancel; Toss's canceller refuses it on its lookup (a deposited virtual account)."""
     confirm_delay: float = 0.0
+    """Seconds after a cancel until it shows: KICC's confirmation says PENDING meanwhile; Toss's
+    lookups still show the payment DONE (a read behind the cancel)."""
     cancelled_under: str | None = None
     """The key of the cancel that stands, once one does."""
     cancelled_at: float | None = None
@@ -73,13 +86,14 @@ class SimulatedAdapter:
     """`ProviderAdapter` (and `Canceller` where the provider can cancel) over the books."""
 
     def __init__(self, books: ProviderBooks, scheduler: Scheduler, faults: Faults, *, can_cancel: bool,
-                 http_timeout: float, latency: tuple[float, float]) -> None:
+                 http_timeout: float, latency: tuple[float, float], looks_up_first: bool = False) -> None:
         self.books = books
         self.latency = latency
         self._scheduler = scheduler
         self._faults = faults
         self._http_timeout = http_timeout
-        self._profile = KICC_PROFILE if can_cancel else TEEMOPAY_PROFILE
+        self.looks_up_first = can_cancel and looks_up_first
+        self._profile = TOSS_PROFILE if self.looks_up_first else KICC_PROFILE if can_cancel else TEEMOPAY_PROFILE
         self._canceller = self if can_cancel else None
 
     @property
@@ -105,9 +119,14 @@ class SimulatedAdapter:
             latency += self._faults.stall_seconds(self._scheduler.current_group)
         return payment, fault, latency
 
+    def _seen(self, payment: Payment, now: float) -> str:
+        """The state a lookup shows: Toss's lookups may lag behind a cancel (still DONE)."""
+        lagging = self.looks_up_first and payment.cancelled_at is not None and now < payment.cancelled_at
+        return APPROVED if lagging else payment.state_at(now)
+
     def check_payment(self, order: Order) -> PaymentAnswer:
         payment, fault, latency = self._call(order, "status")
-        state = payment.state_at(self._scheduler.now)
+        state = self._seen(payment, self._scheduler.now)
         self._scheduler.pause(latency)
         if fault in ("timeout", "lost"):
             return PaymentAnswer(PaymentState.RETRY_LATER, detail="timed out", error_kind="timeout")
@@ -118,12 +137,18 @@ class SimulatedAdapter:
         return _payment_answer(payment, state)
 
     def new_intent(self, order: Order, reason: str, now: datetime, deadline: datetime) -> CancelIntent:
+        key = toss_cancel_key(order.order_id, order.generation) if self.looks_up_first else (
+            f"PSC-{order.order_id}-{order.generation}")
         return CancelIntent(
-            key=f"PSC-{order.order_id}-{order.generation}", request_date=now.strftime("%Y%m%d"), reason=reason,
-            requested_at=to_iso(now), deadline=to_iso(deadline),
+            key=key, request_date=now.strftime("%Y%m%d"), reason=reason, requested_at=to_iso(now),
+            deadline=to_iso(deadline),
         )
 
     def request_cancel(self, order: Order, intent: CancelIntent) -> CancelAnswer:
+        if self.looks_up_first:
+            settled = self._lookup_before_cancel(order)
+            if settled is not None:
+                return settled
         payment, fault, latency = self._call(order, "cancel")
         if fault not in ("timeout", "error", "garbage"):  # the request was processed (maybe the answer is lost)
             answer = self._cancel(payment, intent.key)
@@ -142,6 +167,8 @@ class SimulatedAdapter:
         if payment.cancelled_under == key:
             return CancelAnswer(CancelState.ACCEPTED, reference=f"CX-{key}")  # an identical retry replays
         if payment.cancelled_under is not None or payment.state_at(now) == CANCELLED:
+            if self.looks_up_first:  # Toss's ALREADY_CANCELED_PAYMENT: accepted, to be confirmed by lookup
+                return CancelAnswer(CancelState.ACCEPTED, provider_status="ALREADY_CANCELED_PAYMENT")
             return CancelAnswer(CancelState.REFUSED, provider_status="ALREADY_CANCELLED", detail="already cancelled")
         if payment.state_at(now) != APPROVED or payment.refuses_cancel:
             return CancelAnswer(CancelState.REFUSED, provider_status="REFUSED", detail="not cancellable")
@@ -151,6 +178,35 @@ class SimulatedAdapter:
         payment.cancelled_at = now + payment.confirm_delay
         return CancelAnswer(CancelState.ACCEPTED, reference=f"CX-{key}")
 
+    def _lookup_before_cancel(self, order: Order) -> CancelAnswer | None:
+        """Toss's canceller looks the order up for its paymentKey first (one more call under the same
+        lease): the lookup may settle the cancel; None when the cancel is to be sent."""
+        payment, fault, latency = self._call(order, "cancel_lookup")
+        state = self._seen(payment, self._scheduler.now)
+        self._scheduler.pause(latency)
+        if fault in ("timeout", "lost", "error"):
+            return CancelAnswer(CancelState.RETRY_LATER, detail="timed out", error_kind="timeout")
+        if fault == "garbage":
+            return CancelAnswer(CancelState.UNRECOGNISED, detail="not JSON", error_kind="bad_answer")
+        if state == APPROVED and not payment.refuses_cancel:
+            return None
+        return self._looked_up(payment, state, before_cancel=True)
+
+    def _looked_up(self, payment: Payment, state: str, *, before_cancel: bool) -> CancelAnswer:
+        """What a lookup by order id says of a cancel (toss_adapter.before_cancel, confirm_answer)."""
+        if state == CANCELLED:  # fully cancelled: confirmed, whoever sent it (an earlier send of ours)
+            reference = f"CX-{payment.cancelled_under}" if payment.cancelled_under else None
+            return CancelAnswer(CancelState.CONFIRMED, reference=reference, provider_status="CANCELED")
+        if state == NOT_FOUND:  # a payment decided on and now not found
+            return CancelAnswer(CancelState.UNRECOGNISED, provider_status="NOT_FOUND_PAYMENT", error_kind="bad_answer")
+        if before_cancel:  # a deposited virtual account (refuses_cancel), or not a payment to cancel in full
+            return CancelAnswer(CancelState.REFUSED, provider_status="DONE" if state == APPROVED else state)
+        if state in (APPROVED, UNPAID):  # still charged (or awaiting a deposit): not cancelled
+            return CancelAnswer(CancelState.PENDING, provider_status="DONE" if state == APPROVED else state)
+        if state == PARTIAL:
+            return CancelAnswer(CancelState.REFUSED, provider_status=state)
+        return CancelAnswer(CancelState.UNRECOGNISED, error_kind="bad_answer", detail=f"payment {state}")
+
     def confirm_cancel(self, order: Order, intent: CancelIntent) -> CancelAnswer:
         payment, fault, latency = self._call(order, "cancel_confirm")
         now = self._scheduler.now
@@ -159,6 +215,8 @@ class SimulatedAdapter:
             return CancelAnswer(CancelState.RETRY_LATER, detail="timed out", error_kind="timeout")
         if fault == "garbage":
             return CancelAnswer(CancelState.UNRECOGNISED, detail="not JSON", error_kind="bad_answer")
+        if self.looks_up_first:  # Toss: a lookup by order id, whatever reference the cancel gave
+            return self._looked_up(payment, self._seen(payment, now), before_cancel=False)
         if intent.reference:
             if payment.cancelled_under is None or f"CX-{payment.cancelled_under}" != intent.reference:
                 return CancelAnswer(CancelState.RETRY_LATER, detail="unknown cancel", error_kind="provider_error")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -74,6 +75,21 @@ def test_a_seed_replays_exactly() -> None:
 
     for seed in (3, 1568, 27590):
         assert fingerprint(seed) == fingerprint(seed), f"seed {seed} did not replay"
+
+
+def test_toss_worlds_cancel_after_a_lookup_and_confirm_by_lookup() -> None:
+    """A share of the worlds cancel as Toss Payments does (`simulation.provider`): their cancels are a
+    lookup then the cancel under the one key, settled by the lookup where it can (a deposited virtual
+    account is refused without a cancel sent), and confirmed by lookup."""
+    worlds = [World(seed) for seed in range(200)]
+    toss = [world.run() for world in worlds if world.looks_up_first]
+    assert len(toss) > 30 and all(world.provider_id == "toss-payments" for world in toss)
+    calls = Counter(kind for world in toss for p in world.books.payments.values() for _, _, kind in p.calls)
+    assert calls["cancel_lookup"] > calls["cancel"] > 0 and calls["cancel_confirm"] > 0, calls
+    keys = {key for world in toss for p in world.books.payments.values() for key in p.cancel_keys}
+    assert keys and all(key.startswith("paysweep:ORDER-") and key.endswith((":cancel:1", ":cancel:2")) for key in keys)
+    refused = [p for world in toss for p in world.books.payments.values() if p.refuses_cancel and p.calls]
+    assert refused and all(kind != "cancel" for p in refused for _, _, kind in p.calls), "a refusal sends no cancel"
 
 
 def test_the_bugs_are_undone() -> None:

@@ -2,7 +2,8 @@
 calm ticks until everything settles; the architecture's invariants checked after every write
 and at the end.
 
-Everything random comes from the seed: the provider (can it cancel?), shards, concurrency,
+Everything random comes from the seed: the provider (can it cancel? as KICC or as Toss
+Payments does, `simulation.provider`), shards, concurrency,
 the orders and the truth about each payment, when sweeps start and how long they may run,
 every fault, every latency, and every choice of the scheduler. `World(seed).run()` replays a
 seed exactly.
@@ -42,6 +43,14 @@ AUDIT_SCHEDULE = "300,600"
 """Audits five and ten simulated minutes after a decision: a late payer (`late`, paying up to
 200 s after its expiry) may pay after the order is decided, and an audit must then find it."""
 FUNCTION_TIMEOUT = 120.0
+TOSS_SHARE = 0.5
+"""Share of the worlds whose provider cancels that cancel as Toss Payments does (a lookup by order
+id before the cancel, confirmed by lookup), the others as KICC does."""
+TOSS_DRAW = 0x7241
+"""The Toss-or-KICC draw has a generator of its own (seeded with the world's seed XOR this), so
+every other draw of every world stays what it was: a KICC or TeemoPay world replays as before.
+This value keeps the worlds of `test_simulation.REGRESSION_SEEDS` (all KICC or TeemoPay when they
+broke an invariant) what they were; a Toss world is another seed's."""
 HTTP_TIMEOUT = 30
 
 
@@ -75,7 +84,8 @@ class World:
         self.rng = rng
         self.scheduler = Scheduler(random.Random(rng.getrandbits(64)))
         self.can_cancel = rng.random() < 0.6
-        self.provider_id = "kicc-wechatpay" if self.can_cancel else "teemopay"
+        self.looks_up_first = self.can_cancel and random.Random(seed ^ TOSS_DRAW).random() < TOSS_SHARE
+        self.provider_id = "toss-payments" if self.looks_up_first else "kicc-wechatpay" if self.can_cancel else "teemopay"
         self.shard_count = rng.choice((1, 1, 2))
         self.config = SweepConfig.from_env({
             "ORDERS_TABLE": "orders", "COMPENSATIONS_TABLE": "compensations",
@@ -96,7 +106,8 @@ class World:
         self.books = ProviderBooks()
         slow = rng.random() < 0.25  # a provider that answers in seconds, not milliseconds
         self.adapter = SimulatedAdapter(self.books, self.scheduler, self.faults, can_cancel=self.can_cancel,
-                                        http_timeout=HTTP_TIMEOUT, latency=(2.0, 25.0) if slow else (0.05, 2.0))
+                                        http_timeout=HTTP_TIMEOUT, latency=(2.0, 25.0) if slow else (0.05, 2.0),
+                                        looks_up_first=self.looks_up_first)
         self.plans: dict[str, Plan] = {}
         self.sweeps: list[SweepRun] = []
         self.invariants = Invariants(self)
@@ -106,7 +117,7 @@ class World:
 
     def add_orders(self) -> None:
         for n in range(self.rng.choice((1, 2, 3, 4, 4, 8))):
-            self._add_order(f"O{n}")
+            self._add_order(f"ORDER-{n}" if self.looks_up_first else f"O{n}")  # Toss's order ids: 6..40 chars
 
     def _add_order(self, order_id: str) -> None:
         rng = self.rng
