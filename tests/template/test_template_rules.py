@@ -603,9 +603,10 @@ LAMBDA_ROW = re.compile(r'\["AWS/Lambda", "([A-Za-z]+)", "FunctionName", "\$\{([
 
 
 def known_provider_ids() -> set[str]:
-    from paysweep.domain.providers import PROFILES
+    """Every provider a function folder declares (its profile)."""
+    from paysweep_ops.profiles import discover
 
-    return set(PROFILES)
+    return set(discover([REPO / "functions"]))
 
 
 def provider_dimension(dimensions: Any) -> str | None:
