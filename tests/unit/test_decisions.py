@@ -280,3 +280,13 @@ def test_an_audit_never_approves_and_only_cancels_a_payment_where_it_may(decided
         # money taken after the decision is never left unreported, whatever the amount
         assert decision.action in (AuditAction.CANCEL, AuditAction.PUBLISH)
         assert decision.reason is Reason.LATE_PAYMENT
+
+
+def test_a_payment_the_provider_cannot_refund_is_never_sent_to_cancel() -> None:
+    """A canceller alone does not make a payment cancellable: the answer can say it is not (a
+    deposited virtual account), and the flow, the audit and the compensation then decide as for a
+    provider without a cancel API."""
+    canceller = object()
+    assert approved("990").can_cancel(canceller)
+    assert not approved("990", cancellable=False).can_cancel(canceller)
+    assert not approved("990").can_cancel(None)

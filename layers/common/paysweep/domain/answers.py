@@ -80,6 +80,14 @@ class PaymentAnswer(NamedTuple):
     """Short human-readable reason, URL-decoded, free of secrets."""
     error_kind: str | None = None
     """For RETRY_LATER / MISCONFIGURED / UNRECOGNISED: a metric dimension (`http_5xx`)."""
+    cancellable: bool = True
+    """False when the provider has a cancel API but we cannot refund this payment through it (a
+    deposited virtual account: the refund needs the customer's bank account). An integrity failure,
+    a refused approval write or a late payment then goes to REVIEW, as for a provider without one."""
+
+    def can_cancel(self, canceller: object) -> bool:
+        """Whether the sweep may cancel this payment: a canceller exists and the payment allows it."""
+        return canceller is not None and self.cancellable
 
 
 class CancelAnswer(NamedTuple):

@@ -69,7 +69,7 @@ class Auditor:
         now = self.tools.clock()
         decision = decide_audit(
             (found.outcome, found.reason), answer,
-            can_cancel=adapter.canceller is not None, cancel_late=self.tools.config.cancel_late_payments,
+            can_cancel=answer.can_cancel(adapter.canceller), cancel_late=self.tools.config.cancel_late_payments,
         )
         logger.info("order audited", extra={"decided": found.event_id, "state": answer.state.value,
                                             "action": decision.action.value})

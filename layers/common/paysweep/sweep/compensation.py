@@ -75,7 +75,7 @@ class Compensator:
         self.tools.summary.count_error("db_update_failed")
         logger.error("the approval could not be recorded: compensating (DB_UPDATE_FAILED)")
         canceller = self.tools.adapter.canceller
-        if canceller is None:
+        if canceller is None or not answer.can_cancel(canceller):
             self._without_cancel(order, answer, now)
             return None
         return self._with_cancel(canceller, order, answer, now)

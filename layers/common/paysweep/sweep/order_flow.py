@@ -98,7 +98,7 @@ class OrderFlow:
         answer = self.lease.call(partial(adapter.check_payment, order), PaymentAnswer)
         now = self.tools.clock()
         phase = phase_of(order, now, grace=self.config.expiry_grace, final_retry=self.config.final_retry)
-        decision = decide_payment(order, answer, phase=phase, can_cancel=adapter.canceller is not None)
+        decision = decide_payment(order, answer, phase=phase, can_cancel=answer.can_cancel(adapter.canceller))
         logger.info("order checked", extra={"answer": answer_log(answer), "decision": _decision_log(decision)})
         check = check_of(now, "status", answer)
         if decision.action is Action.POLL:
