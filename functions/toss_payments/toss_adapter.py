@@ -8,9 +8,11 @@ Endpoints (PROVIDERS-toss.md T.2, T.4), on `https://api.tosspayments.com`:
 
 Every request authenticates with `Authorization: Basic base64(secretKey + ":")` (T.1), the key from
 the function's secret `{"secretKey": "test_sk_…|live_sk_…"}` (optionally with the shop's `mId`).
-A cancel needs the `paymentKey`, which the order does not carry: the canceller looks the order up
-first, and uses that same lookup to refuse what it must not cancel (a deposited virtual account has
-no refund account we could give, T.9.3 step 2). A cancel is believed only once a lookup shows it
+A deposited virtual account has no refund account we could give (T.9.3 step 2): its answers say
+`cancellable=False`, so the engine decides as for a provider without a cancel (REVIEW with the real
+reason). A cancel needs the `paymentKey`, which the order does not carry: the canceller looks the
+order up first, and uses that same lookup to refuse what it must not cancel (a deposited virtual
+account again, as a second line of defence). A cancel is believed only once a lookup shows it
 (T.9.3 step 6).
 
 Toss's names stay here and in `toss_profile`; what the reference leaves open is in
@@ -246,6 +248,13 @@ def _detail(payment: TossPayment, *notes: str) -> str:
     return "; ".join(parts)[:500]
 
 
+def refundable_by_cancel(payment: TossPayment) -> bool:
+    """Whether our cancel could refund this payment: not a virtual account holding a deposit
+    (DONE, or PARTIAL_CANCELED with a balance), whose refund needs the customer's bank account,
+    which paysweep does not have ([GAP TOSS-VA-REFUND], T.9.3 step 2)."""
+    return not (payment.virtual_account and payment.status in assume.DEPOSITED_STATUSES)
+
+
 def payment_answer(order: Order, payment: TossPayment, mid: str | None) -> PaymentAnswer:
     """Normalise a Payment object about `order` (T.9.1)."""
     if payment.order_id != order.order_id:
@@ -254,6 +263,7 @@ def payment_answer(order: Order, payment: TossPayment, mid: str | None) -> Payme
         raise BadAnswer("answer is about another shop (mId)")  # [GAP TOSS-SECRET]
     status, refs = payment.status, published_refs(payment)
     paid = ReportedAmount(payment.total, payment.currency)
+    cancellable = refundable_by_cancel(payment)  # an integrity failure, refused write or late deposit: REVIEW
     if status in assume.PENDING_STATUSES or status in assume.UNPAID_FINAL_STATUSES:
         # Not paid: pending until the order's expiry, then FAILED EXPIRED ([GAP TOSS-VA-EXPIRY]).
         notes = [payment.failure] if payment.failure else []
@@ -261,7 +271,8 @@ def payment_answer(order: Order, payment: TossPayment, mid: str | None) -> Payme
     if status == assume.APPROVED_STATUS:
         _check_approval(payment)  # [GAP TOSS-INTEGRITY]
         return PaymentAnswer(PaymentState.APPROVED, provider_status=status, paid=paid, refs=refs,
-                             detail=_detail(payment, _amounts_text(payment)))  # [GAP TOSS-DONE-REVERSAL]
+                             detail=_detail(payment, _amounts_text(payment)),  # [GAP TOSS-DONE-REVERSAL]
+                             cancellable=cancellable)
     if status == assume.CANCELED_STATUS:
         return PaymentAnswer(PaymentState.CANCELLED, provider_status=status, paid=paid, refs=refs,
                              detail=_detail(payment, _amounts_text(payment)))
@@ -274,7 +285,7 @@ def payment_answer(order: Order, payment: TossPayment, mid: str | None) -> Payme
             notes.append("balanceAmount is not totalAmount less the cancels")
         return PaymentAnswer(PaymentState.PARTIALLY_CANCELLED, provider_status=status,
                              paid=ReportedAmount(payment.balance, payment.currency), refs=refs,
-                             detail=_detail(payment, *notes))
+                             detail=_detail(payment, *notes), cancellable=cancellable)
     if status == assume.DECLINED_STATUS:
         return PaymentAnswer(PaymentState.DECLINED, provider_status=status, refs=refs,
                              detail=_detail(payment, f"failure {payment.failure}" if payment.failure else "no failure given"))
@@ -365,6 +376,7 @@ def before_cancel(payment: TossPayment) -> CancelAnswer | None:
     if status == assume.CANCELED_STATUS:  # cancelled already: by an earlier send whose answer was lost?
         return confirmation(payment)
     if status == assume.APPROVED_STATUS and payment.virtual_account:  # [GAP TOSS-VA-REFUND]
+        # The answer said cancellable=False, so the engine does not cancel it: a second line of defence.
         return CancelAnswer(CancelState.REFUSED, provider_status=status, detail=_detail(
             payment, "a deposited virtual account is refunded only to the customer's bank account, which paysweep "
                      "does not have: not sent to Toss"))

@@ -38,6 +38,8 @@ APPROVED_STATUS = "DONE"
 CANCELED_STATUS = "CANCELED"
 PARTIAL_CANCELED_STATUS = "PARTIAL_CANCELED"
 DECLINED_STATUS = "ABORTED"
+DEPOSITED_STATUSES = frozenset({APPROVED_STATUS, PARTIAL_CANCELED_STATUS})
+"""Statuses in which a virtual account holds the customer's deposit (see TOSS-VA-REFUND)."""
 
 # -- [GAP TOSS-ERRORS] error classes (T.6: two third-party transcriptions, their union; T-GAP 6, 7,
 # 15). Classified by `code` only, never by `message`. An unknown code is RETRY (T-GAP 6): asked
@@ -135,7 +137,8 @@ CANCEL_DONE = "DONE"
 
 # -- [GAP TOSS-INTEGRITY] T.9.1's integrity list, split in two. An approval's amount or currency
 # differing from the order is a mismatch (APPROVED with what Toss reports: the engine cancels it, or
-# for a virtual account the canceller refuses, see TOSS-VA-REFUND). A DONE that contradicts itself or
+# for a virtual account, which the answer marks not cancellable, REVIEW AMOUNT_MISMATCH /
+# CURRENCY_MISMATCH, see TOSS-VA-REFUND). A DONE that contradicts itself or
 # us (another orderId, no paymentKey, no approvedAt, cancels listed, balanceAmount != totalAmount, an
 # amount that does not parse) is an answer we do not understand: UNRECOGNISED, never cancelled on,
 # REVIEW UNKNOWN_PROVIDER_STATE if it lasts to the order's expiry.
@@ -147,9 +150,13 @@ CANCEL_DONE = "DONE"
 # -- [GAP TOSS-VA-REFUND] T.4, T.9.3 step 2, T-GAP 11: a deposited virtual account can only be
 # refunded to the customer's bank account, which paysweep does not have (the widget's
 # `refundReceiveAccount` is readable for 30 min only, and whether its masked values are accepted is
-# unknown). Such a payment (`virtualAccount` non-null: `method` is never read, T-GAP 13) is not sent
-# to Toss's cancel: the canceller refuses it, and the engine sends the order to REVIEW
-# CANCEL_REFUSED.
+# unknown). Such a payment (`virtualAccount` non-null: `method` is never read, T-GAP 13; status DONE
+# or PARTIAL_CANCELED, DEPOSITED_STATUSES) is answered with `cancellable=False`, so the engine never
+# decides to cancel it: a mismatch goes to REVIEW AMOUNT_MISMATCH / CURRENCY_MISMATCH, an approval
+# the table refuses to REVIEW DB_UPDATE_FAILED, a late deposit found by an audit to REVIEW
+# LATE_PAYMENT (PARTIAL_CANCELED is REVIEW PARTIAL_CANCEL anyway). As a second line of defence the
+# canceller still refuses a deposited virtual account on its lookup (REVIEW CANCEL_REFUSED), and
+# nothing is sent to Toss's cancel.
 
 # -- [GAP TOSS-CANCEL-EDGE] T.4 [GAP], T-GAP 10: cancelling READY, IN_PROGRESS, WAITING_FOR_DEPOSIT,
 # ABORTED or EXPIRED payments, or the rest of a PARTIAL_CANCELED one, is never attempted: the
@@ -210,7 +217,7 @@ GAPS: tuple[Gap, ...] = (
         "A DONE is approved at once, virtual accounts included; the detail notes a virtual account.",
         ("toss_adapter.payment_answer",)),
     Gap("TOSS-INTEGRITY", "T.9.1 (integrity list)",
-        "Amount or currency differing: a mismatch (cancel, or REVIEW for a virtual account). A DONE that "
+        "Amount or currency differing: a mismatch (cancel; REVIEW for a deposited virtual account). A DONE that "
         "contradicts itself or us (orderId, paymentKey, approvedAt, cancels, balanceAmount): UNRECOGNISED.",
         ("toss_adapter.payment_answer",)),
     Gap("TOSS-AMOUNTS", "T.8 [GAP]; T-GAP 12",
@@ -235,8 +242,10 @@ GAPS: tuple[Gap, ...] = (
         "Only a DONE card-like payment is sent to cancel; any other status is refused by the canceller.",
         ("toss_adapter.before_cancel",)),
     Gap("TOSS-VA-REFUND", "T.4; T.9.3 step 2; T-GAP 11",
-        "A deposited virtual account is never sent to cancel (no refund account): REVIEW CANCEL_REFUSED.",
-        ("toss_adapter.before_cancel",)),
+        "A deposited virtual account (DONE, PARTIAL_CANCELED) is answered cancellable=False and never sent to "
+        "cancel (no refund account): REVIEW with the real reason (AMOUNT_MISMATCH, CURRENCY_MISMATCH, "
+        "DB_UPDATE_FAILED, LATE_PAYMENT); the canceller refuses it too (CANCEL_REFUSED) as a second line.",
+        ("toss_assumptions.DEPOSITED_STATUSES", "toss_adapter.refundable_by_cancel", "toss_adapter.before_cancel")),
     Gap("TOSS-ACCEPT-LANGUAGE", "T.1 [GAP]; T-GAP 13",
         "Accept-Language is not sent; `method` is never read (virtual accounts are told by `virtualAccount`).",
         ("toss_adapter.TossPaymentsAdapter.check_payment", "toss_adapter.before_cancel")),

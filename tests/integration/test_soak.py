@@ -3,7 +3,7 @@
 Three providers: KICC and Toss Payments (which cancel), TeemoPay (which cannot). Some customers pay
 after their order expired (the provider's books change after the decision): the sweeps' audits must
 find every such payment and correct its outcome (CANCELLED or REVIEW `LATE_PAYMENT`; a late deposit
-into a Toss virtual account, which paysweep cannot refund, REVIEW `CANCEL_REFUSED`), and audit
+into a Toss virtual account, which paysweep cannot refund, REVIEW `LATE_PAYMENT`), and audit
 every other expired order without publishing anything.
 
 Every kind of fault of the fault suite, at random: provider 5xx, timeouts and answers that break
@@ -61,11 +61,12 @@ follow-up saying the provider reports it unpaid."""
 KICC_PAID_LATE = {("CANCELLED", "LATE_PAYMENT"), ("REVIEW", "CANCEL_REFUSED"), ("REVIEW", "LATE_PAYMENT")}
 """Paid after the decision: cancelled (or a refused cancel); REVIEW when it was in REVIEW."""
 TOSS_PAID = KICC_PAID
-TOSS_DEPOSITED = APPROVED | {("REVIEW", "CANCEL_REFUSED")}
-"""A virtual account's deposit: an approval the table cannot record goes to a person (no refund account)."""
-TOSS_DEPOSITED_LATE = {("REVIEW", "CANCEL_REFUSED"), ("REVIEW", "LATE_PAYMENT")}
-"""A deposit after FAILED EXPIRED: the late payment's cancel is refused by the canceller's lookup
-(REVIEW CANCEL_REFUSED, superseding the FAILED); REVIEW LATE_PAYMENT when it was in REVIEW."""
+TOSS_DEPOSITED = APPROVED | {("REVIEW", "DB_UPDATE_FAILED")}
+"""A virtual account's deposit: its answer is not cancellable (no refund account), so an approval the
+table cannot record goes to a person, REVIEW DB_UPDATE_FAILED, as on a provider without a cancel."""
+TOSS_DEPOSITED_LATE = {("REVIEW", "LATE_PAYMENT")}
+"""A deposit after the decision: not cancellable, so the audit's correction is REVIEW LATE_PAYMENT
+(superseding the FAILED, or following up a REVIEW), never a cancel."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ KINDS = [
     Kind(TOSS, "late", 15, frozenset(TOSS_PAID)),
     Kind(TOSS, "deposited", 10, frozenset(TOSS_DEPOSITED)),
     Kind(TOSS, "mismatch", 8, frozenset({("CANCELLED", "AMOUNT_MISMATCH"), ("REVIEW", "CANCEL_REFUSED")})),
-    Kind(TOSS, "va-mismatch", 3, frozenset({("REVIEW", "CANCEL_REFUSED")})),
+    Kind(TOSS, "va-mismatch", 3, frozenset({("REVIEW", "AMOUNT_MISMATCH")})),
     Kind(TOSS, "aborted", 8, frozenset({("FAILED", "PROVIDER_DECLINED")})),
     Kind(TOSS, "not-found", 8, frozenset(EXPIRED), expiring=True),
     Kind(TOSS, "paid-late", 5, frozenset(KICC_PAID_LATE), expiring=True, pays_late=True),

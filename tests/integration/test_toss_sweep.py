@@ -6,7 +6,8 @@ secret key); a payment is approved only when `totalAmount`, `balanceAmount` and 
 order exactly. A mismatch on a card payment is cancelled in full under one `Idempotency-Key` per
 cancel intent (`paysweep:{orderId}:cancel:{n}`), after a lookup for its `paymentKey`, and believed
 only once a lookup shows it CANCELED; a deposited virtual account cannot be cancelled by us (the
-refund needs the customer's bank account): REVIEW `CANCEL_REFUSED`.
+refund needs the customer's bank account): its answer is not cancellable, so it goes to REVIEW with
+the real reason (`AMOUNT_MISMATCH`, `DB_UPDATE_FAILED`, `LATE_PAYMENT`), nothing sent to the cancel.
 """
 
 from __future__ import annotations
@@ -198,15 +199,16 @@ def test_a_virtual_account_mismatch_goes_to_review_without_a_cancel(stack: Local
     run = stack.sweep(TOSS)
     assert run.ok, run.error
     result = run.result
-    assert result["outcomes"] == {"REVIEW": 1} and result["cancelsRequested"] == 1
+    assert result["outcomes"] == {"REVIEW": 1} and result["cancelsRequested"] == 0
     message = published.only("TO-VA-AMOUNT")
-    assert outcome(message) == ("REVIEW", "CANCEL_REFUSED") and message["providerStatus"] == "DONE"
+    assert outcome(message) == ("REVIEW", "AMOUNT_MISMATCH") and message["providerStatus"] == "DONE"
     assert message["reported"] == {"amount": "14000", "currency": "KRW"}
     item = stack.order("TO-VA-AMOUNT")
-    assert item["status"] == "REVIEW" and item["history"][-1].split()[1:] == ["cancel", "REFUSED", "DONE"]
-    (refused,) = [r for r in run.log_records("cancel answered") if r.get("orderId") == "TO-VA-AMOUNT"]
-    assert refused["answer"]["state"] == "REFUSED" and "virtual account" in refused["answer"]["detail"]
+    assert item["status"] == "REVIEW" and "cancel" not in item
+    assert item["history"][-1].split()[1:] == ["status", "APPROVED", "DONE"]
+    assert [r for r in run.log_records("cancel answered") if r.get("orderId") == "TO-VA-AMOUNT"] == []
     assert toss_cancels(stack, payment_key) == [], "a deposited virtual account is never sent to Toss's cancel"
+    assert stack.toss.payment("TO-VA-AMOUNT").cancel_requests == 0
     assert stack.toss.payment("TO-VA-AMOUNT").status == toss.DONE
     invariants(stack, published)
 
@@ -359,10 +361,10 @@ def expire(stack: LocalStack, published: Published, *order_ids: str) -> None:
 def test_a_late_deposit_into_a_virtual_account_is_found_by_the_audit_and_goes_to_review(
     stack: LocalStack, published: Published
 ) -> None:
-    """The audit finds the deposit (DONE) an hour after FAILED EXPIRED and decides to cancel the late
-    payment (LATE_PAYMENT_ACTION=cancel, Toss has a cancel), as the next generation of the order;
-    the canceller's lookup shows a deposited virtual account, which paysweep cannot refund: the
-    correction is REVIEW CANCEL_REFUSED, superseding the FAILED, and nothing is sent to Toss's cancel."""
+    """The audit finds the deposit (DONE) an hour after FAILED EXPIRED. Toss has a cancel and
+    LATE_PAYMENT_ACTION=cancel, but the answer says a deposited virtual account is not cancellable
+    (paysweep has no refund account): the correction is REVIEW LATE_PAYMENT, superseding the FAILED,
+    with no cancel intent and nothing sent to Toss's cancel."""
     order_id = "TO-LATE-VA"
     payment_key = add_toss(stack, order_id, [toss.waiting_for_deposit()], method=toss.VIRTUAL_ACCOUNT,
                            **expires_soon(stack))
@@ -374,11 +376,11 @@ def test_a_late_deposit_into_a_virtual_account_is_found_by_the_audit_and_goes_to
     assert sweep(stack)["audited"] == 0, "not audited before its hour"
     stack.advance(180)
     result = sweep(stack)
-    assert (result["audited"], result["latePayments"], result["cancelsRequested"]) == (1, 1, 1)
+    assert (result["audited"], result["latePayments"], result["cancelsRequested"]) == (1, 1, 0)
     assert result["outcomes"] == {"REVIEW": 1}
     failed, correction = published.for_order(order_id)
     assert failed["eventId"] == f"{order_id}:FAILED"
-    assert outcome(correction) == ("REVIEW", "CANCEL_REFUSED")
+    assert outcome(correction) == ("REVIEW", "LATE_PAYMENT")
     assert (correction["eventId"], correction["supersedes"]) == (f"{order_id}:REVIEW:1", f"{order_id}:FAILED")
     assert correction["reported"] == {"amount": "15000", "currency": "KRW"} and correction["providerStatus"] == "DONE"
     item = stack.order(order_id)
@@ -387,7 +389,7 @@ def test_a_late_deposit_into_a_virtual_account_is_found_by_the_audit_and_goes_to
     assert toss_cancels(stack, payment_key) == [] and stack.toss.payment(order_id).cancel_requests == 0
 
     stack.advance(86400)
-    assert sweep(stack)["audited"] == 0, "a REVIEW CANCEL_REFUSED is not audited"
+    assert sweep(stack)["audited"] == 0, "a REVIEW LATE_PAYMENT is not audited (a person holds it)"
     assert len(published.for_order(order_id)) == 2
     invariants(stack, published)
 
@@ -430,10 +432,12 @@ def test_an_approval_the_table_cannot_record_is_cancelled_on_a_card_and_reviewed
     for order_id in ("TO-DBFAIL", "TO-DBFAIL-VA"):
         stack.faults.add_fault("dynamodb", "UpdateItem", error="throttle", times=-1, match=f"{order_id}:APPROVED")
     result = sweep(stack)
-    assert result["errors"].get("db_update_failed") == 2 and result["cancelsRequested"] == 2
+    assert result["errors"].get("db_update_failed") == 2 and result["cancelsRequested"] == 1  # the card's only
     assert stack.order("TO-DBFAIL")["cancel"]["reason"] == "DB_UPDATE_FAILED"
     review = published.only("TO-DBFAIL-VA")
-    assert outcome(review) == ("REVIEW", "CANCEL_REFUSED") and toss_cancels(stack, account) == []
+    assert outcome(review) == ("REVIEW", "DB_UPDATE_FAILED") and review["reported"] == {"amount": "15000", "currency": "KRW"}
+    assert toss_cancels(stack, account) == [] and stack.toss.payment("TO-DBFAIL-VA").cancel_requests == 0
+    assert "cancel" not in stack.order("TO-DBFAIL-VA")
 
     stack.advance(60)
     sweep(stack)

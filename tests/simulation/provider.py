@@ -10,8 +10,10 @@ shapes:
   stands, a cancel only of an approved payment, confirmed by the cancel's own reference;
 - Toss Payments' (`looks_up_first=True`): the cancel is two calls under one lease, a lookup by
   order id (for the payment's key) and then the cancel, which the lookup may settle without
-  sending anything (cancelled already: CONFIRMED; not a payment paysweep can cancel, such as a
-  deposited virtual account: REFUSED); every confirmation is a lookup by order id, whatever
+  sending anything (cancelled already: CONFIRMED; not a payment paysweep can cancel: REFUSED);
+  a deposited virtual account (`refuses_cancel`) is answered `cancellable=False` as the real
+  adapter does, so the engine never decides to cancel it (REVIEW with the real reason), the
+  canceller's refusal staying as a second line of defence; every confirmation is a lookup by order id, whatever
   reference the cancel's answer gave; a lookup may lag behind a cancel for a while (still DONE),
   so the engine sends the cancel again under its one key, and Toss replays the first answer.
 """
@@ -57,7 +59,8 @@ class Payment:
     pays_at: float | None = None
     """Simulated second at which an unpaid payment becomes approved (a late payment)."""
     refuses_cancel: bool = False
-    """KICC refuses the cancel; Toss's canceller refuses it on its lookup (a deposited virtual account)."""
+    """KICC refuses the cancel; on Toss it is a deposited virtual account: its answers say
+    `cancellable=False` (the engine does not cancel it), and the canceller refuses it on its lookup."""
     confirm_delay: float = 0.0
     """Seconds after a cancel until it shows: KICC's confirmation says PENDING meanwhile; Toss's
     lookups still show the payment DONE (a read behind the cancel)."""
@@ -134,7 +137,10 @@ class SimulatedAdapter:
             return PaymentAnswer(PaymentState.RETRY_LATER, detail="HTTP 502", error_kind="http_5xx")
         if fault == "garbage":
             return PaymentAnswer(PaymentState.UNRECOGNISED, detail="not JSON", error_kind="bad_answer")
-        return _payment_answer(payment, state)
+        answer = _payment_answer(payment, state)
+        if self.looks_up_first and payment.refuses_cancel and state in (APPROVED, PARTIAL):
+            return answer._replace(cancellable=False)  # toss_adapter.refundable_by_cancel
+        return answer
 
     def new_intent(self, order: Order, reason: str, now: datetime, deadline: datetime) -> CancelIntent:
         key = toss_cancel_key(order.order_id, order.generation) if self.looks_up_first else (

@@ -174,6 +174,22 @@ def test_a_virtual_account_approval_is_approved_and_noted() -> None:
     assert answer.state is PaymentState.APPROVED and "virtual account" in answer.detail
 
 
+@pytest.mark.parametrize("body, cancellable", [
+    (payment(), True),  # a card
+    (payment(totalAmount=14000, balanceAmount=14000), True),
+    (payment(virtualAccount=VA, method="가상계좌"), False),  # deposited: its refund needs the customer's account
+    (payment(totalAmount=14000, balanceAmount=14000, virtualAccount=VA), False),
+    (payment(status="PARTIAL_CANCELED", balanceAmount=10000, cancels=[cancel_entry(5000)], virtualAccount=VA), False),
+    (payment(status="PARTIAL_CANCELED", balanceAmount=10000, cancels=[cancel_entry(5000)]), True),
+    (payment(status="WAITING_FOR_DEPOSIT", approvedAt=None, virtualAccount=VA), True),  # nothing deposited
+])
+def test_a_deposited_virtual_account_is_not_cancellable_and_a_card_is(body: dict[str, Any], cancellable: bool) -> None:
+    """[GAP TOSS-VA-REFUND]: the engine must not decide to cancel what paysweep cannot refund."""
+    answer = lookup(body)
+    adapter = toss.TossPaymentsAdapter(FakeTransport())
+    assert answer.cancellable is cancellable and answer.can_cancel(adapter.canceller) is cancellable
+
+
 def test_unknown_fields_are_ignored() -> None:
     assert lookup(payment(brandNewField={"x": 1}, easyPay={"provider": "토스페이"})).state is PaymentState.APPROVED
 
@@ -441,7 +457,9 @@ def test_every_retry_of_a_cancel_sends_the_same_key() -> None:
 
 
 def test_a_deposited_virtual_account_is_never_sent_to_cancel_and_goes_to_review() -> None:
-    """[GAP TOSS-VA-REFUND]: the refund needs the customer's bank account."""
+    """[GAP TOSS-VA-REFUND]: the refund needs the customer's bank account. The engine does not decide
+    to cancel one (its answer is not cancellable); should a cancel reach the canceller anyway, it
+    refuses on its lookup: the second line of defence."""
     transport = FakeTransport(reply(payment(totalAmount=14000, balanceAmount=14000, virtualAccount=VA, method="가상계좌")))
     i = intent()
     answer = toss.TossPaymentsAdapter(transport).request_cancel(ORDER, i)
@@ -452,10 +470,14 @@ def test_a_deposited_virtual_account_is_never_sent_to_cancel_and_goes_to_review(
 
 
 def test_a_card_mismatch_is_cancelled_and_a_virtual_account_mismatch_reviewed() -> None:
-    """The same mismatch, two outcomes: the engine cancels both, the canceller refuses the virtual account's."""
+    """The same mismatch, two outcomes: the engine cancels the card's and sends the virtual account's
+    to REVIEW AMOUNT_MISMATCH (not cancellable); were it cancelled anyway, the canceller would refuse."""
     card, va = payment(totalAmount=14000, balanceAmount=14000), payment(totalAmount=14000, balanceAmount=14000, virtualAccount=VA)
+    adapter = toss.TossPaymentsAdapter(FakeTransport())
+    card_answer, va_answer = lookup(card), lookup(va)
+    assert decide(card_answer, can_cancel=card_answer.can_cancel(adapter.canceller))[0] is Action.CANCEL
+    assert decide(va_answer, can_cancel=va_answer.can_cancel(adapter.canceller))[1:] == (Outcome.REVIEW, Reason.AMOUNT_MISMATCH)
     for body, sent, state in ((card, ["GET", "POST"], CancelState.ACCEPTED), (va, ["GET"], CancelState.REFUSED)):
-        assert decide(lookup(body))[0] is Action.CANCEL
         transport = FakeTransport(reply(body), reply(cancelled()))
         assert toss.TossPaymentsAdapter(transport).request_cancel(ORDER, intent()).state is state
         assert [method for method, *_ in transport.sent] == sent

@@ -255,12 +255,14 @@ def test_a_card_mismatch_is_cancelled_under_one_key_and_confirmed_by_lookup() ->
 
 
 def test_a_virtual_account_mismatch_goes_to_review_without_a_cancel() -> None:
-    done = run(order("TS-VAMISS"), [lookup(amount=14000, va=True), lookup(amount=14000, va=True)])
+    """The deposited virtual account's answer is not cancellable: REVIEW AMOUNT_MISMATCH on the one
+    lookup, no cancel decided, nothing sent."""
+    done = run(order("TS-VAMISS"), [lookup(amount=14000, va=True)])
     (message,) = done.messages
-    assert outcome(message) == ("REVIEW", "CANCEL_REFUSED")
+    assert outcome(message) == ("REVIEW", "AMOUNT_MISMATCH") and message["providerStatus"] == "DONE"
     assert message["reported"] == {"amount": "14000", "currency": "KRW"}
-    assert done.posts() == [] and done.item is not None
-    assert done.item["history"][-1] == "2026-11-22T03:14:15Z cancel REFUSED DONE"
+    assert done.sent and [s[0] for s in done.sent] == ["GET"] and done.item is not None
+    assert "cancel" not in done.item and done.item["history"] == ["2026-11-22T03:14:15Z status APPROVED DONE"]
 
 
 def test_a_currency_mismatch_is_cancelled() -> None:
@@ -307,8 +309,9 @@ def test_an_approval_the_table_refuses_on_a_virtual_account_goes_to_review() -> 
     def approval(transition: Any) -> bool:
         return transition.set.get("status") == "APPROVED"
 
-    done = run(order("TS-DBVA"), [lookup(va=True), lookup(va=True)], [Sweep(fails=approval)])
-    assert [outcome(m) for m in done.messages] == [("REVIEW", "CANCEL_REFUSED")] and done.posts() == []
+    done = run(order("TS-DBVA"), [lookup(va=True)], [Sweep(fails=approval)])
+    assert [outcome(m) for m in done.messages] == [("REVIEW", "DB_UPDATE_FAILED")]
+    assert [s[0] for s in done.sent] == ["GET"], "no cancel's lookup, no cancel"
 
 
 @pytest.mark.parametrize("answer, expected, status", [
@@ -358,10 +361,10 @@ def test_a_late_card_payment_is_cancelled_and_a_late_virtual_account_deposit_rev
                [Sweep(), Sweep(AUDIT), Sweep(CONFIRM)])
     assert [outcome(m) for m in card.messages] == [("FAILED", "EXPIRED"), ("CANCELLED", "LATE_PAYMENT")]
     assert card.posts()[0][3]["Idempotency-Key"] == "paysweep:TS-LATE:cancel:2"  # the order's second decision
-    va = run(order("TS-LATEVA", expires_in=EXPIRED), [lookup("WAITING_FOR_DEPOSIT", va=True), lookup(va=True),
-                                                      lookup(va=True)], [Sweep(), Sweep(AUDIT)])
-    assert [outcome(m) for m in va.messages] == [("FAILED", "EXPIRED"), ("REVIEW", "CANCEL_REFUSED")]
-    assert va.messages[1]["supersedes"] == va.messages[0]["eventId"] and va.posts() == []
+    va = run(order("TS-LATEVA", expires_in=EXPIRED), [lookup("WAITING_FOR_DEPOSIT", va=True), lookup(va=True)],
+             [Sweep(), Sweep(AUDIT)])
+    assert [outcome(m) for m in va.messages] == [("FAILED", "EXPIRED"), ("REVIEW", "LATE_PAYMENT")]
+    assert va.messages[1]["supersedes"] == va.messages[0]["eventId"] and [s[0] for s in va.sent] == ["GET", "GET"]
 
 
 def test_a_misconfigured_key_decides_nothing() -> None:
