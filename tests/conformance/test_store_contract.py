@@ -110,6 +110,23 @@ def test_a_claim_needs_the_order_due_and_in_the_shard(backend: Backend) -> None:
     assert backend.store.read("C-NOBODY") is None, "a refused write must not create the item"
 
 
+def test_a_check_claims_an_order_of_its_provider_due_or_not_unless_a_lease_is_live(backend: Backend) -> None:
+    def check(order_id: str, token: str, *, prefix: str = "kicc-wechatpay#", now: str = T0) -> item.Transition:
+        return item.claim(order_id, item.Checkable(prefix, now), token=token, now=now, lease_until=T1)
+
+    register(backend, "C-NOT-DUE", due=NOW + timedelta(minutes=5), shard="kicc-wechatpay#3")
+    before = backend.store.claim(check("C-NOT-DUE", "check:1"))
+    assert before.lease_owner is None and before.next_check_at == to_iso(NOW + timedelta(minutes=5))
+    held = refused(lambda: backend.store.claim(check("C-NOT-DUE", "check:2")))
+    assert held.current is not None and held.current.live_lease(T0) == T1, "a live lease refuses a check"
+    assert backend.store.claim(check("C-NOT-DUE", "check:3", now=T2)).lease_owner == "check:1", "an expired one not"
+    register(backend, "C-TEEMO", shard="teemopay#0")
+    other = refused(lambda: backend.store.claim(check("C-TEEMO", "check:4")))
+    assert other.current is not None and other.current.provider == "kicc-wechatpay" and other.current.sweep_key == "teemopay#0"
+    assert refused(lambda: backend.store.claim(check("C-NOBODY", "check:5"))).current is None
+    assert backend.store.read("C-NOBODY") is None, "a refused check must not create the item"
+
+
 def test_many_claims_at_once_have_exactly_one_winner(backend: Backend) -> None:
     register(backend, "C-CROWD")
     winners: list[str] = []

@@ -1,6 +1,7 @@
 """The layer's dependencies run one way, read from the code's own imports.
 
     handler (functions/*/app.py) -> runtime (wiring) -> sweep -> domain
+                                       -> invocation (what the event asks), queued (SQS batches)
 
 `aws` and `provider` implement the sweep's ports and sit beside the runtime that wires
 them in; the sweep never imports them. `config` and `observability` are leaf services.
@@ -27,7 +28,9 @@ ALLOWED: dict[str, set[str]] = {
     "provider": {"domain", "sweep.ports", "provider"},
     "aws": {"domain", "sweep.ports", "provider.client", "aws"},
     "writer": {"domain", "aws", "sweep.ports"},
-    "runtime": {"config", "observability", "sweep", "provider", "aws"},
+    "invocation": {"domain"},
+    "queued": {"invocation", "observability", "sweep.check"},
+    "runtime": {"config", "observability", "sweep", "provider", "aws", "invocation", "queued"},
     "__init__": set(),
 }
 """What each part of the layer may import from the layer (a part, or one module of a part)."""
@@ -37,7 +40,7 @@ THIRD_PARTY: dict[str, set[str]] = {
     "botocore": {"aws"},
     "requests": {"provider"},
     "urllib3": {"provider"},
-    "aws_lambda_powertools": {"observability", "runtime", "aws"},
+    "aws_lambda_powertools": {"observability", "runtime", "aws", "queued"},
     "types_boto3_dynamodb": {"aws", "writer"},
     "types_boto3_sns": {"aws"},
 }
@@ -135,7 +138,7 @@ def test_the_operator_command_is_not_in_the_layer() -> None:
 def test_an_orders_work_runs_one_way() -> None:
     """flow -> compensation or audit -> lease -> store: nothing below the flow reaches it (the
     old `OrderSteps` back-channel handed the whole flow to both), and the store is the lease's
-    (and the engine's, for claims, and the outbox's, for confirmations) alone."""
+    (and the claims', the engine's and a check's, and the outbox's, for confirmations) alone."""
     sweep = {name.rsplit(".", 1)[-1]: path for name, path in layer_modules().items() if part_of(name) == "sweep"}
     assert "OrderSteps" not in "".join(path.read_text() for path in sweep.values())
     for name in ("compensation", "audit", "lease", "steps"):
@@ -145,7 +148,7 @@ def test_an_orders_work_runs_one_way() -> None:
         assert not names & {"OrderFlow", "order_flow", "send_cancel", "continue_cancel"}, name
     for name, path in sweep.items():
         touches_store = {node.attr for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Attribute)}
-        if name not in {"engine", "lease", "outbox", "ports"}:
+        if name not in {"engine", "check", "lease", "outbox", "ports"}:
             assert not touches_store & {"store", "_store"}, f"sweep.{name} reaches the store past the order's lease"
 
 

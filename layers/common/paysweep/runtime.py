@@ -1,4 +1,5 @@
-"""Building a provider function's dependencies once per container, and running a sweep.
+"""Building a provider function's dependencies once per container, and running what its event
+asks: a sweep, a check on demand, or a batch of queued checks (`paysweep.invocation`).
 
 A handler builds one `Runtime` on its first invocation and reuses it: configuration
 parsed once, AWS clients and the provider's HTTP session kept warm between invocations.
@@ -20,10 +21,13 @@ from paysweep.aws.publisher import SnsOutcomePublisher
 from paysweep.aws.secrets import secret_source
 from paysweep.aws.store import DynamoDBOrderStore
 from paysweep.config import SweepConfig
+from paysweep.invocation import Trigger, checked_order_ids, trigger_of
 from paysweep.observability import logger, metrics, tracer
 from paysweep.provider.client import AdapterFactory, ProviderClient
 from paysweep.provider.guard import GuardedAdapter
 from paysweep.provider.http import build_session
+from paysweep.queued import check_batch
+from paysweep.sweep.check import CheckResult
 from paysweep.sweep.engine import SweepEngine
 from paysweep.sweep.request import SweepRequest
 from paysweep.sweep.summary import SweepSummary
@@ -61,12 +65,46 @@ class Runtime(NamedTuple):
         )
         return cls(config, engine)
 
+    def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        """What the event asks (`UnrecognisedEvent` when it asks nothing this function does)."""
+        trigger = trigger_of(event)
+        if trigger is Trigger.INVOKE:
+            return self.check(event, context)
+        if trigger is Trigger.QUEUE:
+            return self.check_queued(event, context)
+        return self.sweep(event, context)
+
     def sweep(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         """Run one sweep for a schedule event and return its summary."""
         summary = self.engine.sweep(SweepRequest.from_event(event), context.get_remaining_time_in_millis)
         record_metrics(summary)
         logger.info("sweep finished", extra={"summary": summary.to_dict()})
         return summary.to_dict()
+
+    def check(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        """A synchronous check: `{"checks": [...]}`, one answer per distinct order id."""
+        run = self.engine.check(checked_order_ids(event), context.get_remaining_time_in_millis, trigger=Trigger.INVOKE)
+        self._report(run.summary)
+        return {"checks": [result.to_dict() for result in run.results]}
+
+    def check_queued(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        """Queued checks, all at once; the messages whose check is not settled (malformed, not
+        found, out of time, ...) are reported as failed items, for SQS to retry and then move to
+        the dead-letter queue (`paysweep.queued`)."""
+        return check_batch(event, context, self._checked_together(context))
+
+    def _checked_together(self, context: LambdaContext) -> Callable[[list[str]], dict[str, CheckResult]]:
+        def check(order_ids: list[str]) -> dict[str, CheckResult]:
+            run = self.engine.check(order_ids, context.get_remaining_time_in_millis, trigger=Trigger.QUEUE)
+            self._report(run.summary)
+            return {result.order_id: result for result in run.results}
+
+        return check
+
+    @staticmethod
+    def _report(summary: SweepSummary) -> None:
+        record_metrics(summary)
+        logger.info("check finished", extra={"summary": summary.to_dict()})
 
 
 def record_metrics(summary: SweepSummary) -> None:
@@ -88,6 +126,17 @@ def record_metrics(summary: SweepSummary) -> None:
     for latency in summary.latencies_ms[:100]:
         metrics.add_metric(name="ProviderLatency", unit=MetricUnit.Milliseconds, value=latency)
     record_provider_errors_by_kind(summary)
+    record_checks_by_trigger(summary)
+
+
+def record_checks_by_trigger(summary: SweepSummary) -> None:
+    """`OrdersCheckedByTrigger` with a `trigger` dimension (schedule, invoke, queue): how much
+    of the provider's traffic each way in makes (`OrdersChecked` keeps its one dimension)."""
+    with single_metric(
+        name="OrdersCheckedByTrigger", unit=MetricUnit.Count, value=summary.checked, namespace=metrics.namespace
+    ) as metric:
+        metric.add_dimension(name="provider", value=summary.provider)
+        metric.add_dimension(name="trigger", value=summary.trigger)
 
 
 def record_provider_errors_by_kind(summary: SweepSummary) -> None:
@@ -120,7 +169,7 @@ def lambda_handler_for(adapter_factory: AdapterFactory) -> Handler:
         return Runtime.from_environment(adapter_factory)
 
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return runtime().sweep(event, context)
+        return runtime().handle(event, context)
 
     @cache
     def traced() -> Handler:

@@ -57,6 +57,12 @@ def condition_expression(guard: item.Guard) -> Expression:
                 {"#ak": item.AUDIT_KEY, "#at": item.AUDIT_AT, "#sk": item.SWEEP_KEY, "#until": item.LEASE_UNTIL},
                 {":ak": serialize(audit_key), ":due": serialize(due_by), ":now": serialize(now)},
             )
+        case item.Checkable(shard_prefix=prefix, now=now):
+            return (
+                "begins_with(#sk, :prefix) AND (attribute_not_exists(#until) OR #until < :now)",
+                {"#sk": item.SWEEP_KEY, "#until": item.LEASE_UNTIL},
+                {":prefix": serialize(prefix), ":now": serialize(now)},
+            )
         case item.Leased(token=token, status=None):
             return "#lease = :token", {"#lease": item.LEASE_OWNER}, {":token": serialize(token)}
         case item.Leased(token=token, status=status):

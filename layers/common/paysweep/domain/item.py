@@ -32,6 +32,7 @@ from paysweep.domain.outcomes import IncompleteRecord, Outcome, OutcomeMessage, 
 from paysweep.domain.providers import ProviderProfile
 
 ORDER_ID = "orderId"
+PROVIDER = "provider"
 STATUS = "status"
 SWEEP_KEY = "sweepKey"
 NEXT_CHECK_AT = "nextCheckAt"
@@ -171,6 +172,24 @@ def _due_and_free(due: object, item: Mapping[str, Any], due_by: str, now: str) -
     return isinstance(due, str) and due <= due_by and (until is None or (isinstance(until, str) and until < now))
 
 
+class Checkable(NamedTuple):
+    """A check on demand's claim: the order is in one of this provider's shards of the due index
+    (pending, cancelling, or decided and not yet published), due or not, and no sweep holds a
+    live lease on it at `now`. The claim names no shard and no due time: the caller names an
+    order, not an index entry, and a refusal returns the order as it is (`ConditionFailed`),
+    which says why (not found, another provider's, decided, held)."""
+
+    shard_prefix: str
+    """`{provider}#`: the start of every sweep key of the provider (`orders.sweep_key`)."""
+    now: str
+
+    def holds(self, item: Mapping[str, Any] | None) -> bool:
+        if item is None or not str(item.get(SWEEP_KEY, "")).startswith(self.shard_prefix):
+            return False
+        until = item.get(LEASE_UNTIL)
+        return until is None or (isinstance(until, str) and until < self.now)
+
+
 class Leased(NamedTuple):
     """The writer holds the order's lease (and the order is in `status`, unless None)."""
 
@@ -246,7 +265,7 @@ class Absent(NamedTuple):
         return item is None
 
 
-Guard = Due | AuditDue | Leased | LeasedOrFree | Unchanged | Recorded | Absent
+Guard = Due | AuditDue | Checkable | Leased | LeasedOrFree | Unchanged | Recorded | Absent
 
 
 class Transition(NamedTuple):
@@ -295,8 +314,19 @@ class StoredOrder(NamedTuple):
         return str(self.attributes.get(ORDER_ID, ""))
 
     @property
+    def provider(self) -> str | None:
+        value = self.attributes.get(PROVIDER)
+        return value if isinstance(value, str) else None
+
+    @property
     def status(self) -> str | None:
         value = self.attributes.get(STATUS)
+        return value if isinstance(value, str) else None
+
+    @property
+    def next_check_at(self) -> str | None:
+        """When the order is due (absent once it left the due index)."""
+        value = self.attributes.get(NEXT_CHECK_AT)
         return value if isinstance(value, str) else None
 
     @property
@@ -397,7 +427,7 @@ class StoredOrder(NamedTuple):
 # -- the sweep's writes -------------------------------------------------------------------
 
 
-def claim(order_id: str, due: Due | AuditDue, *, token: str, now: str, lease_until: str) -> Transition:
+def claim(order_id: str, due: Due | AuditDue | Checkable, *, token: str, now: str, lease_until: str) -> Transition:
     """Take the lease on a due order (or a due audit): attributes neither index holds, so one
     write unit. The order stays in the index; other sweeps' claims are refused while the lease
     is live, and if this sweep dies the order is claimable again when the lease runs out."""

@@ -93,7 +93,12 @@ def shard_of(order_id: str, shards: int) -> int:
 
 
 def sweep_key(provider: str, shard: int) -> str:
-    return f"{provider}#{shard}"
+    return f"{shard_prefix(provider)}{shard}"
+
+
+def shard_prefix(provider: str) -> str:
+    """What every sweep key of the provider starts with."""
+    return f"{provider}#"
 
 
 def valid_provider_id(value: object) -> bool:
@@ -109,6 +114,13 @@ def _check_provider(value: object, profile: ProviderProfile | None, problems: li
     if not valid_provider_id(value):
         problems.append(f"provider must be a provider id (lower-case letters and digits, '-' between), got {value!r}")
     return str(value)
+
+
+def order_id_problems(value: object) -> list[str]:
+    """What makes `value` not an order id by the contract's rule (CONTRACT.md section 2)."""
+    problems: list[str] = []
+    _check_order_id(value, None, problems)
+    return problems
 
 
 def _check_order_id(value: object, profile: ProviderProfile | None, problems: list[str]) -> str:

@@ -10,6 +10,8 @@ One invocation:
 4. stop claiming when the remaining Lambda time falls below one provider call plus a
    margin, let the calls in flight finish, publish what is queued, report.
 
+A check on demand (`check`, `paysweep.sweep.check`) works named orders the same way, due or not.
+
 The engine knows no provider by name and no AWS service: it talks to the ports of
 `paysweep.sweep.ports`, all of them given to it by the runtime that wires a function.
 """
@@ -20,7 +22,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 
@@ -29,6 +31,7 @@ from paysweep.domain import item
 from paysweep.domain.clock import parse_iso, to_iso, utc_now
 from paysweep.domain.orders import sweep_key
 from paysweep.observability import logger, order_log_context
+from paysweep.sweep.check import START_WINDOW, CheckRun, OrderChecks
 from paysweep.sweep.lease import OrderLease
 from paysweep.sweep.order_flow import OrderFlow
 from paysweep.sweep.outbox import OutboxBuffer
@@ -95,6 +98,35 @@ class SweepEngine:
     def sweep(self, request: SweepRequest, remaining_ms: RemainingMillis) -> SweepSummary:
         return _Sweep(self, request, remaining_ms).run()
 
+    def check(self, order_ids: Sequence[str], remaining_ms: RemainingMillis, *, trigger: str) -> CheckRun:
+        """Check the named orders now (`paysweep.sweep.check`), under a sweep's rules."""
+        started = time.monotonic()
+        started_at = self.clock()
+        summary = SweepSummary(provider=self.provider_id, trigger=trigger)
+        reserve_ms = int(self.config.claim_reserve.total_seconds() * 1000)
+
+        def out_of_time() -> bool:
+            return remaining_ms() < reserve_ms or self.clock() - started_at > START_WINDOW
+
+        tools = self.tools_for(summary, out_of_time, started_at)
+        results = OrderChecks(tools, self.store, self.workers, self.new_token, self.owner).run(order_ids)
+        summary.duration_ms = int((time.monotonic() - started) * 1000)
+        return CheckRun(results, summary)
+
+    def tools_for(self, summary: SweepSummary, out_of_time: Callable[[], bool], started_at: datetime) -> SweepTools:
+        """What the orders of one invocation share, its outbox among them."""
+        return SweepTools(
+            adapter=self.adapter,
+            journal=self.journal,
+            outbox=OutboxBuffer(self.publisher, self.store, summary),
+            clock=self.clock,
+            rate_limiter=self.rate_limiter,
+            config=self.config,
+            summary=summary,
+            out_of_time=out_of_time,
+            started_at=started_at,
+        )
+
 
 class _Sweep:
     """The state of one invocation's sweep."""
@@ -105,23 +137,13 @@ class _Sweep:
         self.shards = request.resolve(engine.config.sweep_shards)
         self.sweep_keys = [sweep_key(engine.provider_id, shard) for shard in self.shards]
         self.summary = SweepSummary(provider=engine.provider_id, shards=self.shards)
-        self.outbox = OutboxBuffer(engine.publisher, engine.store, self.summary)
         self._remaining_ms = remaining_ms
         self._oldest_due: str | None = None
         self.table_trouble = FailureStreak(limit=3)
         self._reserve_ms = int(self.config.claim_reserve.total_seconds() * 1000)
         self.started_at = engine.clock()
-        self.tools = SweepTools(
-            adapter=engine.adapter,
-            journal=engine.journal,
-            outbox=self.outbox,
-            clock=engine.clock,
-            rate_limiter=engine.rate_limiter,
-            config=engine.config,
-            summary=self.summary,
-            out_of_time=self.out_of_time,
-            started_at=self.started_at,
-        )
+        self.tools = engine.tools_for(self.summary, self.out_of_time, self.started_at)
+        self.outbox = self.tools.outbox
 
     def out_of_time(self) -> bool:
         """True once too little invocation time is left to finish one more provider call, or

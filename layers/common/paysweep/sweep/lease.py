@@ -47,6 +47,11 @@ class OrderLease:
         """Provider calls made for the order under this lease (added to its `attempts`)."""
 
     @property
+    def current(self) -> item.StoredOrder:
+        """The order as this lease last wrote (or claimed) it."""
+        return self._current
+
+    @property
     def history(self) -> list[str]:
         """The order's history as this lease last wrote (or claimed) it."""
         return self._current.history

@@ -17,8 +17,10 @@ class SweepSummary:
     a dataclass's generated methods cost its module a millisecond of every cold start.
     """
 
-    def __init__(self, provider: str, shards: list[int] | None = None) -> None:
+    def __init__(self, provider: str, shards: list[int] | None = None, trigger: str = "schedule") -> None:
         self.provider = provider
+        self.trigger = trigger
+        """What asked: `schedule` (a sweep), `invoke` (a synchronous check), `queue` (queued checks)."""
         self.shards: list[int] = list(shards or [])
         self.checked = 0
         """Orders whose provider status was queried (cancel confirmations included)."""
@@ -76,6 +78,7 @@ class SweepSummary:
         """JSON-able form: the handler's return value."""
         return {
             "provider": self.provider,
+            "trigger": self.trigger,
             "shards": self.shards,
             "checked": self.checked,
             "outcomes": dict(sorted(self.outcomes.items())),
