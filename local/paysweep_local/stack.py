@@ -282,6 +282,7 @@ class LocalStack:
             "SWEEP_SHARDS": str(self.shards),
             "AUDIT_SCHEDULE_SECONDS": self.output("AuditScheduleSeconds"),
             **{f"{outcome}_TOPIC_ARN": self.output(f"{outcome.title()}TopicArn") for outcome in OUTCOMES},
+            "PROVIDER_FUNCTIONS": json.dumps({p.id: self.output(p.function_output) for p in PROVIDERS}),
         }
 
     def register(self, order_id: str, provider: str, amount: Decimal | int | str, currency: str = "KRW",

@@ -5,16 +5,19 @@
     paysweep redrive ORD-1                make it due now; a decided order is checked again
     paysweep review [--late-payments]     orders waiting for a person (REVIEW), or paid late
     paysweep republish ORD-1              publish its outcome again, same eventId
+    paysweep check ORD-1 [ORD-2 ...]      check orders now, as a sweep would (CONTRACT.md section 6)
 
 Stack settings, each from its flag, else the environment variable the functions use, else the
 deployed stack's outputs (--stack, default "paysweep"): the orders table (--table,
 ORDERS_TABLE), the shard count (--shards, SWEEP_SHARDS) and the outcome topics
-(--approved-topic-arn, APPROVED_TOPIC_ARN, ...). Credentials, region and AWS_ENDPOINT_URL are
+(--approved-topic-arn, APPROVED_TOPIC_ARN, ...), the provider functions (the ProviderFunctions
+output). Credentials, region and AWS_ENDPOINT_URL are
 the standard AWS SDK ones: against the local stack, `source .paysweep-local/env` first.
 
 Exit codes: 0 done; 2 invalid input, or settings missing (no such stack, no credentials:
 nothing written); 3 refused by the order's state, or it changed while we looked (nothing
-written); 4 no such order; 5 DynamoDB or SNS failed the request after the SDK's retries.
+written); 4 no such order (check: one of them); 5 DynamoDB, SNS or Lambda failed the request
+after the SDK's retries.
 """
 
 from __future__ import annotations
@@ -110,6 +113,16 @@ class Settings:
         name = outcome.value
         return self._value(f"{name.lower()}_topic_arn", f"{name}_TOPIC_ARN", TOPIC_OUTPUTS[outcome])
 
+    def provider_functions(self) -> dict[str, str]:
+        """Provider id -> its function's name (PROVIDER_FUNCTIONS, else the ProviderFunctions
+        output: a JSON object)."""
+        text = self._value("provider_functions", "PROVIDER_FUNCTIONS", "ProviderFunctions")
+        try:
+            return {str(k): str(v) for k, v in json.loads(text).items()}
+        except (ValueError, AttributeError):
+            raise ValueError(f"ProviderFunctions must be a JSON object of provider id -> function name, "
+                             f"got {text!r}") from None
+
     def store(self) -> DynamoDBOrderStore:
         # The operator's reads and writes use neither index; the names are the template's.
         return DynamoDBOrderStore(stack.dynamodb(), self.table, due_index="due-index", audit_index="audit-index")
@@ -189,6 +202,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     else:
         print(views.render_order(item, to_iso(utc_now()), settings.audit_schedule))
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    settings = Settings(args)
+    rows = operations.check(settings.store(), args.order_ids, settings.provider_functions, stack.invoke_check)
+    if args.json:
+        _print(rows)
+    else:
+        print(views.render_checks(rows))
+    return EXIT_NOT_FOUND if any(row["reason"] == "NOT_FOUND" for row in rows) else 0
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
@@ -314,6 +337,23 @@ def parser() -> argparse.ArgumentParser:
             help=f"else {outcome.value}_TOPIC_ARN, else the {TOPIC_OUTPUTS[outcome]} output",
         )
     republish.set_defaults(run=cmd_republish)
+
+    check = commands.add_parser(
+        "check", parents=[stack], help="check orders now, as a sweep would, due or not",
+        description=(
+            "Ask each order's provider function to check it now (CONTRACT.md section 6): claimed under the "
+            "sweep's lease, the provider asked, decided by the same rules, published under the same eventId, "
+            "all before the answer. A decided order is answered from its record (ALREADY_DECIDED), an order a "
+            "sweep holds is not asked about twice (LEASED). 1 to 20 order ids; exit 4 when one is not found. "
+            "Needs dynamodb:GetItem on the table and lambda:InvokeFunction on the functions (the stack's "
+            "CheckRequesterPolicyArn grants the latter)."
+        ),
+    )
+    check.add_argument("order_ids", metavar="ORDER_ID", nargs="+")
+    check.add_argument("--provider-functions", help="else PROVIDER_FUNCTIONS, else the ProviderFunctions output: "
+                                                    '{"provider id": "function name", ...}')
+    check.add_argument("--json", action="store_true", help="the functions' answers as JSON, with each provider")
+    check.set_defaults(run=cmd_check)
     return root
 
 
@@ -329,6 +369,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error), EXIT_NOT_FOUND)
     except (StoreUnavailable, operations.PublishFailed) as error:
         return _fail(str(error), EXIT_UNAVAILABLE)
+    except stack.InvokeFailed as error:
+        return _fail(str(error), EXIT_UNAVAILABLE)
+    except stack.CheckRefused as error:
+        return _fail(f"the function refused the check, nothing was checked: {error}", EXIT_INVALID)
     except (ValueError, stack.StackUnavailable, profiles.ProfileUnusable) as error:
         return _fail(str(error), EXIT_INVALID)
 

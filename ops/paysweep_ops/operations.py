@@ -8,7 +8,8 @@ just decided.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from paysweep.domain.orders import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
     OrderStatus,
+    order_id_problems,
     shard_of,
     sweep_key,
     valid_provider_id,
@@ -59,6 +61,36 @@ class Recorded:
 
     message: OutcomeMessage
     in_outbox: bool
+
+
+def check(
+    store: DynamoDBOrderStore,
+    order_ids: list[str],
+    functions: Callable[[], Mapping[str, str]],
+    invoke: Callable[[str, list[str]], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Ask each order's provider function to check it now (CONTRACT.md section 6): the orders are
+    read to learn their providers, then each function is asked once for all of its orders. An
+    order not found is answered here, as the function would (`NOT_FOUND`), without asking."""
+    problems = [f"{order_id!r}: {'; '.join(found)}" for order_id in order_ids if (found := order_id_problems(order_id))]
+    if problems:
+        raise ValueError(f"invalid order ids, nothing was checked: {' | '.join(problems)}")
+    by_provider: dict[str, list[str]] = defaultdict(list)
+    rows: dict[str, dict[str, Any]] = {}
+    for order_id in dict.fromkeys(order_ids):
+        found = store.read(order_id)
+        if found is None or not found.provider:
+            rows[order_id] = {"orderId": order_id, "provider": None, "status": None, "checked": False,
+                              "outcome": None, "reason": "NOT_FOUND", "nextCheckAt": None}
+        else:
+            by_provider[found.provider].append(order_id)
+    for provider, ids in by_provider.items():
+        function = functions().get(provider)
+        if function is None:
+            raise ValueError(f"no function of the provider {provider!r} in the stack's ProviderFunctions output")
+        for answer in invoke(function, ids)["checks"]:
+            rows[answer["orderId"]] = {"provider": provider, **answer}
+    return [rows[order_id] for order_id in dict.fromkeys(order_ids)]
 
 
 def read_order(store: DynamoDBOrderStore, order_id: str) -> dict[str, Any]:

@@ -6,7 +6,8 @@ which points the same code at the local stack's emulator instead of AWS.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -35,6 +36,34 @@ def dynamodb() -> DynamoDBClient:
 
 def sns() -> SNSClient:
     return boto3.client("sns", config=_config())
+
+
+def invoke_check(function_name: str, order_ids: list[str]) -> dict[str, Any]:
+    """A synchronous check (CONTRACT.md section 6): the function's answer, `{"checks": [...]}`.
+
+    The read timeout outlasts one check (a provider call plus 5 s); a function error (a refused
+    request) is raised as `CheckRefused` with the function's own message."""
+    client = boto3.client("lambda", config=Config(retries={"mode": "standard", "max_attempts": 1},
+                                                  connect_timeout=5, read_timeout=120))
+    try:
+        response = client.invoke(FunctionName=function_name, Payload=json.dumps({"check": order_ids}).encode())
+    except ClientError as error:
+        message = error.response.get("Error", {}).get("Message", str(error))
+        raise InvokeFailed(f"cannot invoke {function_name!r}: {message}") from None
+    except BotoCoreError as error:
+        raise InvokeFailed(f"cannot invoke {function_name!r}: {error}") from None
+    answer: dict[str, Any] = json.loads(response["Payload"].read() or b"null") or {}
+    if response.get("FunctionError"):
+        raise CheckRefused(f"{function_name}: {answer.get('errorType')}: {answer.get('errorMessage')}")
+    return answer
+
+
+class InvokeFailed(Exception):
+    """Lambda did not take the invocation (denied, throttled, unreachable)."""
+
+
+class CheckRefused(Exception):
+    """The function answered a check with an error (a malformed request, an unknown event)."""
 
 
 def cloudformation() -> CloudFormationClient:

@@ -211,3 +211,20 @@ def render_redriven(result: Redriven) -> str:
         f"{result.order_id}: {result.previous_status} -> {result.status} as generation {result.generation}, "
         f"due at {result.next_check_at}"
     )
+
+
+def render_checks(rows: list[dict[str, Any]]) -> str:
+    """`paysweep check`: aligned columns, the decision where there is one, else why not checked."""
+    columns = ("orderId", "provider", "status", "checked", "decision", "nextCheckAt")
+    cells = []
+    for row in rows:
+        outcome = row.get("outcome") or {}
+        decision = f"{outcome.get('eventId')} {outcome.get('reason') or ''}".strip() if outcome else ""
+        if row.get("reason"):
+            decision = f"{decision} ({row['reason']})".strip()
+        values = {**row, "checked": "yes" if row.get("checked") else "no", "decision": decision}
+        cells.append([_text(values.get(c)) for c in columns])
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)

@@ -446,3 +446,30 @@ def test_republish_refuses_a_record_it_cannot_rebuild_exactly(
     code, _, err = cli("republish", "OP-OLD")
     assert code == EXIT_CONFLICT and "cannot rebuild its message exactly" in err and "reported" in err
     assert not published.collect()
+
+
+def test_check_asks_each_orders_provider_function_now_through_lambda(
+    stack: LocalStack, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    """`paysweep check` reads each order to learn its provider, invokes that function through
+    Lambda's API (MiniStack runs it, under the function's role), and prints what each answered; an
+    unknown order is said without asking anybody, and makes the exit code 4. (This stack's roles
+    lack MiniStack's `sns:PublishBatch` alias, so the function's publish is refused here and the
+    outcome waits in the outbox: the e2e suite, which adds it, shows the publish.)"""
+    pg_cno = "PG-OP-CHECK"
+    stack.kicc.add_payment(pg_cno, "OP-CHECK", 1000, "KRW", script=[kicc.approved()])
+    stack.register("OP-CHECK", KICC, "1000", "KRW", refs={"pgCno": pg_cno}, first_check_after=timedelta(hours=1))
+    stack.teemopay.add_order("OP-CHECK-T", "1000", script=[teemopay.pending()])
+    stack.register("OP-CHECK-T", TEEMO, "1000", "KRW", first_check_after=timedelta(hours=1))
+    code, out, _ = cli("check", "OP-CHECK", "OP-CHECK-T", "OP-NOBODY", "--json")
+    assert code == EXIT_NOT_FOUND
+    rows = {row["orderId"]: row for row in json.loads(out)}
+    assert (rows["OP-CHECK"]["provider"], rows["OP-CHECK"]["status"], rows["OP-CHECK"]["checked"]) == (KICC, "APPROVED", True)
+    assert rows["OP-CHECK"]["outcome"]["eventId"] == stack.order("OP-CHECK")["outcome"]["eventId"] == "OP-CHECK:APPROVED"
+    assert (rows["OP-CHECK-T"]["status"], rows["OP-CHECK-T"]["checked"], rows["OP-CHECK-T"]["nextCheckAt"] is not None) == (
+        "PENDING", True, True)
+    assert (rows["OP-NOBODY"]["provider"], rows["OP-NOBODY"]["reason"]) == (None, "NOT_FOUND")
+    code, out, _ = cli("check", "OP-CHECK")
+    assert code == 0 and "OP-CHECK:APPROVED" in out and "ALREADY_DECIDED" in out
+    code, _, err = cli("check", "not an id")
+    assert code == 2 and "nothing was checked" in err
