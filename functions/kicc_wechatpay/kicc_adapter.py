@@ -38,6 +38,7 @@ from paysweep.domain.answers import (
 )
 from paysweep.domain.clock import to_iso
 from paysweep.domain.orders import Order
+from paysweep.provider.accounts import account_of
 from paysweep.provider.client import ProviderClient, SecretUnavailable, http_failure_kind, is_transient_http
 from paysweep.provider.http import HttpReply
 
@@ -241,7 +242,7 @@ class KiccWechatPayAdapter:
         return cls(client, cancel_notify_url=environ.get(NOTIFY_URL_SETTING, "").strip() or None)
 
     def check_payment(self, order: Order) -> PaymentAnswer:
-        mall_id, _ = _credentials(self._client.credentials())
+        mall_id, _ = _credentials(account_of(self._client.credentials(), order.merchant_id))
         key = new_query_key()
         reply = self._client.post(FIND_PATH, {"mallId": mall_id, "shopTransactionId": key, "pgCno": pg_cno(order)})
         return parse_payment_answer(order, key, mall_id, reply)
@@ -258,7 +259,7 @@ class KiccWechatPayAdapter:
         )
 
     def request_cancel(self, order: Order, intent: CancelIntent) -> CancelAnswer:
-        mall_id, secret_key = _credentials(self._client.credentials())
+        mall_id, secret_key = _credentials(account_of(self._client.credentials(), order.merchant_id))
         payload: dict[str, Any] = {
             "mallId": mall_id,
             "shopTransactionId": intent.key,
@@ -280,7 +281,7 @@ class KiccWechatPayAdapter:
         Without one (the cancel answer was lost or carried none), the payment lookup
         tells: TS02/TS12 means cancelled, TS01 means the cancel must be sent again.
         """
-        mall_id, _ = _credentials(self._client.credentials())
+        mall_id, _ = _credentials(account_of(self._client.credentials(), order.merchant_id))
         key = new_query_key()
         payload = {"mallId": mall_id, "shopTransactionId": key, "pgCno": pg_cno(order)}
         if intent.reference:

@@ -22,6 +22,7 @@ import teemopay_signing as signing
 from paysweep.domain.answers import PaymentAnswer, PaymentState, ReportedAmount
 from paysweep.domain.money import AmountError, parse_decimal_text
 from paysweep.domain.orders import Order
+from paysweep.provider.accounts import account_of
 from paysweep.provider.client import ProviderClient, SecretUnavailable, http_failure_kind, is_transient_http
 from paysweep.provider.http import HttpReply
 from teemopay_profile import PROFILE, TRADE_NO
@@ -157,7 +158,7 @@ class TeemoPayAdapter:
         return cls(client)
 
     def check_payment(self, order: Order) -> PaymentAnswer:
-        secret = self._client.credentials()
+        secret = account_of(self._client.credentials(), order.merchant_id)
         headers, body = signed_query(order.order_id, secret, nonce=new_nonce(), timestamp_ms=time.time_ns() // 1_000_000)
         reply = self._client.post(QUERY_PATH, body, headers)
         return parse_query_answer(order, headers["country"], reply)

@@ -47,9 +47,10 @@ def _der(text: str, label: str) -> bytes:
         raise KeyUnusable(f"{label} is neither PEM nor Base64") from None
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=64)
 def load_private_key(text: str) -> RSAPrivateKey:
-    """The merchant's PKCS#8 RSA private key; parsed once per distinct secret value."""
+    """The merchant's PKCS#8 RSA private key; parsed once per distinct key (one per merchant
+    account, and a rotation's new one)."""
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa

@@ -40,6 +40,7 @@ from paysweep.domain.answers import (
 )
 from paysweep.domain.clock import to_iso
 from paysweep.domain.orders import Order
+from paysweep.provider.accounts import account_of
 from paysweep.provider.client import ProviderClient, SecretUnavailable, http_failure_kind
 from paysweep.provider.http import HttpReply
 from toss_http import ClientTransport, Transport
@@ -462,7 +463,7 @@ class TossPaymentsAdapter:
         return cls(ClientTransport(client))
 
     def _lookup(self, order: Order) -> tuple[PaymentAnswer, TossPayment | None]:
-        creds = credentials(self._transport.credentials())
+        creds = credentials(account_of(self._transport.credentials(), order.merchant_id))
         # No Accept-Language ([GAP TOSS-ACCEPT-LANGUAGE]); the id percent-encoded anyway (T.2).
         path = LOOKUP_PATH.format(order_id=quote(order.order_id, safe=""))
         reply = self._transport.get(path, {"Authorization": creds.authorization()})
@@ -492,7 +493,7 @@ class TossPaymentsAdapter:
         settled = before_cancel(payment)
         if settled is not None:
             return settled
-        creds = credentials(self._transport.credentials())
+        creds = credentials(account_of(self._transport.credentials(), order.merchant_id))
         path = CANCEL_PATH.format(payment_key=quote(payment.payment_key, safe=""))
         headers = {"Authorization": creds.authorization(), "Idempotency-Key": intent.key}
         reply = self._transport.post(path, {"cancelReason": intent.reason[:CANCEL_REASON_MAX]}, headers)

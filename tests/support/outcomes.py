@@ -25,6 +25,8 @@ class Published:
             expected_attributes = {"provider": message["provider"], "outcome": message["outcome"]}
             if message["reason"]:
                 expected_attributes["reason"] = message["reason"]
+            if "merchantId" in message:
+                expected_attributes["merchantId"] = message["merchantId"]
             assert delivered.attributes == expected_attributes
         self.all.extend(new)
         return new

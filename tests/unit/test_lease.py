@@ -15,7 +15,7 @@ from paysweep.domain.orders import new_order_item
 from paysweep.domain.outcomes import Outcome, build_message
 from paysweep.sweep.lease import NotThisLease, OrderLease
 from paysweep.sweep.outbox import OutboxBuffer
-from paysweep.sweep.ports import PublishReport
+from paysweep.sweep.ports import EveryAccount, PublishReport
 from paysweep.sweep.ratelimit import RateLimiter
 from paysweep.sweep.steps import LeaseLapsed
 from paysweep.sweep.summary import SweepSummary
@@ -43,7 +43,7 @@ def leased(order_id: str = "L-1") -> tuple[OrderLease, MemoryOrderStore, SweepTo
     tools = SweepTools(adapter=None, journal=MemoryCompensationJournal(),  # type: ignore[arg-type]
                        outbox=OutboxBuffer(Publisher(), store, summary), clock=lambda: clock[0],
                        rate_limiter=RateLimiter(0), config=CONFIG, summary=summary, out_of_time=lambda: False,
-                       started_at=NOW)
+                       accounts=EveryAccount(), started_at=NOW)
     claim = item.claim(order_id, item.Due("toy-pay#0", to_iso(NOW), to_iso(NOW)), token="t-1", now=to_iso(NOW),
                        lease_until=to_iso(NOW + CONFIG.lease))
     before = store.claim(claim)

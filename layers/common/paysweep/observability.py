@@ -69,3 +69,16 @@ def order_log_context(order_id: str, provider: str) -> Iterator[None]:
         yield
     finally:
         logger.thread_safe_remove_keys(["orderId", "provider"])
+
+
+@contextmanager
+def merchant_log_context(merchant_id: str | None) -> Iterator[None]:
+    """Put `merchantId` on this thread's log lines while an order naming its account is worked."""
+    if merchant_id is None:
+        yield
+        return
+    logger.thread_safe_append_keys(merchantId=merchant_id)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(["merchantId"])

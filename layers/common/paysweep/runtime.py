@@ -23,6 +23,7 @@ from paysweep.aws.store import DynamoDBOrderStore
 from paysweep.config import SweepConfig
 from paysweep.invocation import Trigger, checked_order_ids, trigger_of
 from paysweep.observability import logger, metrics, tracer
+from paysweep.provider.accounts import SecretAccounts
 from paysweep.provider.client import AdapterFactory, ProviderClient
 from paysweep.provider.guard import GuardedAdapter
 from paysweep.provider.http import build_session
@@ -62,6 +63,7 @@ class Runtime(NamedTuple):
             journal=DynamoDBCompensationJournal(dynamodb, config.compensations_table),
             publisher=SnsOutcomePublisher(clients.sns(aws), config.topic_arns),
             config=config,
+            accounts=SecretAccounts(client.credentials),
         )
         return cls(config, engine)
 

@@ -52,12 +52,15 @@ def register_order(
     first_check_after: timedelta = timedelta(minutes=1),
     client: DynamoDBClient | None = None,
     pg_cno: str | None = None,
+    merchant_id: str | None = None,
 ) -> dict[str, Any]:
     """Validate and write one pending order; returns the item written.
 
     `refs`: the order's references by name (those its provider's profile requires), written as
     top-level attributes of the item.
     `profile`: the provider's profile, to check its own rules as well as the contract's.
+    `merchant_id`: the merchant account the order was paid to, when the provider's secret holds
+    several (absent: its default account); 1..64 ASCII letters, digits, `-`, `_`, `.`.
     `pg_cno`: deprecated, the same as `refs={DEPRECATED_PG_CNO_REF: pg_cno}`.
     """
     item = new_order_item(
@@ -71,6 +74,7 @@ def register_order(
         expires_at=expires_at,
         refs=with_deprecated_refs(refs, pg_cno),
         profile=profile,
+        merchant_id=merchant_id,
     )
     store = DynamoDBOrderStore(client or clients.dynamodb(), table_name, due_index="", audit_index="")  # no index read
     try:

@@ -27,12 +27,20 @@ from typing import Any, NamedTuple
 
 from paysweep.domain.answers import ReportedAmount
 from paysweep.domain.clock import parse_iso
-from paysweep.domain.orders import TERMINAL_STATUSES, Order, OrderStatus, parse_order, requested_amount
+from paysweep.domain.orders import (
+    TERMINAL_STATUSES,
+    Order,
+    OrderStatus,
+    parse_order,
+    requested_amount,
+    valid_merchant_id,
+)
 from paysweep.domain.outcomes import IncompleteRecord, Outcome, OutcomeMessage, Reason, message_from_record
 from paysweep.domain.providers import ProviderProfile
 
 ORDER_ID = "orderId"
 PROVIDER = "provider"
+MERCHANT_ID = "merchantId"
 STATUS = "status"
 SWEEP_KEY = "sweepKey"
 NEXT_CHECK_AT = "nextCheckAt"
@@ -319,6 +327,12 @@ class StoredOrder(NamedTuple):
         return value if isinstance(value, str) else None
 
     @property
+    def merchant_id(self) -> str | None:
+        """The merchant account the order names, when it is of the contract's form."""
+        value = self.attributes.get(MERCHANT_ID)
+        return value if valid_merchant_id(value) else None
+
+    @property
     def status(self) -> str | None:
         value = self.attributes.get(STATUS)
         return value if isinstance(value, str) else None
@@ -396,7 +410,7 @@ class StoredOrder(NamedTuple):
         record = self.outcome
         if record is None or record.get("outcome") != self.status:
             raise IncompleteRecord(f"no outcome record for the status {self.status}")
-        return message_from_record(self.order_id, self.generation, record)
+        return message_from_record(self.order_id, self.generation, record, self.merchant_id)
 
     @property
     def unpublished(self) -> bool:

@@ -30,10 +30,12 @@ _ORDER_ID = re.compile(r"[A-Za-z0-9_\-.]+")
 _PRINTABLE_REF = re.compile(r"[\x21-\x7e]+")
 _PROVIDER_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _REF_NAME = re.compile(r"[a-z][A-Za-z0-9]{0,39}")
+_MERCHANT_ID = re.compile(r"[A-Za-z0-9_\-.]{1,64}")
 
 RESERVED_ATTRIBUTES = frozenset({
     # the writer's (CONTRACT.md section 2)
     "orderId", "provider", "status", "amount", "currency", "createdAt", "expiresAt", "sweepKey", "nextCheckAt",
+    "merchantId",
     # the sweeper's (`paysweep.domain.item`; a unit test keeps the two lists together)
     "attempts", "generation", "leaseOwner", "leaseUntil", "lastCheck", "history", "outcome", "cancel",
     "auditKey", "auditAt", "updatedAt",
@@ -81,6 +83,8 @@ class Order(NamedTuple):
     generation: int = 0
     cancel: CancelIntent | None = None
     history: tuple[str, ...] = ()
+    merchant_id: str | None = None
+    """The merchant account the order was paid to (`merchantId`); None: the provider's default."""
 
 
 def shard_of(order_id: str, shards: int) -> int:
@@ -212,6 +216,7 @@ class _Checked(NamedTuple):
     refs: dict[str, str]
     created_at: datetime | None
     expires_at: datetime | None
+    merchant_id: str | None
     problems: list[str]
 
 
@@ -225,7 +230,22 @@ def _check(item: Mapping[str, Any], profile: ProviderProfile | None, ref_names: 
     refs = _check_refs(item, ref_names, profile, problems)
     created_at = _check_time(item, "createdAt", problems, required=True)
     expires_at = _check_time(item, "expiresAt", problems, required=False)
-    return _Checked(order_id, provider, amount, currency, refs, created_at, expires_at, problems)
+    merchant_id = _check_merchant_id(item.get("merchantId"), problems)
+    return _Checked(order_id, provider, amount, currency, refs, created_at, expires_at, merchant_id, problems)
+
+
+def valid_merchant_id(value: object) -> bool:
+    """A merchant account's id (CONTRACT.md section 2): 1..64 ASCII letters, digits, `-`, `_`, `.`."""
+    return isinstance(value, str) and bool(_MERCHANT_ID.fullmatch(value))
+
+
+def _check_merchant_id(value: object, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    if not valid_merchant_id(value):
+        problems.append(f"merchantId must be 1..64 ASCII letters, digits and - _ ., got {value!r}")
+        return None
+    return str(value)
 
 
 def parse_order(item: Mapping[str, Any], profile: ProviderProfile, default_window: timedelta | None = None) -> Order:
@@ -259,6 +279,7 @@ def parse_order(item: Mapping[str, Any], profile: ProviderProfile, default_windo
         generation=generation,
         cancel=CancelIntent.from_item(cancel) if isinstance(cancel, dict) else None,
         history=tuple(item.get("history", ()) or ()),
+        merchant_id=checked.merchant_id,
     )
 
 
@@ -291,6 +312,7 @@ def new_order_item(
     expires_at: datetime | None = None,
     refs: Mapping[str, str] | None = None,
     profile: ProviderProfile | None = None,
+    merchant_id: str | None = None,
 ) -> dict[str, Any]:
     """Build a valid pending-order item, computing `sweepKey` and `nextCheckAt`.
 
@@ -298,8 +320,9 @@ def new_order_item(
     provider id, an exact positive amount the currency can hold, a known currency, each
     reference 1..60 printable ASCII under a name that is not the contract's, `expiresAt` after
     `createdAt`); with the provider's `profile`, its own rules too (its id, order id length,
-    currencies and required references). Raises `InvalidOrder` (nothing is built) listing
-    every problem.
+    currencies and required references). `merchant_id` names the merchant account the order
+    was paid to (absent: the provider's default account). Raises `InvalidOrder` (nothing is
+    built) listing every problem.
     """
     if shards < 1:
         raise ValueError("shards must be at least 1 (the stack's SweepShards parameter)")
@@ -312,6 +335,8 @@ def new_order_item(
         "currency": currency,
         "createdAt": to_iso(created_at),
     }
+    if merchant_id is not None:
+        item["merchantId"] = merchant_id
     problems = _ref_name_problems(given)
     item.update({name: value for name, value in given.items() if name not in RESERVED_ATTRIBUTES})
     if expires_at is not None:

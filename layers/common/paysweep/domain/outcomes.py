@@ -63,13 +63,18 @@ class OutcomeMessage(NamedTuple):
     reason: Reason | None
     body: str
     """The exact JSON text published; stored in the outbox and re-published verbatim."""
+    merchant_id: str | None = None
+    """The order's merchant account, when it named one (`merchantId`)."""
 
     def attributes(self) -> dict[str, str]:
         """The message attributes (all strings), so subscribers can filter without parsing
-        bodies: `provider`, `outcome`, and `reason` when there is one."""
+        bodies: `provider`, `outcome`, `reason` when there is one, `merchantId` when the order
+        named its account (a seller's subscription filters on it)."""
         attributes = {"provider": self.provider, "outcome": self.outcome.value}
         if self.reason is not None:
             attributes["reason"] = self.reason.value
+        if self.merchant_id is not None:
+            attributes["merchantId"] = self.merchant_id
         return attributes
 
     def to_item(self) -> dict[str, str]:
@@ -82,6 +87,8 @@ class OutcomeMessage(NamedTuple):
         }
         if self.reason is not None:
             item["reason"] = self.reason.value
+        if self.merchant_id is not None:
+            item["merchantId"] = self.merchant_id
         return item
 
     @classmethod
@@ -94,6 +101,7 @@ class OutcomeMessage(NamedTuple):
             outcome=Outcome(str(item["outcome"])),
             reason=Reason(str(reason)) if reason else None,
             body=str(item["body"]),
+            merchant_id=str(item["merchantId"]) if item.get("merchantId") else None,
         )
 
 
@@ -117,18 +125,20 @@ def build_message(
     attempts: int,
     generation: int = 0,
     supersedes: str | None = None,
+    merchant_id: str | None = None,
 ) -> OutcomeMessage:
     """Build the message of one terminal transition (CONTRACT.md section 3).
 
     A correction (an audit found the provider's books changed after the decision) names the
-    `eventId` it corrects in `supersedes`; the field is absent otherwise, so every other message
-    is what it always was."""
+    `eventId` it corrects in `supersedes`; an order that named its merchant account carries it in
+    `merchantId`; each field is absent otherwise, so every other message is what it always was."""
     eid = event_id(order_id, outcome, generation)
-    document = {
+    document: dict[str, object] = {
         "schema": SCHEMA_ID,
         "eventId": eid,
         "orderId": order_id,
         "provider": provider,
+        **({"merchantId": merchant_id} if merchant_id is not None else {}),
         "outcome": outcome.value,
         "reason": reason.value if reason else None,
         "requested": _amount_json(requested),
@@ -141,7 +151,7 @@ def build_message(
     if supersedes is not None:
         document["supersedes"] = supersedes
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    return OutcomeMessage(eid, order_id, provider, outcome, reason, body)
+    return OutcomeMessage(eid, order_id, provider, outcome, reason, body, merchant_id)
 
 
 # -- the order's record of its outcome ----------------------------------------------------
@@ -185,8 +195,11 @@ def _recorded_amount(value: object, name: str) -> ReportedAmount | None:
     return ReportedAmount(amount, str(currency) if currency is not None else None)
 
 
-def message_from_record(order_id: str, generation: int, record: Mapping[str, Any]) -> OutcomeMessage:
-    """Rebuild a terminal order's message from its `outcome` record, with the same builder.
+def message_from_record(
+    order_id: str, generation: int, record: Mapping[str, Any], merchant_id: str | None = None
+) -> OutcomeMessage:
+    """Rebuild a terminal order's message from its `outcome` record, with the same builder; the
+    merchant account is the order's own attribute (written once, by the order's writer).
 
     `format_amount` gives back the recorded text for the amounts it formatted, and the
     builder is deterministic, so the body is the one that was published. Raises
@@ -215,6 +228,7 @@ def message_from_record(order_id: str, generation: int, record: Mapping[str, Any
             attempts=int(record["attempts"]),
             generation=generation,
             supersedes=str(record["supersedes"]) if record.get("supersedes") else None,
+            merchant_id=merchant_id,
         )
     except (ValueError, TypeError) as error:
         raise IncompleteRecord(f"the outcome record is not usable: {error}") from None

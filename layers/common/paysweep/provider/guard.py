@@ -2,7 +2,7 @@
 answer the decision table understands, classified here once for every provider.
 
 A timeout or a refused connection is RETRY_LATER, an oversized answer UNRECOGNISED, an
-unreadable secret MISCONFIGURED. The runtime wraps each function's adapter in
+unreadable secret (or one that lost the order's merchant account) MISCONFIGURED. The runtime wraps each function's adapter in
 `GuardedAdapter`, so the sweep never sees an HTTP exception and knows nothing of HTTP.
 """
 
@@ -14,6 +14,7 @@ from datetime import datetime
 from paysweep.domain.answers import CancelAnswer, CancelIntent, CancelState, PaymentAnswer, PaymentState
 from paysweep.domain.orders import Order
 from paysweep.domain.providers import ProviderProfile
+from paysweep.provider.accounts import UnknownAccount
 from paysweep.provider.client import SecretUnavailable
 from paysweep.provider.http import AnswerTooLarge, ProviderUnreachable
 from paysweep.sweep.ports import Canceller, ProviderAdapter
@@ -29,6 +30,8 @@ def guarded_payment(call: Callable[[], PaymentAnswer]) -> PaymentAnswer:
         return PaymentAnswer(PaymentState.UNRECOGNISED, detail=str(error), error_kind="too_large")
     except SecretUnavailable as error:
         return PaymentAnswer(PaymentState.MISCONFIGURED, detail=str(error), error_kind="secret")
+    except UnknownAccount as error:  # the secret lost the account since the sweep looked
+        return PaymentAnswer(PaymentState.MISCONFIGURED, detail=str(error), error_kind="unknown_account")
 
 
 def guarded_cancel(call: Callable[[], CancelAnswer]) -> CancelAnswer:
@@ -41,6 +44,8 @@ def guarded_cancel(call: Callable[[], CancelAnswer]) -> CancelAnswer:
         return CancelAnswer(CancelState.UNRECOGNISED, detail=str(error), error_kind="too_large")
     except SecretUnavailable as error:
         return CancelAnswer(CancelState.MISCONFIGURED, detail=str(error), error_kind="secret")
+    except UnknownAccount as error:
+        return CancelAnswer(CancelState.MISCONFIGURED, detail=str(error), error_kind="unknown_account")
 
 
 class _GuardedCanceller:

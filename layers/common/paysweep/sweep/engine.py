@@ -36,10 +36,12 @@ from paysweep.sweep.lease import OrderLease
 from paysweep.sweep.order_flow import OrderFlow
 from paysweep.sweep.outbox import OutboxBuffer
 from paysweep.sweep.ports import (
+    AccountDirectory,
     Clock,
     CompensationJournal,
     ConditionFailed,
     DueOrder,
+    EveryAccount,
     OrderStore,
     OutcomePublisher,
     ProviderAdapter,
@@ -78,6 +80,7 @@ class SweepEngine:
         workers: WorkersFactory = thread_workers,
         new_token: Callable[[], str] | None = None,
         rng: random.Random | None = None,
+        accounts: AccountDirectory | None = None,
     ) -> None:
         self.adapter = adapter
         self.store = store
@@ -90,6 +93,7 @@ class SweepEngine:
         self.workers = workers
         self.new_token = new_token or (lambda: uuid.uuid4().hex[:16])
         self.rng = rng or random.Random()  # nosec B311  # spreads overlapping sweeps over shards, protects nothing
+        self.accounts = accounts or EveryAccount()
 
     @property
     def provider_id(self) -> str:
@@ -124,6 +128,7 @@ class SweepEngine:
             config=self.config,
             summary=summary,
             out_of_time=out_of_time,
+            accounts=self.accounts,
             started_at=started_at,
         )
 

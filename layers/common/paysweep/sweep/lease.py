@@ -84,7 +84,7 @@ class OrderLease:
         can no longer cover the call (`LeaseLapsed`): the sweep may have been frozen past it, and
         another sweep may be asking about this order right now."""
         tools = self._tools
-        tools.rate_limiter.acquire()
+        tools.rate_limiter.acquire(self._current.merchant_id)
         if under_lease and to_iso(tools.clock() + tools.config.call_budget) > self.leased_until:
             raise LeaseLapsed(f"the lease ended at {self.leased_until}, too soon for another provider call")
         started = time.monotonic()

@@ -28,7 +28,7 @@ from paysweep.domain.decisions import Action, Decision, decide_cancel, decide_pa
 from paysweep.domain.orders import InvalidOrder, Order, OrderStatus
 from paysweep.domain.outcomes import IncompleteRecord, Outcome, OutcomeMessage, Reason, build_message
 from paysweep.domain.schedule import next_check_at
-from paysweep.observability import logger
+from paysweep.observability import logger, merchant_log_context
 from paysweep.sweep.audit import Auditor
 from paysweep.sweep.compensation import Compensator
 from paysweep.sweep.lease import OrderLease, answer_log
@@ -57,7 +57,8 @@ class OrderFlow:
 
     def _under_lease(self, work: Callable[[], None]) -> None:
         try:
-            work()
+            with merchant_log_context(self.claimed.merchant_id):
+                work()
         except LeaseLapsed as lapsed:
             self.tools.summary.count_error("lease_lapsed")
             logger.warning("stopped working on the order: its lease ran out; it is due again", extra={"detail": str(lapsed)})
@@ -75,6 +76,10 @@ class OrderFlow:
             order = self.claimed.order(self.tools.adapter.profile, self.config.expiry_window)
         except InvalidOrder as error:
             self._reject(error)
+            return
+        unusable = self.tools.accounts.account_problem(order.merchant_id)
+        if unusable is not None:
+            self._reject(InvalidOrder(order.order_id, [unusable]))
             return
         self.tools.summary.count("checked")
         if order.status is OrderStatus.CANCELLING:
@@ -211,6 +216,7 @@ class OrderFlow:
             occurred_at=now,
             attempts=claimed.attempts,
             generation=claimed.generation,
+            merchant_id=claimed.merchant_id,
         )
         check = item.Check(now, "validation", "INVALID", detail="; ".join(error.problems))
         self.lease.record(message, check, attempts=claimed.attempts, guard=self.lease.guard(None))

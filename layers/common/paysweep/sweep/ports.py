@@ -67,6 +67,21 @@ class ProviderAdapter(Protocol):
     def check_payment(self, order: Order) -> PaymentAnswer: ...
 
 
+class AccountDirectory(Protocol):
+    """The merchant accounts the provider's credentials hold (`paysweep.provider.accounts`)."""
+
+    def account_problem(self, merchant_id: str | None) -> str | None:
+        """Why an order naming `merchant_id` (None: the default account) cannot be worked, or None."""
+        ...
+
+
+class EveryAccount:
+    """A directory that knows of no problem: a provider with one account, and the tests'."""
+
+    def account_problem(self, merchant_id: str | None) -> str | None:
+        return None
+
+
 # -- the order store ----------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
-"""A per-provider request rate limit shared by all of a sweep's worker threads.
+"""A provider's request rate limit per merchant account, shared by all of a sweep's worker threads.
 
-Calls are spaced at least 1/rate seconds apart, whatever the concurrency, so a sweep
-never sends a provider more than it allows. A rate of 0 turns the limit off.
+Calls of one account are spaced at least 1/rate seconds apart, whatever the concurrency, so a
+sweep never sends a provider more than it allows an account (providers limit per merchant); the
+accounts together stay bounded by the sweep's concurrency. A rate of 0 turns the limit off.
 """
 
 from __future__ import annotations
@@ -23,17 +24,18 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._next_slot = 0.0
+        self._next_slots: dict[str | None, float] = {}
 
-    def acquire(self) -> None:
-        """Wait for this call's slot. Slots are handed out in order under a lock; the wait
-        itself happens outside it, so waiting threads do not serialise on the lock."""
+    def acquire(self, account: str | None = None) -> None:
+        """Wait for this call's slot in its account's line (None: the default account). Slots
+        are handed out in order under a lock; the wait itself happens outside it, so waiting
+        threads do not serialise on the lock."""
         if not self._interval:
             return
         with self._lock:
             now = self._clock()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + self._interval
+            slot = max(now, self._next_slots.get(account, 0.0))
+            self._next_slots[account] = slot + self._interval
         delay = slot - now
         if delay > 0:
             self._sleep(delay)

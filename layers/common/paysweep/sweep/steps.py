@@ -73,6 +73,7 @@ def outcome_message(
         attempts=attempts,
         generation=order.generation,
         supersedes=supersedes,
+        merchant_id=order.merchant_id,
     )
 
 

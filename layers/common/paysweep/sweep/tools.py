@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from paysweep.config import SweepConfig
 from paysweep.sweep.outbox import OutboxBuffer
-from paysweep.sweep.ports import Clock, CompensationJournal, ProviderAdapter
+from paysweep.sweep.ports import AccountDirectory, Clock, CompensationJournal, ProviderAdapter
 from paysweep.sweep.ratelimit import RateLimiter
 from paysweep.sweep.summary import SweepSummary
 
@@ -28,6 +28,8 @@ class SweepTools(NamedTuple):
     config: SweepConfig
     summary: SweepSummary
     out_of_time: Callable[[], bool]
+    accounts: AccountDirectory
+    """The merchant accounts the provider's secret holds: an order naming another is invalid."""
     started_at: datetime
     """When the sweep began: backoff counts from here, so a one-minute wait on a one-minute
     schedule means the next sweep, not the one after."""
