@@ -1,9 +1,9 @@
 """`paysweep`: the command line for order writers and operators.
 
     paysweep register --order-id ORD-1 --provider kicc-wechatpay --amount 1000 --currency KRW --ref pgCno=PG1
-    paysweep show ORD-1 [--json]          the order, its checks, transitions and outcome
+    paysweep show ORD-1 [--json]          the order, its checks, transitions and outcome (--merchant M: only M's)
     paysweep redrive ORD-1                make it due now; a decided order is checked again
-    paysweep review [--late-payments]     orders waiting for a person (REVIEW), or paid late
+    paysweep review [--late-payments]     orders waiting for a person (REVIEW), or paid late (--merchant M)
     paysweep republish ORD-1              publish its outcome again, same eventId
     paysweep check ORD-1 [ORD-2 ...]      check orders now, as a sweep would (CONTRACT.md section 6)
 
@@ -189,6 +189,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             profile=profile,
             pg_cno=args.pg_cno,
             expires_at=parse_iso(args.expires_at) if args.expires_at else None,
+            merchant_id=args.merchant,
         )
     _print(item)
     return 0
@@ -196,7 +197,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     settings = Settings(args)
-    item = operations.read_order(settings.store(), args.order_id)
+    item = operations.read_order(settings.store(), args.order_id, args.merchant)
     if args.json:
         _print(views.order_json(item))
     else:
@@ -222,9 +223,8 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    items = operations.in_review(
-        Settings(args).store(), provider=args.provider, page_size=args.page_size, late_payments=args.late_payments
-    )
+    items = operations.in_review(Settings(args).store(), provider=args.provider, merchant_id=args.merchant,
+                                 page_size=args.page_size, late_payments=args.late_payments)
     rows = views.review_rows(items)
     if args.json:
         _print(rows)
@@ -276,6 +276,8 @@ def parser() -> argparse.ArgumentParser:
                           help="the provider's profile module, whose rules are checked too (default: its "
                                f"functions/*/{profiles.PATTERN}, found from the current directory or the checkout)")
     register.add_argument("--expires-at", help="ISO-8601 with offset; default: the provider's window")
+    register.add_argument("--merchant", metavar="MERCHANT_ID",
+                          help="the merchant account the order is paid to (merchantId; default: the provider's default)")
     register.set_defaults(run=cmd_register)
 
     show = commands.add_parser(
@@ -284,6 +286,7 @@ def parser() -> argparse.ArgumentParser:
     )
     show.add_argument("order_id", metavar="ORDER_ID")
     show.add_argument("--json", action="store_true", help="the whole item as JSON (amount: an exact string)")
+    show.add_argument("--merchant", metavar="MERCHANT_ID", help="only an order of this merchant account (else exit 4)")
     show.set_defaults(run=cmd_show)
 
     redrive = commands.add_parser(
@@ -312,6 +315,7 @@ def parser() -> argparse.ArgumentParser:
         ),
     )
     review.add_argument("--provider", help="only this provider's orders (still a full scan)")
+    review.add_argument("--merchant", metavar="MERCHANT_ID", help="only this merchant account's orders (still a full scan)")
     review.add_argument("--page-size", type=_positive, default=1000,
                         help="items read per Scan request (default 1000)")
     review.add_argument("--late-payments", action="store_true",

@@ -93,11 +93,14 @@ def check(
     return [rows[order_id] for order_id in dict.fromkeys(order_ids)]
 
 
-def read_order(store: DynamoDBOrderStore, order_id: str) -> dict[str, Any]:
-    """The order as it is now (strongly consistent read), every attribute: what an operator sees."""
+def read_order(store: DynamoDBOrderStore, order_id: str, merchant_id: str | None = None) -> dict[str, Any]:
+    """The order as it is now (strongly consistent read), every attribute: what an operator sees.
+    With `merchant_id`, only an order of that merchant account is shown (a seller's operator)."""
     found = store.read(order_id)
     if found is None:
         raise OrderNotFound(f"no order {order_id!r} in the table")
+    if merchant_id is not None and found.merchant_id != merchant_id:
+        raise OrderNotFound(f"no order {order_id!r} of the merchant account {merchant_id!r}")
     return dict(found.attributes)
 
 
@@ -193,12 +196,19 @@ def _changed(before: dict[str, Any], current: dict[str, Any] | None, now: str) -
 
 
 def in_review(
-    store: DynamoDBOrderStore, *, provider: str | None = None, page_size: int = 1000, late_payments: bool = False
+    store: DynamoDBOrderStore,
+    *,
+    provider: str | None = None,
+    merchant_id: str | None = None,
+    page_size: int = 1000,
+    late_payments: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Orders in REVIEW, or (`late_payments`) every order whose outcome is a late payment's,
-    cancelled or in REVIEW (a full-table Scan with a filter: see `OrderStore.in_status`)."""
+    cancelled or in REVIEW, of one merchant account if given (a full-table Scan with a filter:
+    see `OrderStore.in_status`)."""
     status, reason = (None, Reason.LATE_PAYMENT.value) if late_payments else (OrderStatus.REVIEW.value, None)
-    return (dict(found.attributes) for found in store.in_status(status, provider=provider, reason=reason, page_size=page_size))
+    found = store.in_status(status, provider=provider, reason=reason, merchant_id=merchant_id, page_size=page_size)
+    return (dict(order.attributes) for order in found)
 
 
 def recorded_outcome(store: DynamoDBOrderStore, order_id: str) -> Recorded:
@@ -214,7 +224,8 @@ def recorded_outcome(store: DynamoDBOrderStore, order_id: str) -> Recorded:
     if not isinstance(record, dict):
         raise Refused(f"{order_id} is {status} but has no outcome record")
     try:
-        message = message_from_record(order_id, whole(item.get(items.GENERATION)), record)
+        message = message_from_record(order_id, whole(item.get(items.GENERATION)), record,
+                                      items.StoredOrder(item).merchant_id)
     except IncompleteRecord as error:
         raise Refused(f"{order_id}: cannot rebuild its message exactly: {error}") from None
     return Recorded(message, in_outbox=items.unpublished(item))

@@ -160,6 +160,7 @@ def render_order(item: Mapping[str, Any], now: str, audit_schedule: tuple[int, .
         f"{item.get('orderId')}  {_text(item.get('provider'))}  {_text(item.get('status'))}",
         _row("amount", f"{_text(item.get('amount'))} {_text(item.get('currency'))}"),
         _row("refs", refs),
+        _row("merchant", _text(item.get("merchantId") or "default account")),
         _row("created", f"{_text(item.get('createdAt'))}, expires {_text(item.get('expiresAt'))}"),
         _row("attempts", f"{whole(item.get('attempts'))}, generation {whole(item.get('generation'))}"),
         _row("next check", _due_line(item, now)),
@@ -185,6 +186,7 @@ def review_rows(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         rows.append({
             "orderId": item.get("orderId"),
             "provider": item.get("provider"),
+            "merchantId": item.get("merchantId"),
             "status": item.get("status"),
             "reason": outcome.get("reason"),
             "eventId": outcome.get("eventId"),
@@ -195,8 +197,9 @@ def review_rows(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def render_review(rows: list[dict[str, Any]]) -> str:
-    """Aligned columns: orderId, provider, status, reason, occurredAt, and what a correction supersedes."""
-    columns = ("orderId", "provider", "status", "reason", "occurredAt", "supersedes")
+    """Aligned columns: orderId, provider, merchant account, status, reason, occurredAt, and what a
+    correction supersedes."""
+    columns = ("orderId", "provider", "merchantId", "status", "reason", "occurredAt", "supersedes")
     cells = [[_text(row.get(c)) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]

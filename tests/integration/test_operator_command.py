@@ -473,3 +473,24 @@ def test_check_asks_each_orders_provider_function_now_through_lambda(
     assert code == 0 and "OP-CHECK:APPROVED" in out and "ALREADY_DECIDED" in out
     code, _, err = cli("check", "not an id")
     assert code == 2 and "nothing was checked" in err
+
+
+def test_merchant_accounts_are_written_shown_and_listed_apart(stack: LocalStack, cli) -> None:
+    """`register --merchant` writes the account; `show --merchant` shows only that account's order
+    (another's is "not found" for it); `review --merchant` lists only that account's REVIEW."""
+    code, out, _ = cli("register", "--order-id", "OP-M-B", "--provider", TEEMO, "--amount", "1000",
+                       "--currency", "KRW", "--merchant", "seller-b")
+    assert code == 0 and json.loads(out)["merchantId"] == "seller-b" and stack.order("OP-M-B")["merchantId"] == "seller-b"
+    code, _, err = cli("register", "--order-id", "OP-M-BAD", "--provider", TEEMO, "--amount", "1000",
+                       "--currency", "KRW", "--merchant", "seller b")
+    assert code == 2 and "merchantId must be" in err and stack.order("OP-M-BAD") is None
+    code, out, _ = cli("show", "OP-M-B", "--merchant", "seller-b")
+    assert code == 0 and "seller-b" in out
+    code, _, err = cli("show", "OP-M-B", "--merchant", "seller-c")
+    assert code == EXIT_NOT_FOUND and "seller-c" in err
+    for order_id, merchant in (("OP-M-RB", "seller-b"), ("OP-M-RC", "seller-c")):
+        stack.teemopay.add_order(order_id, "1000", script=[teemopay.paid(amount="1500.00")])
+        stack.register(order_id, TEEMO, "1000", "KRW", merchant_id=merchant)
+    sweep(stack, TEEMO)  # the stack's secret holds neither account: both REVIEW INVALID_ORDER
+    code, out, _ = cli("review", "--merchant", "seller-b", "--json")
+    assert code == 0 and [(r["orderId"], r["merchantId"]) for r in json.loads(out)] == [("OP-M-RB", "seller-b")]

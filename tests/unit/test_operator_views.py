@@ -102,7 +102,7 @@ def test_show_json_keeps_amounts_exact_and_counters_whole() -> None:
 
 def test_review_rows_are_oldest_first_and_aligned() -> None:
     items = [
-        {"orderId": "B", "provider": "teemopay", "status": "REVIEW",
+        {"orderId": "B", "provider": "teemopay", "merchantId": "seller-b", "status": "REVIEW",
          "outcome": {"reason": "LATE_PAYMENT", "eventId": "B:REVIEW:1", "supersedes": "B:FAILED",
                      "occurredAt": "2026-11-22T03:00:00Z"}},
         {"orderId": "A-LONGER", "provider": "kicc-wechatpay", "status": "REVIEW",
@@ -111,15 +111,15 @@ def test_review_rows_are_oldest_first_and_aligned() -> None:
     ]
     rows = review_rows(items)
     assert [r["orderId"] for r in rows] == ["C", "A-LONGER", "B"]
-    assert rows[1] == {"orderId": "A-LONGER", "provider": "kicc-wechatpay", "status": "REVIEW",
+    assert rows[1] == {"orderId": "A-LONGER", "provider": "kicc-wechatpay", "merchantId": None, "status": "REVIEW",
                        "reason": "CANCEL_REFUSED", "eventId": "A-LONGER:REVIEW:2", "supersedes": None,
                        "occurredAt": "2026-11-22T02:00:00Z"}
     assert rows[2]["supersedes"] == "B:FAILED"
     assert render_review(rows).splitlines() == [
-        "orderId   provider        status  reason          occurredAt            supersedes",
-        "C         teemopay        -       -               -                     -",
-        "A-LONGER  kicc-wechatpay  REVIEW  CANCEL_REFUSED  2026-11-22T02:00:00Z  -",
-        "B         teemopay        REVIEW  LATE_PAYMENT    2026-11-22T03:00:00Z  B:FAILED",
+        "orderId   provider        merchantId  status  reason          occurredAt            supersedes",
+        "C         teemopay        -           -       -               -                     -",
+        "A-LONGER  kicc-wechatpay  -           REVIEW  CANCEL_REFUSED  2026-11-22T02:00:00Z  -",
+        "B         teemopay        seller-b    REVIEW  LATE_PAYMENT    2026-11-22T03:00:00Z  B:FAILED",
     ]
 
 

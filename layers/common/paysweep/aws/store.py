@@ -189,17 +189,23 @@ class DynamoDBOrderStore:
         return item.StoredOrder(from_item(found)) if found else None
 
     def in_status(
-        self, status: str | None, *, provider: str | None = None, reason: str | None = None, page_size: int = 1000
+        self,
+        status: str | None,
+        *,
+        provider: str | None = None,
+        reason: str | None = None,
+        merchant_id: str | None = None,
+        page_size: int = 1000,
     ) -> Iterator[item.StoredOrder]:
-        """Every order in one status (any decided status: None), of one provider and with one
-        outcome reason if given, a page at a time.
+        """Every order in one status (any decided status: None), of one provider, with one
+        outcome reason and of one merchant account if given, a page at a time.
 
         The table has no index on `status` (the sweep never needs one), so this is a Scan
         with a filter: it reads, and is billed for, the whole table however few orders
         match. For operators' occasional use (`paysweep review`), never for the sweep.
         Only the attributes a listing needs are returned.
         """
-        names = {"#status": item.STATUS, "#provider": "provider", "#outcome": item.OUTCOME}
+        names = {"#status": item.STATUS, "#provider": item.PROVIDER, "#outcome": item.OUTCOME, "#merchant": item.MERCHANT_ID}
         values: dict[str, Any] = {}
         conditions = ["attribute_exists(#outcome)"]
         if status is not None:
@@ -211,9 +217,12 @@ class DynamoDBOrderStore:
         if reason is not None:
             values[":reason"] = serialize(reason)
             conditions.append("#outcome.reason = :reason")
+        if merchant_id is not None:
+            values[":merchant"] = serialize(merchant_id)
+            conditions.append("#merchant = :merchant")
         request: dict[str, Any] = {
             "FilterExpression": " AND ".join(conditions),
-            "ProjectionExpression": "orderId, #status, #provider, #outcome",
+            "ProjectionExpression": "orderId, #status, #provider, #outcome, #merchant",
             "ExpressionAttributeNames": names,
             "Limit": page_size,
         }
