@@ -16,6 +16,8 @@ def check_delivered(delivered: Delivered) -> dict[str, Any]:
     expected = {"provider": message["provider"], "outcome": message["outcome"]}
     if message["reason"]:
         expected["reason"] = message["reason"]
+    if "merchantId" in message:
+        expected["merchantId"] = message["merchantId"]
     assert delivered.attributes == expected, f"{message['eventId']}: attributes {delivered.attributes} != {expected}"
     return message
 
