@@ -1,7 +1,8 @@
 """Each simulator serves several merchant accounts of its provider, each with its own credentials.
 
 Two accounts per provider: each request is verified with its own account's credentials, a request
-made as one account never reaches another's payment, revoking one account leaves the others alone.
+made as one account never reaches another's payment, revoking one account leaves the others alone,
+and the product's multi-account secret configures a simulator that knows every account in it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,19 @@ from typing import Any
 
 import pytest
 import requests
+from paysweep_local.providers import BY_ID, PROVIDERS
 from paysweep_local.simulators import KiccSimulator, ManualClock, TeemoPaySimulator, TossSimulator
 from paysweep_local.simulators import kicc as k
-from paysweep_local.simulators.keys import RsaKeyPair, generate_rsa_keypair, merchant_keys
+from paysweep_local.simulators.keys import (
+    RsaKeyPair,
+    account_keys,
+    generate_rsa_keypair,
+    kicc_secret,
+    merchant_keys,
+    platform_keys,
+    teemopay_secret,
+    toss_secret,
+)
 from simtest_support import FIND, MALL, REVISE, SECRET, find, kst_day, new_key, post, revise_body, teemo_query
 
 MALL_B, SECRET_B = "M0000002", "test-kicc-secret-of-mall-b"
@@ -187,3 +198,59 @@ def test_toss_revoking_one_shop_leaves_the_other_working(shops: TossSimulator) -
     shops.revoke(TOSS_B)
     assert toss_call(shops, "/v1/payments/pk-b", TOSS_B).json()["code"] == "UNAUTHORIZED_KEY"
     assert toss_call(shops, "/v1/payments/pk-a", TOSS_A).json()["status"] == "DONE"
+
+
+# -- the product's multi-account secrets ----------------------------------------------------------
+
+
+def test_single_account_secrets_are_unchanged() -> None:
+    assert kicc_secret() == {"mallId": k.DEFAULT_MALL_ID, "secretKey": k.DEFAULT_SECRET_KEY}
+    assert "accounts" not in teemopay_secret() and set(toss_secret()) == {"secretKey"}
+
+
+def test_multi_account_secrets_add_accounts_of_the_same_fields() -> None:
+    kicc = kicc_secret(accounts=("seller-b", "seller.c"))
+    assert kicc["accounts"] == {
+        "seller-b": {"mallId": "M0000002", "secretKey": k.DEFAULT_SECRET_KEY + "-seller-b"},
+        "seller.c": {"mallId": "M0000003", "secretKey": k.DEFAULT_SECRET_KEY + "-seller.c"},
+    }
+    teemopay = teemopay_secret(accounts="seller-b")  # one merchant id may be given as a string
+    account = teemopay["accounts"]["seller-b"]
+    assert set(account) == set(teemopay) - {"accounts"} and account["appCode"] == APP_B
+    assert account["privateKey"] == account_keys("seller-b").private_pkcs8_b64 != teemopay["privateKey"]
+    assert account["platformPublicKey"] == platform_keys().public_b64
+    toss = toss_secret(accounts=["seller-b"])
+    assert toss["accounts"]["seller-b"]["mId"] == "shop-02"
+    assert toss["accounts"]["seller-b"]["secretKey"] not in (toss["secretKey"], "")
+    for merchant in ("", "x" * 65, "seller b", "셀러"):
+        with pytest.raises(ValueError, match="merchant id"):
+            kicc_secret(accounts=[merchant])
+    with pytest.raises(ValueError, match="merchant id"):
+        toss_secret(accounts=["seller-b", "seller-b"])
+
+
+@pytest.mark.parametrize("provider", [p.id for p in PROVIDERS])
+def test_each_factory_configures_every_account_of_the_secret(provider: str, clock: ManualClock) -> None:
+    local = BY_ID[provider]
+    single = local.simulator(local.secret(), clock, {})
+    assert single.accounts == {}
+    sim = local.simulator(local.secret(accounts=("seller-b", "seller-c")), clock, {})
+    assert len(sim.accounts) == 2 and sim.default_account not in sim.accounts
+
+
+def test_a_multi_account_secret_makes_simulators_accept_each_account(clock: ManualClock) -> None:
+    kicc = kicc_secret(accounts=("seller-b",))
+    with BY_ID["kicc-wechatpay"].simulator(kicc, clock, {}) as sim:
+        b = kicc["accounts"]["seller-b"]
+        sim.add_payment("PG-B", "O-B", 1000, account=b["mallId"])
+        assert kicc_cancel(sim, "PG-B", b["mallId"], b["secretKey"])["resCd"] == "0000"
+    pair = generate_rsa_keypair()
+    teemopay = teemopay_secret(pair, accounts=("seller-b",))
+    with BY_ID["teemopay"].simulator(teemopay, clock, {}) as sim:
+        sim.add_order("ORD-B", 1000, account=APP_B)
+        assert teemo(sim, "ORD-B", APP_B, account_keys("seller-b"))["code"] == 200
+    toss = toss_secret(accounts=("seller-b",))
+    with BY_ID["toss-payments"].simulator(toss, clock, {}) as sim:
+        b = toss["accounts"]["seller-b"]
+        sim.add_payment("ORDER-B-1", 1000, payment_key="pk-b", account=b["secretKey"])
+        assert toss_call(sim, "/v1/payments/pk-b", b["secretKey"]).json()["mId"] == "shop-02"
