@@ -26,6 +26,7 @@ from paysweep_local.simulators.keys import (
     teemopay_secret,
     teemopay_simulator_kwargs_for,
     toss_secret,
+    toss_simulator_kwargs,
 )
 
 Clock = Callable[[], datetime]
@@ -43,10 +44,11 @@ class LocalProvider:
     function_output: str
     base_url_parameter: str
     secret_parameter: str
-    secret: Callable[[], dict[str, str]]
-    """The product's secret (CONTRACT.md section 4), fixed local credentials."""
-    simulator: Callable[[Mapping[str, str], Clock, dict[str, Any]], SimulatorBase]
-    """A simulator that accepts the product using that secret, on that clock."""
+    secret: Callable[..., dict[str, Any]]
+    """The product's secret (CONTRACT.md section 4), fixed local credentials; `secret(accounts=("seller-b",))`
+    adds merchant accounts (`paysweep_local.simulators.keys`)."""
+    simulator: Callable[[Mapping[str, Any], Clock, dict[str, Any]], SimulatorBase]
+    """A simulator that accepts the product using that secret, every account it holds, on that clock."""
 
     @property
     def secret_name(self) -> str:
@@ -78,7 +80,8 @@ PROVIDERS: tuple[LocalProvider, ...] = (
     LocalProvider(
         id="toss-payments", attribute="toss", folder="toss_payments", function_output="TossPaymentsFunctionName",
         base_url_parameter="TossBaseUrl", secret_parameter="TossSecretArn", secret=toss_secret,
-        simulator=lambda secret, clock, options: TossSimulator(secret_key=secret["secretKey"], clock=clock, **options),
+        simulator=lambda secret, clock, options: TossSimulator(
+            **toss_simulator_kwargs(secret), clock=clock, **options),
     ),
 )
 BY_ID = {provider.id: provider for provider in PROVIDERS}

@@ -111,7 +111,7 @@ class LocalStack:
         *,
         parameters: Mapping[str, str] | None = None,
         function_env: Mapping[str, str] | None = None,
-        credentials: Mapping[str, Mapping[str, str]] | None = None,
+        credentials: Mapping[str, Mapping[str, Any]] | None = None,
         simulator_options: Mapping[str, Mapping[str, Any]] | None = None,
         log_dir: Path | None = None,
         work_dir: Path | None = None,

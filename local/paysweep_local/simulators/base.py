@@ -9,6 +9,12 @@ provider's checks and scripted answer, called under `_lock`), `_render_specific`
 steps), `_sample_answer` (a valid-looking answer, padded by `oversized`), and for its
 payments or orders (`Subject`): `subject_field`, `statuses`, `paid_status` and `_stand_in`.
 
+Accounts: a simulator serves several merchant accounts of its provider. The default one is
+given by the constructor's arguments (`account_fields` names them), the others by `accounts`
+(id -> what the simulator holds of it); a payment or order belongs to one (`account=`, default:
+the default account, whatever its id at the time), and a request made as another account does
+not find it. `revoke(account)` refuses one account's credentials as an unknown account's.
+
 Scripts: each payment/order has a list of steps; every status query consumes the first
 remaining step (a step with `times=n` is used n times); the last step repeats forever.
 Step factories are the step classes under lowercase names (`http_error = HttpError`).
@@ -29,7 +35,7 @@ import threading
 import time
 import traceback
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -103,6 +109,8 @@ class RecordedRequest:
     """time.monotonic() when the request arrived (wall time, for overlap checks)."""
     answered_s: float = 0.0
     """time.monotonic() when its answer was ready; 0 while still being prepared."""
+    account: str | None = None
+    """The account the request was made as (the mallId, app_code or secret key it names); None: none."""
 
     def response_json(self) -> Any:
         return json.loads(self.response_body)
@@ -249,6 +257,8 @@ class Subject:
     """When a step first revealed it paid: the provider's date stays fixed after that."""
     queries: int = 0
     """Queries that passed every check and reached its script."""
+    account: str | None = None
+    """The account it belongs to; None: the default account."""
 
 
 @dataclass(frozen=True)
@@ -354,9 +364,15 @@ class SimulatorBase:
     statuses: ClassVar[dict[type, Callable[[Any], Any]]] = {}
     """Step type -> the status that step reveals."""
     paid_status: ClassVar[Any] = None
+    account_fields: ClassVar[tuple[str, str]] = ("", "")
+    """The attributes holding the default account's id (what its requests name) and what is held of it."""
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, accounts: Mapping[str, Any] | None = None) -> None:
         self._clock: Clock = clock or utc_now
+        self.accounts: dict[str, Any] = dict(accounts or {})
+        """The other accounts: id -> what the simulator holds of it (secretKey, public key, mId)."""
+        self.revoked: set[str] = set()
+        """Accounts whose credentials are refused (`revoke`); `revoked.discard(account)` restores one."""
         self._lock = threading.RLock()  # provider state: payments, keys, nonces, scripts
         self._log_lock = threading.Lock()
         self._subjects: dict[str, Any] = {}
@@ -438,6 +454,44 @@ class SimulatorBase:
         subject.queries += 1
         return self._render(subject.script.next(), Ctx(subject, body, scripted=True), default)
 
+    # -- accounts --------------------------------------------------------------------------
+
+    @property
+    def default_account(self) -> str:
+        return str(getattr(self, self.account_fields[0]))
+
+    def revoke(self, account: str | None = None) -> None:
+        """Refuse one account's credentials from now on (default: the default account's), as an
+        unknown account's; the other accounts go on working."""
+        account = account or self.default_account
+        if self._known(account, even_revoked=True) is None:
+            raise ValueError(f"unknown account {account!r}")
+        with self._lock:
+            self.revoked.add(account)
+
+    def _account_arg(self, account: str | None) -> str | None:
+        """The `account=` of a new payment or order: None for the default account."""
+        if account is None or account == self.default_account:
+            return None
+        if account not in self.accounts:
+            raise ValueError(f"unknown account {account!r}; known: {[self.default_account, *self.accounts]}")
+        return account
+
+    def _known(self, account: Any, even_revoked: bool = False) -> Any:
+        """What is held of the account a request names: None if unknown, or revoked unless `even_revoked`."""
+        if not isinstance(account, str) or (account in self.revoked and not even_revoked):
+            return None
+        if account == self.default_account:
+            return getattr(self, self.account_fields[1])
+        return self.accounts.get(account)
+
+    def _owner(self, subject: Any) -> str:
+        return getattr(subject, "account", None) or self.default_account
+
+    def _named_account(self, headers: dict[str, str], body: dict[str, Any] | None) -> str | None:
+        """The account a request names (for `RecordedRequest.account`)."""
+        return None
+
     # -- request log -----------------------------------------------------------------------
 
     @property
@@ -518,7 +572,9 @@ class SimulatorBase:
         served = False
         try:
             raw_body, reply = self._receive(handler, path, headers)
-            slot.record = replace(slot.record, raw=raw_body, body=_json_object(raw_body))
+            body = _json_object(raw_body)
+            account = self._named_account(headers, body)
+            slot.record = replace(slot.record, raw=raw_body, body=body, account=account)
             wait = self.latency_seconds + reply.delay
             if wait > 0:
                 self._stopping.wait(wait)

@@ -10,18 +10,23 @@ Endpoints (POST JSON, `Content-type: application/json; charset=utf-8`):
 Checks, in this order; each failure answers HTTP 200 with its own `resCd`:
 1. Content-Type JSON, body a JSON object, required fields non-blank strings within their
    lengths                                                       -> RES_BAD_REQUEST
-2. `mallId` is the configured mall                               -> RES_BAD_MALL
-3. `shopTransactionId` unused today (KST), across both endpoints -> RES_DUPLICATE_KEY
+2. `mallId` is a configured mall, not revoked                    -> RES_BAD_MALL
+3. `shopTransactionId` unused today (KST) by that mall, across both endpoints
    (a /revise retry with the same key and an identical body replays the stored answer)
-4. `pgCno` known                                                 -> RES_UNKNOWN_PGCNO
+                                                                 -> RES_DUPLICATE_KEY
+4. `pgCno` known and that mall's (KICC finds no payment of another mall under a mallId:
+   the same "Transaction not found" as an unknown pgCno)         -> RES_UNKNOWN_PGCNO
 /find with `cancelPgCno`: the cancel accepted for that payment   -> RES_UNKNOWN_CANCEL
 /revise only:
 5. `reviseTypeCode` "40" (partial cancel "32" is not simulated)  -> RES_UNSUPPORTED_REVISE
-6. `msgAuthValue` = hex(HMAC-SHA256(secretKey, pgCno|key))       -> RES_BAD_AUTH
+6. `msgAuthValue` = hex(HMAC-SHA256(that mall's secretKey, pgCno|key)) -> RES_BAD_AUTH
 7. `cancelReqDate` = KST date of the key's first attempt (first attempt: today or
    yesterday, KST)                                               -> RES_BAD_DATE
 8. payment not cancelled and no cancel accepted under another key -> RES_ALREADY_CANCELLED
 9. payment approved (TS01)                                       -> RES_NOT_APPROVED
+
+Malls: `mall_id`/`secret_key` are the default mall's; `accounts={mallId: secretKey}` adds others;
+`add_payment(..., account=mallId)` gives a payment to one; a kept request's `.account` is its mallId.
 
 Scripting (step factories of this module, all taking `times=n`):
 - payment script, one step per accepted /find payment lookup: `pending()`,
@@ -43,7 +48,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -280,15 +285,22 @@ class KiccSimulator(SimulatorBase):
         UnknownStatus: lambda step: step.code,
     }
     paid_status = TS_APPROVED
+    account_fields = ("mall_id", "secret_key")
 
     def __init__(
-        self, mall_id: str = DEFAULT_MALL_ID, secret_key: str = DEFAULT_SECRET_KEY, clock: Clock | None = None
+        self,
+        mall_id: str = DEFAULT_MALL_ID,
+        secret_key: str = DEFAULT_SECRET_KEY,
+        clock: Clock | None = None,
+        *,
+        accounts: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(clock)
+        """`accounts`: the other malls, mallId -> secretKey."""
+        super().__init__(clock, accounts)
         self.mall_id = mall_id
         self.secret_key = secret_key
-        self._keys: dict[str, dict[str, _KeyUse]] = {}  # KST day -> key -> use
-        self._first_dates: dict[str, str] = {}  # cancel key -> cancelReqDate of its first attempt
+        self._keys: dict[str, dict[tuple[str, str], _KeyUse]] = {}  # KST day -> (mallId, key) -> use
+        self._first_dates: dict[tuple[str, str], str] = {}  # (mallId, cancel key) -> its first cancelReqDate
         self._sequence = 0
 
     # -- scripting and introspection ----------------------------------------------------------
@@ -302,8 +314,10 @@ class KiccSimulator(SimulatorBase):
         script: Iterable[Step] | None = None,
         cancel_script: Iterable[Step] | None = None,
         settle_after: int = 0,
+        account: str | None = None,
     ) -> None:
-        """Register a payment; `amount` is in minor units as KICC sends it (KRW won, USD cents)."""
+        """Register a payment of mall `account` (default: the default mall); `amount` is in minor
+        units as KICC sends it (KRW won, USD cents)."""
         if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
             raise ValueError("amount must be a non-negative int in minor units")
         if settle_after < 0:
@@ -319,6 +333,7 @@ class KiccSimulator(SimulatorBase):
                 cancel_script=Script(cancel_script or [accept()], f"payment {pg_cno} cancel_script"),
                 settle_after=settle_after,
                 status=self._first_status(steps) or PENDING,
+                account=self._account_arg(account),
             )
 
     def payment(self, pg_cno: str) -> PaymentView:
@@ -335,8 +350,10 @@ class KiccSimulator(SimulatorBase):
             )
 
     def expected_auth(self, pg_cno: str, shop_transaction_id: str) -> str:
-        """The msgAuthValue this simulator accepts (for tests building requests)."""
-        return msg_auth_value(self.secret_key, pg_cno, shop_transaction_id)
+        """The msgAuthValue this simulator accepts for the payment (for tests building requests)."""
+        with self._lock:
+            mall = self._owner(self._subjects.get(pg_cno))
+            return msg_auth_value(self._known(mall, even_revoked=True), pg_cno, shop_transaction_id)
 
     # -- request handling -----------------------------------------------------------------------
 
@@ -352,18 +369,27 @@ class KiccSimulator(SimulatorBase):
         body, problem = _validated(request, required, optional)
         if problem is not None:
             return body, self._refuse(RES_BAD_REQUEST, problem, body)
-        if body["mallId"] != self.mall_id:
+        if self._known(body["mallId"]) is None:
             return body, self._refuse(RES_BAD_MALL, "mallId is not registered", body)
         return body, None
+
+    def _payment(self, body: dict[str, Any]) -> _Payment | None:
+        """The payment the request names if it is the requesting mall's: no other mall's is found."""
+        payment: _Payment | None = self._subjects.get(body["pgCno"])
+        return payment if payment is not None and self._owner(payment) == body["mallId"] else None
+
+    def _named_account(self, headers: dict[str, str], body: dict[str, Any] | None) -> str | None:
+        mall = (body or {}).get("mallId")
+        return mall if isinstance(mall, str) else None
 
     def _find(self, request: Incoming) -> Reply:
         body, refusal = self._front_checks(request, _FIND_REQUIRED, _FIND_OPTIONAL)
         if refusal is not None:
             return refusal
-        if self._key_use(body["shopTransactionId"]) is not None:
+        if self._key_use(body) is not None:
             return self._refuse(RES_DUPLICATE_KEY, "shopTransactionId already used today", body)
         self._remember_key(body, FIND_PATH, None)
-        payment: _Payment | None = self._subjects.get(body["pgCno"])
+        payment = self._payment(body)
         if payment is None:
             return self._refuse(RES_UNKNOWN_PGCNO, "unknown pgCno", body)
         self._progress_settlement(payment)
@@ -377,11 +403,11 @@ class KiccSimulator(SimulatorBase):
         body, refusal = self._front_checks(request, _REVISE_REQUIRED, _REVISE_OPTIONAL)
         if refusal is not None:
             return refusal
-        payment: _Payment | None = self._subjects.get(body["pgCno"])
+        payment = self._payment(body)
         if payment is not None:
             payment.cancel_requests += 1
             _add_once(payment.revise_keys, body["shopTransactionId"])
-        used = self._key_use(body["shopTransactionId"])
+        used = self._key_use(body)
         if used is not None:
             if used.path == REVISE_PATH and used.body == body and used.reply is not None:
                 return self._replay(body, used.reply)
@@ -398,12 +424,12 @@ class KiccSimulator(SimulatorBase):
         key = body["shopTransactionId"]
         if body["reviseTypeCode"] != FULL_CANCEL:
             return self._refuse(RES_UNSUPPORTED_REVISE, "only full cancel (40) is simulated", body)
-        expected = msg_auth_value(self.secret_key, body["pgCno"], key)
+        expected = msg_auth_value(self._known(body["mallId"]), body["pgCno"], key)
         if not hmac.compare_digest(body["msgAuthValue"].encode(), expected.encode()):
             return self._refuse(RES_BAD_AUTH, "msgAuthValue mismatch", body)
-        if not self._date_ok(key, body["cancelReqDate"]):
+        if not self._date_ok((body["mallId"], key), body["cancelReqDate"]):
             return self._refuse(RES_BAD_DATE, "cancelReqDate is not the first attempt's KST date", body)
-        self._first_dates.setdefault(key, body["cancelReqDate"])
+        self._first_dates.setdefault((body["mallId"], key), body["cancelReqDate"])
         cancel = payment.cancel
         if cancel is not None:
             if cancel.key == key and cancel.body == body:
@@ -417,7 +443,7 @@ class KiccSimulator(SimulatorBase):
             return self._refuse(RES_NOT_APPROVED, f"payment status {payment.status}", body)
         return None
 
-    def _date_ok(self, key: str, requested: str) -> bool:
+    def _date_ok(self, key: tuple[str, str], requested: str) -> bool:
         first = self._first_dates.get(key)
         if first is not None:
             return requested == first
@@ -433,8 +459,8 @@ class KiccSimulator(SimulatorBase):
         now = self._clock()
         self._sequence += 1
         cancel_pg_cno, cancel_date = f"{kst(now):%y%m%d%H%M%S}{self._sequence:08d}", kst_stamp(now)
-        answer = self._success(body, pgCno=payment.pg_cno, cancelPgCno=cancel_pg_cno, cancelDate=cancel_date)
-        reply = json_reply(answer)
+        fields = {"pgCno": payment.pg_cno, "cancelPgCno": cancel_pg_cno, "cancelDate": cancel_date}
+        reply = json_reply(self._success(payment, body, **fields))
         settled = payment.settle_after == 0
         payment.cancel = _Cancel(
             body["shopTransactionId"], dict(body), reply, cancel_pg_cno, cancel_date, settled
@@ -461,7 +487,8 @@ class KiccSimulator(SimulatorBase):
         if cancel is None or cancel.cancel_pg_cno != body["cancelPgCno"]:
             return self._refuse(RES_UNKNOWN_CANCEL, "unknown cancelPgCno", body)
         answer = self._success(
-            body, pgCno=payment.pg_cno, cancelPgCno=cancel.cancel_pg_cno, transactionDate=cancel.cancel_date
+            payment, body, pgCno=payment.pg_cno, cancelPgCno=cancel.cancel_pg_cno,
+            transactionDate=cancel.cancel_date,
         )
         if cancel.settled:
             answer["cancelStatus"] = TS_CANCELLED
@@ -470,18 +497,19 @@ class KiccSimulator(SimulatorBase):
 
     # -- keys ---------------------------------------------------------------------------------
 
-    def _today_keys(self) -> dict[str, _KeyUse]:
+    def _today_keys(self) -> dict[tuple[str, str], _KeyUse]:
         """Keys expire at midnight KST: only today's are remembered."""
         today = kst_date(self._clock())
         if today not in self._keys:
             self._keys = {day: keys for day, keys in self._keys.items() if day >= today} | {today: {}}
         return self._keys[today]
 
-    def _key_use(self, key: str) -> _KeyUse | None:
-        return self._today_keys().get(key)
+    def _key_use(self, body: dict[str, Any]) -> _KeyUse | None:
+        """What the request's key was used for today: keys are the mall's own."""
+        return self._today_keys().get((body["mallId"], body["shopTransactionId"]))
 
     def _remember_key(self, body: dict[str, Any], path: str, reply: Reply | None) -> None:
-        self._today_keys()[body["shopTransactionId"]] = _KeyUse(path, dict(body), reply)
+        self._today_keys()[body["mallId"], body["shopTransactionId"]] = _KeyUse(path, dict(body), reply)
 
     # -- answers ------------------------------------------------------------------------------
 
@@ -489,14 +517,14 @@ class KiccSimulator(SimulatorBase):
         """One of the simulator's own check failures."""
         return self._error(res_cd, _MESSAGES[res_cd], detail, body)
 
-    def _success(self, body: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        """A success answer: the fields every one starts with, then `fields` in order."""
+    def _success(self, payment: _Payment, body: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        """A success answer about the payment: the fields every one starts with, then `fields` in order."""
         head = {
             "resCd": RES_SUCCESS,
             "resMsg": "Success",
             "shopTransactionId": body.get("shopTransactionId", ""),
         }
-        return {**head, "mallId": self.mall_id, **fields}
+        return {**head, "mallId": self._owner(payment), **fields}
 
     def _error(self, res_cd: str, res_msg: str, detail: str | None, body: dict[str, Any]) -> Reply:
         answer: dict[str, Any] = {"resCd": res_cd, "resMsg": res_msg}
@@ -510,7 +538,7 @@ class KiccSimulator(SimulatorBase):
         self, payment: _Payment, body: dict[str, Any], status_cd: str | None
     ) -> dict[str, Any]:
         """The documented /find answer; without `status_cd` the not-paid-yet answer."""
-        answer = self._success(body, shopOrderNo=payment.order_id, pgCno=payment.pg_cno)
+        answer = self._success(payment, body, shopOrderNo=payment.order_id, pgCno=payment.pg_cno)
         if status_cd is not None:
             answer["approvalDate"] = kst_stamp(payment.paid_at or self._clock())
             answer["statusCd"] = status_cd

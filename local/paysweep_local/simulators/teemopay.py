@@ -7,15 +7,19 @@ Every answer is HTTP 200 with the envelope {"code", "data", "msg", "traceId"}. C
 the documented order:
 1. headers `timestamp` (13 digits, ms), `nonce` (32 chars), `country`, `app_code` present
    and well-formed                                          -> 414 naming the header
-2. `app_code` is the configured application                 -> 416 "Application not found"
+2. `app_code` is a configured application, not revoked     -> 416 "Application not found"
 3. `country` is the configured country                      -> 414
 4. `timestamp` within 30 s of the simulator clock           -> 414 "request expired"
 5. `nonce` not seen in the last 24 h (then remembered)      -> 414 "nonce repeated"
 6. JSON body with `merchantOrderNo` (<= 32 chars) and `sign` -> 414
 7. `sign` verifies: Base64 SHA1withRSA (PKCS#1 v1.5) with the merchant public key over
    the sorted non-blank body fields without `sign`, joined `name=value` with `&`, plus
-   `&nonce=<nonce>`                                         -> 414 "sign verify failed"
-8. the order exists                                         -> 434 "Merchant order not exist"
+   `&nonce=<nonce>`, with that application's key            -> 414 "sign verify failed"
+8. the order exists and is that application's               -> 434 "Merchant order not exist"
+
+Applications: `app_code`/`merchant_public_key` are the default one's; `accounts={app_code: merchant
+public key}` (PEM or Base64) adds others; `add_order(..., account=app_code)` gives an order to one; a
+kept request's `.account` is its `app_code` header. Answers are not signed (no platform key here).
 
 Scripting (step factories of this module, all taking `times=n`), one step per query
 that passes every check: `pending()`, `paid(amount=None, transaction_amount=None)` (pass
@@ -34,7 +38,7 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -245,6 +249,7 @@ class TeemoPaySimulator(SimulatorBase):
         UnknownStatus: lambda step: step.status,
     }
     paid_status = STATUS_SUCCESS
+    account_fields = ("app_code", "_public_key")
 
     def __init__(
         self,
@@ -252,9 +257,12 @@ class TeemoPaySimulator(SimulatorBase):
         merchant_public_key: str | None = None,
         country: str = DEFAULT_COUNTRY,
         clock: Clock | None = None,
+        *,
+        accounts: Mapping[str, str] | None = None,
     ) -> None:
-        """`merchant_public_key` defaults to `paysweep_local.simulators.keys.merchant_keys().public_b64`."""
-        super().__init__(clock)
+        """`merchant_public_key` defaults to `paysweep_local.simulators.keys.merchant_keys().public_b64`;
+        `accounts`: the other applications, app_code -> merchant public key (held loaded)."""
+        super().__init__(clock, {code: load_public_key(key) for code, key in (accounts or {}).items()})
         if merchant_public_key is None:
             from paysweep_local.simulators.keys import merchant_keys
 
@@ -269,9 +277,14 @@ class TeemoPaySimulator(SimulatorBase):
     # -- scripting and introspection ----------------------------------------------------------
 
     def add_order(
-        self, merchant_order_no: str, amount: str | int | Decimal, script: Iterable[Step] | None = None
+        self,
+        merchant_order_no: str,
+        amount: str | int | Decimal,
+        script: Iterable[Step] | None = None,
+        account: str | None = None,
     ) -> None:
-        """Register an order; `amount` in KRW whole won ("1000" or 1000)."""
+        """Register an order of application `account` (default: the default one); `amount` in KRW
+        whole won ("1000" or 1000)."""
         steps = list(script) if script is not None else [paid()]
         with self._lock:
             number = next(self._trade_numbers)
@@ -281,6 +294,7 @@ class TeemoPaySimulator(SimulatorBase):
                 script=Script(steps, f"order {merchant_order_no} script"),
                 trade_no=f"TS{kst(self._clock()):%y%m%d}{number % 10000:04d}KR{number:016d}",
                 status=self._first_status(steps),
+                account=self._account_arg(account),
             )
 
     def order(self, merchant_order_no: str) -> OrderView:
@@ -303,10 +317,11 @@ class TeemoPaySimulator(SimulatorBase):
         body, problem = _body_problem(request)
         if problem is not None:
             return self._envelope(CODE_BAD_PARAMETER, problem)
-        if not self._signature_ok(body, request.headers["nonce"]):
+        app_code = request.headers["app_code"]
+        if not self._signature_ok(body, request.headers["nonce"], self._known(app_code)):
             return self._envelope(CODE_BAD_PARAMETER, MSG_SIGN_FAILED)
         order: _Order | None = self._subjects.get(body["merchantOrderNo"])
-        if order is None:
+        if order is None or self._owner(order) != app_code:  # no other application's order is found
             return self._envelope(CODE_ORDER_NOT_FOUND, MSG_ORDER_NOT_FOUND)
         return self._query(order, body, default=lambda: self._state_reply(order))
 
@@ -322,7 +337,7 @@ class TeemoPaySimulator(SimulatorBase):
         for name in ("country", "app_code"):
             if not headers.get(name, "").strip():
                 return self._envelope(CODE_BAD_PARAMETER, f"{name} header is missing")
-        if headers["app_code"] != self.app_code:
+        if self._known(headers["app_code"]) is None:
             return self._envelope(CODE_APP_NOT_FOUND, MSG_APP_NOT_FOUND)
         if headers["country"] != self.country:
             return self._envelope(CODE_BAD_PARAMETER, f"country {headers['country'][:8]} is not supported")
@@ -343,14 +358,17 @@ class TeemoPaySimulator(SimulatorBase):
         self._nonces[nonce] = now
         return None
 
-    def _signature_ok(self, body: dict[str, Any], nonce: str) -> bool:
+    def _signature_ok(self, body: dict[str, Any], nonce: str, public_key: rsa.RSAPublicKey) -> bool:
         try:
             signature = base64.b64decode(body["sign"], validate=True)
             message = string_to_sign(body, nonce).encode("utf-8")
-            self._public_key.verify(signature, message, padding.PKCS1v15(), hashes.SHA1())
+            public_key.verify(signature, message, padding.PKCS1v15(), hashes.SHA1())
         except (binascii.Error, ValueError, InvalidSignature):
             return False
         return True
+
+    def _named_account(self, headers: dict[str, str], body: dict[str, Any] | None) -> str | None:
+        return headers.get("app_code")
 
     # -- answers ------------------------------------------------------------------------------
 

@@ -4,6 +4,11 @@ From the provider reference (PROVIDERS-toss.md T.1-T.9.5), never the product: a 
 mirrored. `[GAP]` marks an assumption it left open. A lookup reveals the next step of the payment's `script`; a
 cancel that passes Toss's checks, the next of its `cancel_script` (`accept()`, `accept_then_timeout(s)`, `raw()`),
 Toss's answer, kept for its Idempotency-Key. A `fail_next` fault stands in front of Toss: nothing is kept.
+
+Shops: `secret_key`/`mid` are the default shop's, `accounts={secretKey: mId}` adds others. A payment
+(`add_payment(..., account=secretKey)`) is found with its own shop's key only: another shop's key gets
+NOT_FOUND_PAYMENT as any unknown id (T.6: "wrong key or environment?"; T-GAP 16). A kept request's
+`.account` is the key it authenticated with.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import copy
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -95,21 +100,27 @@ class TossSimulator(base.SimulatorBase):
     paths = _Routes({_LOOKUP.pattern, _CANCEL.pattern})
     statuses: ClassVar[dict[type, Callable[[Any], Any]]] = {Status: lambda step: step.status}
     paid_status = DONE
+    account_fields = ("secret_key", "mid")
 
-    def __init__(self, secret_key: str = DEFAULT_SECRET_KEY, mid: str = MID, clock: base.Clock | None = None):
-        super().__init__(clock)
+    def __init__(self, secret_key: str = DEFAULT_SECRET_KEY, mid: str = MID, clock: base.Clock | None = None,
+                 *, accounts: Mapping[str, str] | None = None):
+        """`accounts`: the other shops, secretKey -> mId."""
+        super().__init__(clock, accounts)
         self.secret_key, self.mid = secret_key, mid
         self._kept: dict[tuple[Any, ...], tuple[Reply, datetime, float]] = {}  # -> answer, expiry, ready_s
 
     def add_payment(self, order_id: str, amount: float, currency: str = "KRW", *, method: str = CARD,
-                    script: Iterable[Step] = (), cancel_script: Iterable[Step] = (), payment_key: str = "") -> str:
-        """Register a payment, return its paymentKey. Re-adding an orderId shows the latest attempt [GAP]."""
+                    script: Iterable[Step] = (), cancel_script: Iterable[Step] = (), payment_key: str = "",
+                    account: str | None = None) -> str:
+        """Register a payment of the shop whose secret key is `account` (default: the default shop's),
+        return its paymentKey. Re-adding an orderId shows the latest attempt [GAP]."""
         steps, now, key = list(script) or [done()], self._clock(), payment_key or uuid.uuid4().hex
         with self._lock:
             self._subjects[order_id] = self._subjects[key] = Payment(  # found by either id
                 order_id=order_id, payment_key=key, amount=amount, currency=currency, method=method, requested_at=now,
                 status=(status := self._first_status(steps) or READY), paid_at=now if status in _APPROVED else None,
-                script=Script(steps, f"{order_id} script"), cancel_script=Script(list(cancel_script) or [accept()]))
+                script=Script(steps, f"{order_id} script"), account=self._account_arg(account),
+                cancel_script=Script(list(cancel_script) or [accept()]))
         return key
 
     def payment(self, order_id: str) -> Payment:
@@ -131,27 +142,30 @@ class TossSimulator(base.SimulatorBase):
 
     def _handle(self, request: Incoming) -> Reply:
         """Basic auth first ([GAP] no header, another scheme, bad Base64 or a password: UNAUTHORIZED_KEY)."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        try:
-            user = base64.b64decode(token, validate=True).decode() if scheme == "Basic" else ""
-        except ValueError:  # binascii.Error, UnicodeDecodeError
-            user = ""
-        if user != self.secret_key + ":":
+        user, account = _basic_user(request.headers), self._named_account(request.headers, None)
+        if self._known(account) is None:
             return _REFUSALS["INCORRECT_BASIC_AUTH_FORMAT" if user and ":" not in user else "UNAUTHORIZED_KEY"]
         lookup = _LOOKUP.fullmatch(request.path)  # only GETs: _receive sends other lookups to 404
         by_order, ident = lookup.groups() if lookup else (None, _CANCEL.fullmatch(request.path)[1])  # type: ignore
-        if (p := self._subjects.get(ident)) is None or ident != (p.order_id if by_order else p.payment_key):
-            return _REFUSALS["NOT_FOUND_PAYMENT"]
-        return self._query(p, {}, lambda: json_reply(self._json(p))) if lookup else self._idempotent(request, p)
+        p = self._subjects.get(ident)
+        if p is None or ident != (p.order_id if by_order else p.payment_key) or self._owner(p) != account:
+            return _REFUSALS["NOT_FOUND_PAYMENT"]  # unknown, or another shop's
+        if lookup:
+            return self._query(p, {}, lambda: json_reply(self._json(p)))
+        return self._idempotent(request, p, str(account))
 
-    def _idempotent(self, request: Incoming, p: Payment) -> Reply:
+    def _named_account(self, headers: dict[str, str], body: dict[str, Any] | None) -> str | None:
+        user = _basic_user(headers)
+        return user.removesuffix(":") if user.endswith(":") else None
+
+    def _idempotent(self, request: Incoming, p: Payment, account: str) -> Reply:
         """Answer a cancel, or replay what its key kept (whatever the body); 409 until that has left."""
         key, now, now_s = request.headers.get("idempotency-key"), self._clock(), time.monotonic()
         if key is not None and len(key) > 300:
             return _REFUSALS["INVALID_IDEMPOTENCY_KEY"]
         p.cancel_requests += 1
         p.cancel_keys += [key] if key is not None and key not in p.cancel_keys else []
-        if (kept := self._kept.get(scope := (key, self.secret_key, request.path, "POST"))) and now < kept[1]:
+        if (kept := self._kept.get(scope := (key, account, request.path, "POST"))) and now < kept[1]:
             return _REFUSALS["IDEMPOTENT_REQUEST_PROCESSING"] if now_s < kept[2] else kept[0]
         sent = self._cancel(p, request)
         if key is not None:  # [GAP] whatever Toss answered, refusals too, is kept and replayed
@@ -190,7 +204,7 @@ class TossSimulator(base.SimulatorBase):
 
     def _json(self, p: Payment, s: Status | None = None) -> dict[str, Any]:
         """Payment object (T.3), Example 1's fields, card null. [GAP] VAT = balance / 11; VA refunds: at once."""
-        s = s or Status(p.status)
+        s, mid = s or Status(p.status), self._known(self._owner(p), even_revoked=True)  # its shop's mId
         total = p.amount if s.amount is None else s.amount
         balance = self._balance(p) if s.balance is None else s.balance
         due = s.due or p.requested_at + timedelta(days=7)  # [GAP] expired once past it
@@ -200,7 +214,7 @@ class TossSimulator(base.SimulatorBase):
               "settlementStatus": "COMPLETED" if ok else "INCOMPLETED",
               "refundStatus": "COMPLETED" if ok and p.cancels else "NONE"} if p.method == VIRTUAL_ACCOUNT else None
         return _FIXED | {
-            "mId": self.mid, "paymentKey": p.payment_key, "orderId": p.order_id, "status": s.status,
+            "mId": mid, "paymentKey": p.payment_key, "orderId": p.order_id, "status": s.status,
             "method": None if s.status == EXPIRED else p.method, "currency": s.currency or p.currency,
             "totalAmount": total, "balanceAmount": balance, "suppliedAmount": round(balance - vat, 2), "vat": vat,
             "requestedAt": _iso(p.requested_at), "approvedAt": _iso(p.paid_at) if ok else None,
@@ -224,6 +238,15 @@ class TossSimulator(base.SimulatorBase):
 
     def _stand_in(self, key: str) -> Payment:
         return Payment(requested_at=self._clock(), script=Script([ready()]), cancel_script=Script([accept()]))
+
+
+def _basic_user(headers: dict[str, str]) -> str:
+    """The Basic credentials' `user:password` text; "" without Basic credentials in Base64 of UTF-8."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    try:
+        return base64.b64decode(token, validate=True).decode() if scheme == "Basic" else ""
+    except ValueError:  # binascii.Error, UnicodeDecodeError
+        return ""
 
 
 def _iso(moment: datetime) -> str:
