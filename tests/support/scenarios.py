@@ -7,12 +7,20 @@ from decimal import Decimal
 from typing import Any
 
 from paysweep_local.simulators import kicc, toss
+from paysweep_local.simulators.keys import kicc_secret, teemopay_secret, toss_secret
 from paysweep_local.stack import LocalStack
 
 KICC = "kicc-wechatpay"
 TEEMO = "teemopay"
 TOSS = "toss-payments"
 
+ACCOUNTS = ("seller-b", "seller-c")
+"""The merchant accounts the integration stack's secrets hold beside each provider's default."""
+ACCOUNT_SECRETS = {
+    "kicc-wechatpay": kicc_secret(accounts=ACCOUNTS),
+    "teemopay": teemopay_secret(accounts=ACCOUNTS),
+    "toss-payments": toss_secret(accounts=ACCOUNTS),
+}
 INTEGRATION_PARAMETERS = {"HttpTimeoutSeconds": "3"}
 """The integration stack's template parameters: provider timeouts of 3 s (instead of the
 documented 30 s) keep timeout tests quick."""
