@@ -12,17 +12,9 @@ from paysweep_local.simulators import kicc, teemopay, toss
 from paysweep_local.stack import LocalStack
 from support.invariants import check_all
 from support.outcomes import Published
-from support.scenarios import KICC, TEEMO, TOSS, kicc_revises
+from support.scenarios import KICC, TEEMO, TOSS, kicc_revises, simulator_account
 
-ACCOUNT_FIELD = {KICC: "mallId", TEEMO: "appCode", TOSS: "secretKey"}
-"""What names an account in a simulator's kept requests (`RecordedRequest.account`)."""
-
-
-def account_of(stack: LocalStack, provider: str, merchant: str | None) -> str:
-    """The simulator's name of a merchant account: its mallId, app code or secret key."""
-    secret = stack.credentials[provider]
-    fields = secret if merchant is None else secret["accounts"][merchant]
-    return str(fields[ACCOUNT_FIELD[provider]])
+account_of = simulator_account
 
 
 def add(stack: LocalStack, provider: str, order_id: str, merchant: str | None, *, paid: int = 1000,

@@ -1,6 +1,8 @@
 """The chaos soak: about 2,000 orders, random faults at about 10 % of steps, two sweepers at once.
 
-Three providers: KICC and Toss Payments (which cancel), TeemoPay (which cannot). Some customers pay
+Three providers: KICC and Toss Payments (which cancel), TeemoPay (which cannot), each with three
+merchant accounts (its default and two more, one in three orders each): every request must be made
+as its order's account, every message name its order's account. Some customers pay
 after their order expired (the provider's books change after the decision): the sweeps' audits must
 find every such payment and correct its outcome (CANCELLED or REVIEW `LATE_PAYMENT`; a late deposit
 into a Toss virtual account, which paysweep cannot refund, REVIEW `LATE_PAYMENT`), and audit
@@ -34,7 +36,16 @@ from paysweep_local.simulators import kicc, teemopay, toss
 from paysweep_local.stack import LocalStack
 from support.invariants import check_all
 from support.outcomes import Published
-from support.scenarios import KICC, TEEMO, TOSS, toss_cancel_path, toss_lookup_path
+from support.scenarios import (
+    ACCOUNT_SECRETS,
+    ACCOUNTS,
+    KICC,
+    TEEMO,
+    TOSS,
+    simulator_account,
+    toss_cancel_path,
+    toss_lookup_path,
+)
 from support.settle import unsettled
 
 ORDERS = int(os.environ.get("PAYSWEEP_SOAK_ORDERS") or "2000")
@@ -151,35 +162,41 @@ def toss_script(kind: str) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def soak_stack() -> Iterator[LocalStack]:
-    with LocalStack(parameters={"HttpTimeoutSeconds": str(HTTP_TIMEOUT_SECONDS)}, function_env=SOAK_ENV) as stack:
+    with LocalStack(parameters={"HttpTimeoutSeconds": str(HTTP_TIMEOUT_SECONDS)}, function_env=SOAK_ENV,
+                    credentials=ACCOUNT_SECRETS) as stack:
         yield stack
 
 
-def register(stack: LocalStack, rng: random.Random) -> dict[str, Kind]:
+def register(stack: LocalStack, rng: random.Random) -> tuple[dict[str, Kind], dict[str, str | None]]:
+    """The orders' kinds, and the merchant account each names (None: the default), one in three each."""
     kinds: dict[str, Kind] = {}
+    merchants: dict[str, str | None] = {}
     for n in range(ORDERS):
         kind = rng.choices(KINDS, weights=[k.weight for k in KINDS])[0]
-        kinds[f"S{n:05d}-{kind.name}"[:32]] = kind
+        order_id = f"S{n:05d}-{kind.name}"[:32]
+        kinds[order_id], merchants[order_id] = kind, rng.choice((None, *ACCOUNTS))
 
     def write(order_id: str) -> None:
-        kind = kinds[order_id]
+        kind, merchant = kinds[order_id], merchants[order_id]
         expires = stack.now() + timedelta(minutes=3) if kind.expiring else None
+        account = simulator_account(stack, kind.provider, merchant)
         if kind.provider == KICC:
-            stack.kicc.add_payment(f"PG{order_id}", order_id, 1000, script=kicc_script(kind.name))
-            stack.register(order_id, KICC, 1000, refs={"pgCno": f"PG{order_id}"}, expires_at=expires)
+            stack.kicc.add_payment(f"PG{order_id}", order_id, 1000, script=kicc_script(kind.name), account=account)
+            stack.register(order_id, KICC, 1000, refs={"pgCno": f"PG{order_id}"}, expires_at=expires,
+                           merchant_id=merchant)
         elif kind.provider == TOSS:
             method = toss.VIRTUAL_ACCOUNT if kind.name in TOSS_ACCOUNTS else toss.CARD
             paid = {"mismatch": 999, "va-mismatch": 1100}.get(kind.name, 1000)
             stack.toss.add_payment(order_id, paid, method=method, script=toss_script(kind.name),
-                                   payment_key=toss_payment_key(order_id))
-            stack.register(order_id, TOSS, 1000, expires_at=expires)
+                                   payment_key=toss_payment_key(order_id), account=account)
+            stack.register(order_id, TOSS, 1000, expires_at=expires, merchant_id=merchant)
         else:
-            stack.teemopay.add_order(order_id, "1000", script=teemopay_script(kind.name))
-            stack.register(order_id, TEEMO, 1000, expires_at=expires)
+            stack.teemopay.add_order(order_id, "1000", script=teemopay_script(kind.name), account=account)
+            stack.register(order_id, TEEMO, 1000, expires_at=expires, merchant_id=merchant)
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(write, kinds))
-    return kinds
+    return kinds, merchants
 
 
 def toss_payment_key(order_id: str) -> str:
@@ -255,7 +272,7 @@ def test_chaos_soak(soak_stack: LocalStack) -> None:
     stack.clear()
     published = Published(stack)
     started = time.monotonic()
-    kinds = register(stack, rng)
+    kinds, merchants = register(stack, rng)
     inject_faults(stack, kinds)
     crasher = Crasher(stack, rng)
     sweeps, rounds, backlog, paid_late = 0, 0, [], set()
@@ -284,6 +301,10 @@ def test_chaos_soak(soak_stack: LocalStack) -> None:
     assert not overlapping, f"orders asked about twice at once: {overlapping[:5]}"
     wrong = wrong_outcomes(kinds, items)
     assert not wrong, f"wrong outcomes: {wrong[:10]}"
+    wrong_accounts = signed_with_another_account(stack, kinds, merchants)
+    assert not wrong_accounts, f"requests made as another merchant account: {wrong_accounts[:5]}"
+    mislabelled = [m["eventId"] for m in messages if m.get("merchantId") != merchants[m["orderId"]]]
+    assert not mislabelled, f"messages naming another merchant account than their order: {mislabelled[:5]}"
     second_cancels = [p for p in kinds if kinds[p].provider == KICC and len(stack.kicc.payment(f"PG{p}").revise_keys) > 1]
     second_cancels += [p for p in kinds if kinds[p].provider == TOSS and len(stack.toss.payment(p).cancel_keys) > 1]
     assert not second_cancels, f"a second cancel under another key: {second_cancels}"
@@ -292,6 +313,27 @@ def test_chaos_soak(soak_stack: LocalStack) -> None:
     uncorrected = [o for o in late if not any(m.get("supersedes") for m in messages if m["orderId"] == o)]
     assert not uncorrected, f"late payments never corrected: {uncorrected[:10]}"
     assert sum(faults.values()) >= 0.05 * ORDERS, "the soak injected too few faults to mean anything"
+
+
+def signed_with_another_account(stack: LocalStack, kinds: dict[str, Kind],
+                                merchants: dict[str, str | None]) -> list[str]:
+    """Every provider request, made as the account of the order it is about? (Toss: by the order
+    id in a lookup's path, the paymentKey in a cancel's; KICC: the pgCno; TeemoPay: the order no.)"""
+    by_payment_key = {toss_payment_key(order_id): order_id for order_id in kinds}
+    wrong = []
+    for provider in PROVIDERS:
+        for request in stack.simulators[provider].requests:
+            body = request.body or {}
+            if provider == KICC:
+                order_id = str(body.get("pgCno", ""))[2:]
+            elif provider == TEEMO:
+                order_id = str(body.get("merchantOrderNo", ""))
+            else:
+                last = request.path.rstrip("/").split("/")
+                order_id = last[-1] if "/orders/" in request.path else by_payment_key.get(last[-2], "")
+            if order_id in merchants and request.account != simulator_account(stack, provider, merchants[order_id]):
+                wrong.append(f"{provider} {request.path} for {order_id} as {request.account}")
+    return wrong
 
 
 def pay_late(stack: LocalStack, kinds: dict[str, Kind], items: list[dict[str, Any]], paid: set[str]) -> None:

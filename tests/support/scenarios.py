@@ -21,6 +21,17 @@ ACCOUNT_SECRETS = {
     "teemopay": teemopay_secret(accounts=ACCOUNTS),
     "toss-payments": toss_secret(accounts=ACCOUNTS),
 }
+ACCOUNT_FIELD = {KICC: "mallId", TEEMO: "appCode", TOSS: "secretKey"}
+"""What names an account in a simulator's kept requests (`RecordedRequest.account`)."""
+
+
+def simulator_account(stack: LocalStack, provider: str, merchant: str | None) -> str:
+    """The simulator's name of a merchant account (None: the default): its mallId, app code or key."""
+    secret = stack.credentials[provider]
+    fields = secret if merchant is None else secret["accounts"][merchant]
+    return str(fields[ACCOUNT_FIELD[provider]])
+
+
 INTEGRATION_PARAMETERS = {"HttpTimeoutSeconds": "3"}
 """The integration stack's template parameters: provider timeouts of 3 s (instead of the
 documented 30 s) keep timeout tests quick."""
