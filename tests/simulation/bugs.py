@@ -1,7 +1,8 @@
 """Bugs to seed into the real product, one at a time, to show the simulation finds each.
 
 Each is a small, plausible mistake in the product's own code (applied by patching it in the
-simulation's process); `seed(name)` applies one and returns how to undo it.
+simulation's process), or, for what only a real adapter does, in the simulated adapter that
+stands in for the adapters; `seed(name)` applies one and returns how to undo it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from paysweep.domain import decisions, item
+from paysweep.provider import accounts
 from paysweep.sweep import audit, compensation, engine, order_flow
+
+from simulation import provider
 
 
 def _skip_the_lease_condition() -> list[tuple[Any, str, Any]]:
@@ -93,6 +97,43 @@ def _shrug_at_a_late_payment() -> list[tuple[Any, str, Any]]:
     return [(audit, "decide_audit", decide_audit)]
 
 
+def _sign_with_the_default_account() -> list[tuple[Any, str, Any]]:
+    """The adapter signs every call with the default account's credentials, whatever account the
+    order names: the secret read as it was before merchant accounts (`self._client.credentials()`
+    taken whole, or `account_of(secret, None)`), the mistake each real adapter had to unlearn."""
+
+    def account(self: provider.SimulatedAdapter, order: Any) -> Any:
+        return accounts.account_of(self.credentials(), None)
+
+    return [(provider.SimulatedAdapter, "account", account)]
+
+
+def _fall_back_to_the_default_account() -> list[tuple[Any, str, Any]]:
+    """An account the secret does not hold falls back to the default account's credentials
+    instead of being refused (`accounts.get(merchant_id, default)`): the sweep's check before
+    the call and the adapters both take it."""
+    original = accounts.account_of
+
+    def account_of(secret: Any, merchant_id: str | None) -> Any:
+        try:
+            return original(secret, merchant_id)
+        except accounts.UnknownAccount:
+            return original(secret, None)
+
+    return [(accounts, "account_of", account_of), (provider, "account_of", account_of)]
+
+
+def _republish_without_the_account() -> list[tuple[Any, str, Any]]:
+    """An outcome re-published from the outbox is rebuilt from its record alone, without the
+    order's `merchantId` (the record does not hold it: it is the order's own attribute)."""
+    original = item.message_from_record
+
+    def message_from_record(order_id: str, generation: int, record: Any, merchant_id: Any = None) -> Any:
+        return original(order_id, generation, record)
+
+    return [(item, "message_from_record", message_from_record)]
+
+
 BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
     "skip-the-lease-condition": _skip_the_lease_condition,
     "reuse-no-cancel-key": _reuse_no_cancel_key,
@@ -102,6 +143,9 @@ BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
     "cede-a-shard-for-good": _cede_a_shard_for_good,
     "audit-without-the-lease": _audit_without_the_lease,
     "shrug-at-a-late-payment": _shrug_at_a_late_payment,
+    "sign-with-the-default-account": _sign_with_the_default_account,
+    "fall-back-to-the-default-account": _fall_back_to_the_default_account,
+    "republish-without-the-account": _republish_without_the_account,
 }
 
 

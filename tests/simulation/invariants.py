@@ -4,7 +4,8 @@ write that happens anywhere, after every sweep, and once everything has settled.
 The rules over the table and what was published are those of `support.invariants`, which the
 integration suites check too; here they run after every step, beside what only the simulation can
 check because it knows the provider's books (the truth of every payment, every call made, every
-cancel key), and `complete: true` against the sweep's own shards."""
+cancel key, whose credentials came with each call), and `complete: true` against the sweep's
+own shards."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from paysweep.domain import item as items
 from paysweep.domain.clock import parse_iso, to_iso
 from paysweep.domain.orders import ACTIVE_STATUSES, TERMINAL_STATUSES
+from paysweep.domain.outcomes import OutcomeMessage
 from support.invariants import (
     check_no_mismatched_approval,
     check_not_lost,
@@ -29,6 +31,12 @@ from simulation.scheduler import EPOCH
 
 if TYPE_CHECKING:
     from simulation.world import SweepRun, World
+
+
+UNKNOWN_ACCOUNT = ("an order naming an unknown account ends REVIEW INVALID_ORDER "
+                   "and the provider is never asked about it")
+MESSAGE_ACCOUNT = "every published message carries merchantId exactly when its order names one, equal to it"
+"""Two invariants' names, each checked in two places."""
 
 
 class Violation(AssertionError):
@@ -61,8 +69,19 @@ class Invariants:
 
     def messages(self) -> list[dict[str, Any]]:
         delivered = self.world.delivered.messages
-        self._parsed += [json.loads(message.body) for message in delivered[len(self._parsed):]]
+        for message in delivered[len(self._parsed):]:
+            body = json.loads(message.body)
+            self._names_its_account(message, body)
+            self._parsed.append(body)
         return self._parsed
+
+    def _names_its_account(self, message: OutcomeMessage, body: dict[str, Any]) -> None:
+        """A subscriber filtering on `merchantId` hears of its own orders and of no other's."""
+        named = self.world.plans[message.order_id].merchant_id
+        carried = (body.get("merchantId"), message.attributes().get("merchantId"))
+        if carried != (named, named):
+            self.fail(MESSAGE_ACCOUNT, f"{message.order_id} names {named!r}; its {body['outcome']} message "
+                      f"{message.event_id} carries {carried[0]!r} in its body and {carried[1]!r} in its attributes")
 
     # -- after every write --------------------------------------------------------------------
 
@@ -77,11 +96,29 @@ class Invariants:
             if len(set(payment.cancel_keys)) > 1:
                 self.fail("every integrity failure is cancelled under one key",
                           f"{payment.order_id}: cancels sent under {sorted(set(payment.cancel_keys))}")
+            self._signed(payment)
+
+    def _signed(self, payment: books.Payment) -> None:
+        """Every call the provider received about an order came with the credentials of the
+        order's own account (the books note whose each call presented); an order naming an
+        account the secret lacks is never asked about at all."""
+        if self.world.plans[payment.order_id].unknown_account and payment.presented:
+            self.fail(UNKNOWN_ACCOUNT,
+                      f"{payment.order_id} names {payment.account!r}, which the secret lacks: asked {payment.presented}")
+        for at, kind, whose in payment.presented:
+            if whose != payment.account:
+                self.fail("every provider call for an order was made with that order's account's credentials",
+                          f"{payment.order_id} (account {_account(payment.account)}): {kind} at {at:.3f} s "
+                          f"signed as {_account(whose)}")
 
     def _item(self, item: dict[str, Any]) -> None:
         """A published decision changes only by a correction, and the table never holds an
         approval of a payment made wrong (the truth: `Plan.mismatch`)."""
         order_id, status = item[items.ORDER_ID], item.get(items.STATUS)
+        written = self.world.plans[order_id].merchant_id
+        if item.get(items.MERCHANT_ID) != written:
+            self.fail("an order keeps the account it names",
+                      f"{order_id}: merchantId {item.get(items.MERCHANT_ID)!r}, written as {written!r}")
         if status in TERMINAL_STATUSES:
             outcome = item.get(items.OUTCOME, {})
             transition = (str(status), str(outcome.get("eventId")))
@@ -190,6 +227,13 @@ class Invariants:
         plan, payment = self.world.plans[order_id], self.world.books.payments[order_id]
         outcome = item[items.OUTCOME]
         decided = f"{outcome['outcome']}/{outcome['reason']}" if outcome["reason"] else outcome["outcome"]
+        if plan.unknown_account or decided == "REVIEW/INVALID_ORDER":
+            if not plan.unknown_account or decided != "REVIEW/INVALID_ORDER" or payment.calls:
+                self.fail(UNKNOWN_ACCOUNT,
+                          f"{order_id} names {_account(plan.merchant_id)}"
+                          f"{', which the secret lacks' if plan.unknown_account else ''}: decided {decided}, "
+                          f"{len(payment.calls)} provider call(s)")
+            return
         at = parse_iso(outcome["occurredAt"]).timestamp() - EPOCH.timestamp()
         asked = [start for start, _, kind in payment.calls if kind == "status" and start <= at + 1]
         state_then = payment.state_at(max(asked)) if asked else payment.state_at(at)
@@ -227,3 +271,7 @@ class Invariants:
         left_approved = self.world.can_cancel and plan.mismatch and payment.state_at(1e9) == books.APPROVED
         if left_approved and decided != ("REVIEW/AMOUNT_MISMATCH" if uncancellable else "REVIEW/CANCEL_REFUSED"):
             self.fail("an integrity failure ends CANCELLED or in REVIEW", f"{order_id}: still approved at the provider, {decided}")
+
+
+def _account(merchant_id: str | None) -> str:
+    return "the default account" if merchant_id is None else repr(merchant_id)

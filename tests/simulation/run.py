@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable
+from pathlib import Path
 from typing import NamedTuple
 
 MAX_REPORTED = 5
@@ -112,5 +113,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    # The tests folder, and each function folder as in Lambda's /var/task (pyproject's pytest
+    # pythonpath): the simulated provider takes the providers' profiles from their functions.
+    root = Path(__file__).resolve().parents[2]
+    functions = sorted(str(folder) for folder in (root / "functions").iterdir() if folder.is_dir())
+    sys.path[:0] = [str(root / "tests"), *functions]
     sys.exit(main())

@@ -94,6 +94,46 @@ def test_toss_worlds_cancel_after_a_lookup_and_confirm_by_lookup() -> None:
         "a deposited virtual account is never cancelled"
 
 
+def test_worlds_hold_several_merchant_accounts() -> None:
+    """Most orders name a merchant account of the world's secret (the default account's fields at the
+    top, the named ones under "accounts", each with credentials of its own), and every call about an
+    order presented its account's credentials. An order naming an account the secret lacks ended
+    REVIEW INVALID_ORDER and was never asked about. While one account's key was revoked, its orders'
+    calls were refused (MISCONFIGURED) and the orders decided once it was back; the other accounts'
+    orders were answered meanwhile."""
+    worlds = [World(seed).run() for seed in range(300)]
+    plans = [plan for world in worlds for plan in world.plans.values()]
+    assert sum(plan.merchant_id is not None for plan in plans) > len(plans) / 2, "most orders name an account"
+    assert {len(world.named_accounts) for world in worlds} == {0, 1, 2, 3}
+    for world in worlds:
+        accounts = world.secret.get("accounts", {})
+        assert list(accounts) == world.named_accounts and "accounts" not in world.secret.get("accounts", {})
+        assert len(world.books.accounts) == len(world.named_accounts) + 2, "distinct credentials per account"
+    payments = [p for world in worlds for p in world.books.payments.values() if p.account is not None]
+    assert sum(len(p.presented) for p in payments) > 1000
+    assert all(whose == p.account for p in payments for _, _, whose in p.presented)
+
+    unknown = [(world, plan) for world in worlds for plan in world.plans.values() if plan.unknown_account]
+    assert unknown, "some orders name an account the secret lacks"
+    for world, plan in unknown:
+        [order] = [i for i in world.memory.all_items() if i[item.ORDER_ID] == plan.order_id]
+        assert (order[item.STATUS], order[item.OUTCOME]["reason"]) == ("REVIEW", "INVALID_ORDER")
+        assert not world.books.payments[plan.order_id].calls
+
+    revoked = [world for world in worlds if world.books.refused]
+    assert len(revoked) > 10
+    others_answered = 0
+    for world in revoked:
+        revocation = world.books.revocation
+        assert revocation is not None
+        assert all(whose == revocation.account and revocation.start <= at < revocation.end
+                   for at, _, whose in world.books.refused), "only the revoked account, only while revoked"
+        others_answered += sum(revocation.start <= at < revocation.end
+                               for p in world.books.payments.values() if p.account != revocation.account
+                               for at, _, _ in p.presented)
+    assert others_answered > 20, "the other accounts' orders are asked about as usual meanwhile"
+
+
 def test_the_bugs_are_undone() -> None:
     """A bug hunt leaves the product as it was: the next schedules run the real code."""
     before = item.decide

@@ -3,7 +3,9 @@ calm ticks until everything settles; the architecture's invariants checked after
 and at the end.
 
 Everything random comes from the seed: the provider (can it cancel? as KICC or as Toss
-Payments does, `simulation.provider`), shards, concurrency,
+Payments does, `simulation.provider`), its merchant accounts (the default and up to three named
+ones in its secret; which account each order was paid to, rarely one the secret lacks; one
+account's key refused for a while), shards, concurrency,
 the orders and the truth about each payment, when sweeps start and how long they may run,
 every fault, every latency, and every choice of the scheduler. `World(seed).run()` replays a
 seed exactly.
@@ -22,6 +24,8 @@ from doubles.store import MemoryCompensationJournal, MemoryOrderStore
 from paysweep.config import SweepConfig
 from paysweep.domain.answers import ReportedAmount
 from paysweep.domain.orders import new_order_item
+from paysweep.provider.accounts import ACCOUNTS, SecretAccounts
+from paysweep.provider.guard import GuardedAdapter
 from paysweep.sweep.engine import SweepEngine
 from paysweep.sweep.ratelimit import RateLimiter
 from paysweep.sweep.request import SweepRequest
@@ -30,7 +34,7 @@ from simulation import provider as books
 from simulation.faults import Faults
 from simulation.invariants import Invariants
 from simulation.ports import Delivered, SimulatedJournal, SimulatedPublisher, SimulatedStore
-from simulation.provider import Payment, ProviderBooks, SimulatedAdapter
+from simulation.provider import CREDENTIAL_FIELDS, Payment, ProviderBooks, Revocation, SimulatedAdapter
 from simulation.scheduler import EPOCH, Scheduler, workers_factory
 
 TICK = 60.0
@@ -52,6 +56,30 @@ every other draw of every world stays what it was: a KICC or TeemoPay world repl
 This value keeps the worlds of `test_simulation.REGRESSION_SEEDS` (all KICC or TeemoPay when they
 broke an invariant) what they were; a Toss world is another seed's."""
 HTTP_TIMEOUT = 30
+ACCOUNTS_DRAW = 0x4D45
+"""The merchant accounts have a generator of their own too (the seed XOR this): how many named
+accounts, which account each order names, the revocation. Naming accounts changes no other draw,
+so a world replays as before but for an order naming an account the secret lacks (it is never
+asked about) and a revocation (its MISCONFIGURED answers); this value gives neither to any world of
+`test_simulation.REGRESSION_SEEDS`."""
+MERCHANT_IDS = ("seoul-store", "busan_shop", "JEJU.02", "m-4417", "outlet")
+"""Named accounts are drawn from these (merchantId: letters, digits, - _ .)."""
+NAMED_ACCOUNTS = (0, 1, 1, 2, 2, 2, 3, 3)
+"""How many named accounts a world's secret holds beside the default (0: the single-account
+secret of before, with no "accounts")."""
+UNKNOWN_ACCOUNT = "closed.store"
+"""The account an order names when the secret lacks it: the provider holds its payments."""
+DEFAULT_SHARE = 0.3
+"""Share of the orders that name no account (the default one), where the secret names others."""
+UNKNOWN_SHARE = 0.03
+"""Share of the orders that name an account the secret does not hold (REVIEW INVALID_ORDER)."""
+REVOCATION_SHARE = 0.2
+"""Share of the worlds with faults where one account's key is refused for a while: its orders'
+calls answer MISCONFIGURED (never terminal), the other accounts' are answered as usual."""
+REVOCATION_START, REVOCATION_LENGTH = 150.0, (60.0, 600.0)
+"""When the revocation begins (simulated seconds, drawn up to this) and how long it lasts: it may
+run on into the calm ticks (it is the provider's doing, not a fault of ours that stops), and the
+revoked account's orders are decided once it ends."""
 
 
 @dataclass
@@ -75,6 +103,10 @@ class Plan:
     expires_at: float
     mismatch: bool = False
     notes: list[str] = field(default_factory=list)
+    merchant_id: str | None = None
+    """The account the order names (`merchantId`); None: the default account."""
+    unknown_account: bool = False
+    """The secret does not hold the order's account: REVIEW INVALID_ORDER, never asked about."""
 
 
 class World:
@@ -104,16 +136,62 @@ class World:
         self.journal = MemoryCompensationJournal()
         self.delivered = Delivered()
         self.books = ProviderBooks()
+        self.accounts_rng = random.Random(seed ^ ACCOUNTS_DRAW)
+        named = self.accounts_rng.choice(NAMED_ACCOUNTS)
+        self.named_accounts: list[str] = self.accounts_rng.sample(MERCHANT_IDS, named)
+        self.secret = self._open_accounts()
         slow = rng.random() < 0.25  # a provider that answers in seconds, not milliseconds
         self.adapter = SimulatedAdapter(self.books, self.scheduler, self.faults, can_cancel=self.can_cancel,
                                         http_timeout=HTTP_TIMEOUT, latency=(2.0, 25.0) if slow else (0.05, 2.0),
-                                        looks_up_first=self.looks_up_first)
+                                        credentials=self.read_secret, looks_up_first=self.looks_up_first)
+        self.guarded = GuardedAdapter(self.adapter)
+        """What each engine is given, as the runtime wraps a function's adapter: an account the
+        secret lacks, or a secret without an account's fields, answers MISCONFIGURED."""
         self.plans: dict[str, Plan] = {}
         self.sweeps: list[SweepRun] = []
         self.invariants = Invariants(self)
         self._tokens = itertools.count(1)
 
     # -- building the world ------------------------------------------------------------------
+
+    def _open_accounts(self) -> dict[str, Any]:
+        """The provider's accounts, at the provider and in the secret (the real shape: the default
+        account's fields at the top, the named ones under "accounts"), each with credentials of its
+        own; the account an order may name that the secret lacks is known to the provider only."""
+        rng = self.accounts_rng
+        fields = {merchant_id: self._account_fields(n) for n, merchant_id in enumerate([None, *self.named_accounts])}
+        presented = CREDENTIAL_FIELDS[self.provider_id]
+        for merchant_id, account in [*fields.items(), (UNKNOWN_ACCOUNT, self._account_fields(9))]:
+            self.books.open_account(merchant_id, tuple(account[name] for name in presented))
+        secret: dict[str, Any] = dict(fields.pop(None))
+        if fields:
+            secret[ACCOUNTS] = fields
+        if self.faults.rate and rng.random() < REVOCATION_SHARE:
+            start = rng.uniform(0, REVOCATION_START)
+            self.books.revocation = Revocation(rng.choice([None, *self.named_accounts]), start,
+                                               start + rng.uniform(*REVOCATION_LENGTH))
+        return secret
+
+    def _account_fields(self, n: int) -> dict[str, str]:
+        """One account's fields in the provider's secret, as its adapter reads them."""
+        if self.provider_id == "kicc-wechatpay":
+            return {"mallId": f"M{self.seed % 10_000:04d}{n}", "secretKey": f"kicc-key-{self.seed}-{n}"}
+        if self.provider_id == "toss-payments":
+            return {"secretKey": f"test_sk_{self.seed}_{n}"}
+        return {"appCode": f"APP{n}", "privateKey": f"teemo-key-{self.seed}-{n}", "country": "KR"}
+
+    def read_secret(self) -> dict[str, Any]:
+        """The provider secret (the `CredentialSource` of the adapter and of `SecretAccounts`)."""
+        return self.secret
+
+    def _account_of_order(self) -> tuple[str | None, bool]:
+        """The account an order names, and whether the secret lacks it."""
+        draw = self.accounts_rng.random()
+        if draw < UNKNOWN_SHARE:
+            return UNKNOWN_ACCOUNT, True
+        if draw < UNKNOWN_SHARE + DEFAULT_SHARE or not self.named_accounts:
+            return None, False
+        return self.accounts_rng.choice(self.named_accounts), False
 
     def add_orders(self) -> None:
         for n in range(self.rng.choice((1, 2, 3, 4, 4, 8))):
@@ -127,7 +205,9 @@ class World:
             kinds += ["partial", "currency", "refuses_cancel"]
         truth = rng.choice(kinds)
         amount = Decimal(rng.choice((1000, 15000, 990)))
-        payment = Payment(order_id, books.APPROVED, confirm_delay=rng.choice((0.0, 0.0, 90.0)))
+        merchant_id, unknown_account = self._account_of_order()
+        payment = Payment(order_id, books.APPROVED, confirm_delay=rng.choice((0.0, 0.0, 90.0)),
+                          account=merchant_id)
         mismatch = False
         if truth in ("match", "late"):
             payment.paid = ReportedAmount(amount, "KRW")
@@ -149,9 +229,11 @@ class World:
             created_at=created, first_check_after=timedelta(seconds=rng.uniform(0, 200)),
             expires_at=EPOCH + timedelta(seconds=expires_in),
             refs={ref: f"PG-{order_id}" for ref in self.adapter.profile.required_refs}, profile=self.adapter.profile,
+            merchant_id=merchant_id,
         )
         self.memory.put_new(order)
-        self.plans[order_id] = Plan(order_id, truth, amount, expires_in, mismatch)
+        self.plans[order_id] = Plan(order_id, truth, amount, expires_in, mismatch, merchant_id=merchant_id,
+                                    unknown_account=unknown_account)
 
     # -- sweeps --------------------------------------------------------------------------------
 
@@ -162,7 +244,7 @@ class World:
             self.invariants.after_step()
 
         return SweepEngine(
-            adapter=self.adapter,
+            adapter=self.guarded,
             store=SimulatedStore(self.memory, self.scheduler, self.faults, after_write),
             journal=SimulatedJournal(self.journal, self.scheduler, self.faults, after_write),
             publisher=SimulatedPublisher(self.delivered, self.scheduler, self.faults, after_write),
@@ -173,6 +255,7 @@ class World:
             workers=workers_factory(self.scheduler),
             new_token=lambda: str(next(self._tokens)),
             rng=random.Random(self.rng.getrandbits(64)),
+            accounts=SecretAccounts(self.read_secret),
         )
 
     def start_sweep(self, start: float, timeout: float) -> None:
@@ -226,9 +309,19 @@ class World:
         return self
 
     def describe(self) -> str:
+        revoked = self.books.revocation
+        revocation = (f", {'the default' if revoked.account is None else revoked.account} revoked "
+                      f"{revoked.start:.0f}-{revoked.end:.0f} s" if revoked else "")
         return (
             f"seed {self.seed}: {self.provider_id}, {len(self.plans)} orders "
-            f"({', '.join(f'{p.order_id}={p.truth}' for p in self.plans.values())}), {self.shard_count} shard(s), "
+            f"({', '.join(f'{p.order_id}={p.truth}{_at(p)}' for p in self.plans.values())}), "
+            f"accounts: the default + {self.named_accounts}{revocation}, "
+            f"{self.shard_count} shard(s), "
             f"fault rate {self.faults.rate:.0%}, {len(self.sweeps)} sweeps, faults {self.faults.injected}"
         )
+
+
+def _at(plan: Plan) -> str:
+    """Where an order's account shows in `World.describe`: `@account`, `@account?` when unknown."""
+    return f"@{plan.merchant_id}{'?' if plan.unknown_account else ''}" if plan.merchant_id else ""
 
