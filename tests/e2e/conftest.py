@@ -6,8 +6,13 @@ the secrets (README step 1), the deploy (README step 2) with `AllowInsecureHttp=
 schedules disabled after the deploy (the schedule test enables one for a while). On top of it
 this suite adds one SQS queue per outcome topic, and the roles' inline policies as deployed.
 
-Two settings, here only: ``HttpTimeoutSeconds=3`` (instead of the documented 30 s) keeps the
-outage test short; ``SECRET_MAX_AGE_SECONDS=0`` reaches every function worker through MiniStack's
+Settings here only: ``HttpTimeoutSeconds=3`` (instead of the documented 30 s) keeps the
+outage test short; ``CheckQueueVisibilitySeconds=15`` and ``CheckQueueMaxReceiveCount=2`` (instead
+of 720 s and 5) take a check request that always fails to its dead-letter queue in about 30 s, not
+48 minutes. AWS would refuse a visibility timeout below the functions' 120 s timeout; MiniStack
+does not compare them, and 15 s still outlasts a check there (2 s did not: a request whose first
+check was still running was delivered again, and reached the dead-letter queue although its check
+succeeded). ``SECRET_MAX_AGE_SECONDS=0`` reaches every function worker through MiniStack's
 environment (as ``REQUESTS_CA_BUNDLE`` does, set by LocalStack), so a warm worker re-reads its
 secret on every sweep and the least-privilege test sees the ProviderSecret statement go at once
 (the product default, 300 s, would hide it).
@@ -25,7 +30,7 @@ from e2e.deployed import PROVIDER_IDS, E2EStack
 from e2e.policies import RolePolicies, role_name_of
 from paysweep_local.stack import LocalStack
 
-E2E_PARAMETERS = {"HttpTimeoutSeconds": "3"}
+E2E_PARAMETERS = {"HttpTimeoutSeconds": "3", "CheckQueueVisibilitySeconds": "15", "CheckQueueMaxReceiveCount": "2"}
 E2E_FUNCTION_ENV = {"SECRET_MAX_AGE_SECONDS": "0"}
 SETUP_SECONDS: dict[str, float] = {}
 """How long the session's set-up took, by step (printed at the end of the session)."""

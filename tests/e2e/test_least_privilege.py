@@ -12,7 +12,7 @@ the compensation journal is only read after an abandoned lease, so that scenario
 
 The conditional OutcomeTopicsKey statement (KMS, only with TopicKmsKeyArn) is not deployed here:
 MiniStack does not ask SNS publishers for KMS permissions (README, MiniStack gaps); the template
-rules test checks that statement.
+rules test checks that statement. Nor is the CheckQueue statement taken away (`NOT_SHOWN_HERE`).
 """
 
 from __future__ import annotations
@@ -286,12 +286,19 @@ def test_the_deployed_policy_allows_every_call_of_a_sweep(stack: E2EStack, provi
     assert sweep.delivered == {order_id: outcome for outcome, order_id in sweep.orders.items()}
 
 
+NOT_SHOWN_HERE = {
+    "CheckQueue": "Lambda's poller of the function's check queue uses it, never a sweep, and MiniStack's "
+    "poller is not authorised against the function's role (README, MiniStack gaps): removing it fails "
+    "nothing here. tests/template checks it: exactly the poller's actions on the function's own queue.",
+}
+"""Statements of the deployed policies whose need a local sweep cannot show, with the reason."""
+
 VARIANTS_PER_FUNCTION = {KICC: 11, TEEMO: 10, TOSS: 11}
 """OrdersTable: the statement and each of its 3 resources (the table, the due and audit indexes);
 CompensationJournal; OutcomeTopics:
 the statement and each of its topics (4 for KICC and Toss Payments; 3 for TeemoPay, which never
-publishes CANCELLED); ProviderSecret. A grant added to or taken from the template changes the count, and
-the test below fails on it: no grant goes untested."""
+publishes CANCELLED); ProviderSecret (CheckQueue is left out, NOT_SHOWN_HERE). A grant added to or
+taken from the template changes the count, and the test below fails on it: no grant goes untested."""
 
 
 def cases() -> list[tuple[str, int]]:
@@ -306,7 +313,7 @@ def test_without_each_statement_or_resource_the_sweep_fails_on_that_call(
 ) -> None:
     policies = role_policies[provider]
     name = policies.statement_policy()
-    every = list(variants(policies.deployed[name]))
+    every = [v for v in variants(policies.deployed[name]) if v.sid not in NOT_SHOWN_HERE]
     assert len(every) == VARIANTS_PER_FUNCTION[provider], (
         f"{provider}'s policy now has {len(every)} statement/resource variants, not {VARIANTS_PER_FUNCTION[provider]}: "
         f"{[v.label for v in every]}; give the new one its scenario in expectation()"

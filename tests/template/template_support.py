@@ -161,6 +161,39 @@ def sam_translate(template: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
+SCHEDULE_EVENT_TYPES = ("ScheduleV2", "Schedule")
+ESM = "AWS::Lambda::EventSourceMapping"
+
+
+def provider_functions(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The provider functions, found generically: every AWS::Serverless::Function that a schedule
+    sweeps (so a new provider's function is covered without editing the tests)."""
+    found = {
+        name: body
+        for name, body in resources_of_type(template, "AWS::Serverless::Function").items()
+        if any(
+            event.get("Type") in SCHEDULE_EVENT_TYPES
+            for event in ((body.get("Properties") or {}).get("Events") or {}).values()
+        )
+    }
+    assert found, "template.yaml has no scheduled (provider) function"
+    return found
+
+
+def mappings_of(template: Mapping[str, Any], function: str) -> dict[str, dict[str, Any]]:
+    """The AWS::Lambda::EventSourceMapping resources that invoke `function` (by logical id)."""
+    return {
+        name: body
+        for name, body in resources_of_type(template, ESM).items()
+        if (body.get("Properties") or {}).get("FunctionName") == {"Ref": function}
+    }
+
+
+def get_att(resource: str, attribute: str) -> dict[str, list[str]]:
+    """`!GetAtt resource.attribute` as the template parser gives it."""
+    return {"Fn::GetAtt": [resource, attribute]}
+
+
 def walk(node: Any) -> Iterator[Any]:
     """Every value of a nested template fragment, depth first."""
     yield node

@@ -2,9 +2,9 @@
 
 Each test names the promise it protects: one function per provider folder with its handler,
 the shared layer and runtime, timeouts that fit the providers' 30 s, the orders table's
-cost/durability settings and its due index, least-privilege IAM per function, the README
-documenting every parameter, the outputs merchants and subscribers rely on, and alarms that
-reach the operators and point at a runbook section.
+cost/durability settings and its due index, least-privilege IAM per function (its own check
+queue's poller included), the README documenting every parameter, the outputs merchants and
+subscribers rely on, and alarms that reach the operators and point at a runbook section.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from template_support import REPO, resources_of_type
+from template_support import REPO, get_att, mappings_of, resources_of_type
 
 FUNCTION = "AWS::Serverless::Function"
 ALARM = "AWS::CloudWatch::Alarm"
@@ -53,6 +53,10 @@ DYNAMODB_ITEM_ACTIONS = {
     "dynamodb:ConditionCheckItem",
 }
 TOPIC_KEY_ACTIONS = {"kms:GenerateDataKey", "kms:GenerateDataKey*", "kms:Decrypt"}
+CHECK_QUEUE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+"""What Lambda's poller of an SQS event source mapping does with the function's role (Lambda
+Developer Guide, "Creating and configuring an Amazon SQS event source mapping"): on the function's
+own check queue, and nothing more."""
 RUNBOOK = re.compile(r"see README runbook: ([A-Za-z0-9][A-Za-z0-9_-]*)")
 
 
@@ -377,6 +381,19 @@ def own_secret(name: str, template: Mapping[str, Any], function: Mapping[str, An
     return dict(secret)
 
 
+def own_check_queue(name: str, template: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ARN (`!GetAtt <Queue>.Arn`) of the SQS queue the function's event source mapping polls,
+    None for a function without one; more than one fails (test_check_queues says which)."""
+    sources = []
+    for body in mappings_of(template, name).values():
+        source = body["Properties"].get("EventSourceArn")
+        target = (source.get("Fn::GetAtt") or [None])[0] if isinstance(source, Mapping) else None
+        if (template["Resources"].get(target) or {}).get("Type") == "AWS::SQS::Queue":
+            sources.append(dict(source))
+    assert len(sources) <= 1, f"{name} polls several queues: {sources}"
+    return sources[0] if sources else None
+
+
 def test_each_function_reads_only_its_own_provider_secret(template: dict[str, Any]) -> None:
     secrets = {name: own_secret(name, template, body)["Ref"] for name, body in functions(template).items()}
     assert len(set(secrets.values())) == len(secrets), f"functions share a provider secret: {secrets}"
@@ -399,6 +416,7 @@ def test_iam_statements_are_scoped_to_the_stacks_own_resources(template: dict[st
     for name, body in functions(template).items():
         topics = published_topics(template, name, body)
         secret = own_secret(name, template, body)
+        queue = own_check_queue(name, template)
         problems: list[str] = []
         for statement in statements(name, body):
             sid = statement.get("Sid", "?")
@@ -443,6 +461,12 @@ def test_iam_statements_are_scoped_to_the_stacks_own_resources(template: dict[st
             elif service == "kms":
                 if not set(actions) <= TOPIC_KEY_ACTIONS or resources != [{"Ref": "TopicKmsKeyArn"}]:
                     problems.append(f"{sid}: kms beyond the outcome topics' key: {actions} {resources}")
+            elif service == "sqs":
+                if queue is None or not set(actions) <= CHECK_QUEUE_ACTIONS or resources != [queue]:
+                    problems.append(
+                        f"{sid}: sqs beyond polling its own check queue ({sorted(CHECK_QUEUE_ACTIONS)} on "
+                        f"{queue}): {actions} {resources}"
+                    )
             else:
                 problems.append(f"{sid}: unexpected service {service} ({actions} on {resources})")
         assert not problems, f"{name}: IAM statements beyond least privilege:\n  " + "\n  ".join(problems)
@@ -462,7 +486,8 @@ def granted(template: Mapping[str, Any], name: str, body: Mapping[str, Any]) -> 
 
 
 def test_each_function_may_do_what_the_engine_does(template: dict[str, Any]) -> None:
-    """The other half of least privilege: a missing grant fails every sweep with AccessDenied."""
+    """The other half of least privilege: a missing grant fails every sweep with AccessDenied (or,
+    for the check queue, the event source mapping)."""
     dynamodb = allowed_dynamodb_resources(template)
     for name, body in functions(template).items():
         grants = granted(template, name, body)
@@ -475,6 +500,9 @@ def test_each_function_may_do_what_the_engine_does(template: dict[str, Any]) -> 
         for topic in published_topics(template, name, body):
             needed[repr(topic)] = {"sns:Publish"}  # PublishBatch is authorised by sns:Publish
         needed[repr(own_secret(name, template, body))] = {"secretsmanager:GetSecretValue"}
+        queue = own_check_queue(name, template)
+        if queue is not None:  # without them Lambda refuses the mapping, or its poller is denied
+            needed[repr(queue)] = CHECK_QUEUE_ACTIONS
         missing = {
             resource: sorted(actions - grants.get(resource, set())) for resource, actions in needed.items()
         }
@@ -640,10 +668,11 @@ def test_every_provider_has_every_alarm_on_its_own_function_and_metrics(template
                     value = dimension.get("Value")
                     if dimension.get("Name") == "FunctionName" and value != {"Ref": f"{prefix}Function"}:
                         problems.append(f"{name} watches {value}, not {prefix}Function")
-                    if dimension.get("Name") == "QueueName" and value != {
-                        "Fn::GetAtt": [f"{prefix}FunctionSweepQueue", "QueueName"]
-                    }:
-                        problems.append(f"{name} watches {value}, not {prefix}FunctionSweepQueue")
+                    own_queues = (f"{prefix}FunctionSweepQueue", f"{prefix}CheckDeadLetterQueue")
+                    if dimension.get("Name") == "QueueName" and value not in [
+                        get_att(queue, "QueueName") for queue in own_queues
+                    ]:
+                        problems.append(f"{name} watches {value}, not one of its own queues {own_queues}")
     assert not problems, "\n".join(problems)
     assert all(len(found) == 1 for found in ids.values()), (
         f"each provider's alarms name and watch one provider id (description prefix, provider dimension): {ids}"
