@@ -27,8 +27,10 @@ from collections.abc import Iterator
 
 import pytest
 from e2e.deployed import PROVIDER_IDS, E2EStack
+from e2e.outcomes import Subscriber
 from e2e.policies import RolePolicies, role_name_of
 from paysweep_local.stack import LocalStack
+from support.scenarios import ACCOUNT_SECRETS
 
 E2E_PARAMETERS = {"HttpTimeoutSeconds": "3", "CheckQueueVisibilitySeconds": "15", "CheckQueueMaxReceiveCount": "2"}
 E2E_FUNCTION_ENV = {"SECRET_MAX_AGE_SECONDS": "0"}
@@ -39,7 +41,8 @@ SETUP_SECONDS: dict[str, float] = {}
 @pytest.fixture(scope="session")
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
     started = time.monotonic()
-    local = LocalStack(parameters=E2E_PARAMETERS, function_env=E2E_FUNCTION_ENV, work_dir=tmp_path_factory.mktemp("e2e"))
+    local = LocalStack(parameters=E2E_PARAMETERS, function_env=E2E_FUNCTION_ENV, credentials=ACCOUNT_SECRETS,
+                       work_dir=tmp_path_factory.mktemp("e2e"))
     with local:
         stack = E2EStack(local)
         stack.subscribe_queues()
@@ -74,6 +77,12 @@ def stack(e2e: E2EStack) -> Iterator[E2EStack]:
     yield e2e
     for policies in roles(e2e).values():
         policies.restore()
+
+
+@pytest.fixture
+def subscriber(stack: E2EStack) -> Subscriber:
+    """Everything the test's outcomes delivered to the subscribers' queues, schema-checked."""
+    return Subscriber(stack)
 
 
 @pytest.fixture

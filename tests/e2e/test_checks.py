@@ -30,11 +30,6 @@ LATER = {"first_check_after": timedelta(hours=1)}
 """Orders first due in an hour: only a check reaches them during a test."""
 
 
-@pytest.fixture
-def subscriber(stack: E2EStack) -> Subscriber:
-    return Subscriber(stack)
-
-
 def check(stack: E2EStack, provider: str, *order_ids: str, client: Any = None) -> dict[str, dict[str, Any]]:
     """A synchronous check through Lambda's Invoke API (RequestResponse)."""
     client = client or stack.local.client("lambda", read_timeout=120, retries={"max_attempts": 1})
@@ -84,7 +79,14 @@ def test_a_kicc_amount_mismatch_checked_on_demand_is_cancelled_under_one_intent_
 
 def test_a_check_racing_a_sweep_makes_one_provider_query_and_one_event(stack: E2EStack, subscriber: Subscriber) -> None:
     pg_cno = "PG-E2E-CK-RACE"
-    stack.kicc.add_payment(pg_cno, "E2E-CK-RACE", 1000, "KRW", script=[kicc.slow(3), kicc.approved()])
+    # Two warm workers first (MiniStack starts one per concurrent invocation): the check then
+    # claims within KICC's 2 s hold of the sweep's answer (under the stack's 3 s provider timeout).
+    warm = [threading.Thread(target=check, args=(stack, KICC, "E2E-CK-WARM")) for _ in range(2)]
+    for thread in warm:
+        thread.start()
+    for thread in warm:
+        thread.join(60)
+    stack.kicc.add_payment(pg_cno, "E2E-CK-RACE", 1000, "KRW", script=[kicc.slow(2), kicc.approved()])
     write_order(stack, "E2E-CK-RACE", KICC, refs={"pgCno": pg_cno})
     sweep: dict[str, Any] = {}
     running = threading.Thread(target=lambda: sweep.update(summary=stack.invoke(KICC).summary))
@@ -105,7 +107,7 @@ def test_a_decided_order_is_answered_from_its_record_and_another_providers_refus
     pg_cno = add_kicc_later(stack, "E2E-CK-DONE", [kicc.approved()])
     check(stack, KICC, "E2E-CK-DONE")
     stack.teemopay.add_order("E2E-CK-TEEMO", "1000", script=[teemopay.paid()])
-    write_order(stack, "E2E-CK-TEEMO", TEEMO, **LATER)
+    stack.local.register("E2E-CK-TEEMO", TEEMO, "1000", "KRW", **LATER)
     answers = check(stack, KICC, "E2E-CK-DONE", "E2E-CK-TEEMO")
     assert (answers["E2E-CK-DONE"]["checked"], answers["E2E-CK-DONE"]["reason"]) == (False, "ALREADY_DECIDED")
     assert answers["E2E-CK-DONE"]["outcome"]["eventId"] == "E2E-CK-DONE:APPROVED" and len(finds(stack, pg_cno)) == 1

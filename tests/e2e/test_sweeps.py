@@ -23,11 +23,6 @@ from paysweep_local.simulators import KiccSimulator, Step, kicc, teemopay, toss
 DELIVERY_SECONDS = 15
 
 
-@pytest.fixture
-def subscriber(stack: E2EStack) -> Subscriber:
-    return Subscriber(stack)
-
-
 def add_kicc(stack: E2EStack, order_id: str, script: list[Step], amount: int = 1000) -> str:
     pg_cno = f"PG-{order_id}"
     stack.kicc.add_payment(pg_cno, order_id, amount, "KRW", script=script)
