@@ -264,6 +264,11 @@ def payment_answer(order: Order, payment: TossPayment, mid: str | None) -> Payme
         raise BadAnswer("answer is about another shop (mId)")  # [GAP TOSS-SECRET]
     status, refs = payment.status, published_refs(payment)
     paid = ReportedAmount(payment.total, payment.currency)
+    if status == assume.APPROVED_STATUS and payment.total == order.amount and payment.balance is not None:
+        # A DONE still charging another amount than it approved fails the integrity check on
+        # balanceAmount == totalAmount (T.9.1): what is charged is what is compared, so the
+        # difference is a mismatch, cancelled like any other ([GAP TOSS-INTEGRITY]).
+        paid = ReportedAmount(payment.balance, payment.currency)
     cancellable = refundable_by_cancel(payment)  # an integrity failure, refused write or late deposit: REVIEW
     if status in assume.PENDING_STATUSES or status in assume.UNPAID_FINAL_STATUSES:
         # Not paid: pending until the order's expiry, then FAILED EXPIRED ([GAP TOSS-VA-EXPIRY]).
@@ -299,9 +304,8 @@ def _check_approval(payment: TossPayment) -> None:
         raise BadAnswer("DONE without approvedAt")
     if payment.cancels:
         raise BadAnswer("DONE with cancels listed")
-    if payment.balance is None or payment.balance != payment.total:
-        balance = "none" if payment.balance is None else f"{payment.balance:f}"
-        raise BadAnswer(f"DONE with balanceAmount {balance}, totalAmount {payment.total:f}")
+    if payment.balance is None:
+        raise BadAnswer("DONE with balanceAmount none")
 
 
 def _error_object(reply: HttpReply) -> tuple[str, str] | None:
@@ -361,14 +365,19 @@ def _retry_kind(code: str) -> str:
 
 
 def confirmation(payment: TossPayment) -> CancelAnswer:
-    """Is a CANCELED payment fully cancelled (T.9.3 step 6)? `balanceAmount` 0 and the DONE cancels
-    adding up to `totalAmount` ([GAP TOSS-AMOUNTS]); otherwise an answer we do not understand."""
-    if payment.balance != 0 or payment.cancelled_total() != payment.total:
+    """Is a CANCELED payment fully cancelled (T.9.3 step 6)? Nothing is still charged:
+    `balanceAmount` 0, with at least one DONE cancel ([GAP TOSS-AMOUNTS]); otherwise an answer we do
+    not understand. The cancels need not add up to `totalAmount`: a DONE that was charging less than
+    it approved (a balance mismatch) is cancelled by refunding what it charged."""
+    if payment.balance != 0 or not payment.cancelled_total():
         balance = "none" if payment.balance is None else f"{payment.balance:f}"
         return CancelAnswer(CancelState.UNRECOGNISED, provider_status=payment.status, error_kind="bad_answer",
                             detail=f"CANCELED, but balanceAmount {balance} and {_amounts_text(payment)}")
+    notes = [_amounts_text(payment)]
+    if payment.cancelled_total() != payment.total:
+        notes.append("the cancels do not add up to totalAmount")
     return CancelAnswer(CancelState.CONFIRMED, reference=payment.last_cancel_key(), provider_status=payment.status,
-                        detail=_detail(payment, _amounts_text(payment)))
+                        detail=_detail(payment, *notes))
 
 
 def before_cancel(payment: TossPayment) -> CancelAnswer | None:

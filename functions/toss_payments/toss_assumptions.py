@@ -118,7 +118,8 @@ def cancel_error_class(http_status: int, code: str) -> str:
 # a fractional KRW amount is an answer we do not understand (UNRECOGNISED), never rounded. Other
 # currencies (USD, PHP, the unexplained MUSD) are taken as given and never rescaled: they cannot
 # match a KRW order (CURRENCY_MISMATCH). `balanceAmount == totalAmount - sum(cancels with
-# cancelStatus DONE)` is checked where a decision rests on it (an approval, a confirmed cancel);
+# cancelStatus DONE)` is checked where a decision rests on it (a partial cancel's note); a
+# confirmed cancel needs `balanceAmount` 0 and a DONE cancel (nothing still charged);
 # `suppliedAmount + vat + taxFreeAmount == balanceAmount` is a tax breakdown no decision rests on:
 # not relied on.
 WHOLE_UNIT_CURRENCIES = frozenset({"KRW"})
@@ -138,10 +139,11 @@ CANCEL_DONE = "DONE"
 # -- [GAP TOSS-INTEGRITY] T.9.1's integrity list, split in two. An approval's amount or currency
 # differing from the order is a mismatch (APPROVED with what Toss reports: the engine cancels it, or
 # for a virtual account, which the answer marks not cancellable, REVIEW AMOUNT_MISMATCH /
-# CURRENCY_MISMATCH, see TOSS-VA-REFUND). A DONE that contradicts itself or
-# us (another orderId, no paymentKey, no approvedAt, cancels listed, balanceAmount != totalAmount, an
-# amount that does not parse) is an answer we do not understand: UNRECOGNISED, never cancelled on,
-# REVIEW UNKNOWN_PROVIDER_STATE if it lasts to the order's expiry.
+# CURRENCY_MISMATCH, see TOSS-VA-REFUND); so is a DONE whose balanceAmount (what it still charges)
+# is not its totalAmount, reported as the balance. A DONE that contradicts itself or us (another
+# orderId, no paymentKey, no approvedAt, cancels listed, no balanceAmount, an amount that does not
+# parse) is an answer we do not understand: UNRECOGNISED, never cancelled on, REVIEW
+# UNKNOWN_PROVIDER_STATE if it lasts to the order's expiry.
 
 # -- [GAP TOSS-DONE-REVERSAL] T.7, T-GAP 5: a virtual account's DONE can rarely fall back to
 # WAITING_FOR_DEPOSIT. A DONE is approved at once (no delay window); the answer's detail says
@@ -217,12 +219,12 @@ GAPS: tuple[Gap, ...] = (
         "A DONE is approved at once, virtual accounts included; the detail notes a virtual account.",
         ("toss_adapter.payment_answer",)),
     Gap("TOSS-INTEGRITY", "T.9.1 (integrity list)",
-        "Amount or currency differing: a mismatch (cancel; REVIEW for a deposited virtual account). A DONE that "
-        "contradicts itself or us (orderId, paymentKey, approvedAt, cancels, balanceAmount): UNRECOGNISED.",
+        "Amount, currency or a DONE's balanceAmount differing: a mismatch (cancel; REVIEW for a deposited virtual "
+        "account). A DONE that contradicts itself or us (orderId, paymentKey, approvedAt, cancels): UNRECOGNISED.",
         ("toss_adapter.payment_answer",)),
     Gap("TOSS-AMOUNTS", "T.8 [GAP]; T-GAP 12",
-        "Exact decimals; fractional KRW is UNRECOGNISED; other currencies never rescaled; balanceAmount = "
-        "totalAmount - sum(DONE cancels) checked where a decision rests on it; the tax breakdown is not.",
+        "Exact decimals; fractional KRW is UNRECOGNISED; other currencies never rescaled; a confirmed cancel "
+        "needs balanceAmount 0 and a DONE cancel; the tax breakdown is not relied on.",
         ("toss_assumptions.fits_reported_currency", "toss_adapter.parse_payment", "toss_adapter.confirmation")),
     Gap("TOSS-ERRORS", "T.6 [GAP]; T-GAP 6, 7, 15",
         "The union of the transcribed tables, classified by code; an unknown code and a non-JSON error body "

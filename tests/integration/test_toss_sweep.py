@@ -173,24 +173,27 @@ def test_a_currency_mismatch_on_a_card_is_cancelled_once(stack: LocalStack, publ
     invariants(stack, published)
 
 
-def test_a_done_whose_balance_is_not_its_total_is_not_understood_never_cancelled(
+def test_a_done_whose_balance_is_not_its_total_is_a_mismatch_cancelled_once_and_confirmed(
     stack: LocalStack, published: Published
 ) -> None:
-    """`balanceAmount != totalAmount` on a DONE is a DONE that contradicts itself ([GAP TOSS-INTEGRITY]):
-    not a mismatch to cancel but an answer not understood. Asked again until the order's final
-    retries are over, then REVIEW UNKNOWN_PROVIDER_STATE; never APPROVED, never cancelled."""
-    payment_key = add_toss(stack, "TO-BALANCE", [toss.done(balance=14000)], **expires_soon(stack))
+    """A DONE approving 15000 but charging 14000 (`balanceAmount`) fails T.9.1's integrity check on
+    balanceAmount == totalAmount ([GAP TOSS-INTEGRITY]): a mismatch on a card, cancelled once under
+    its key, confirmed by the lookup that shows nothing still charged, though the one cancel (14000)
+    does not add up to the total ([GAP TOSS-AMOUNTS])."""
+    payment_key = add_toss(stack, "TO-BALANCE", [toss.done(balance=14000)])
     first = sweep(stack)
-    assert first["outcomes"] == {} and first["cancelsRequested"] == 0
-    assert first["providerErrors"] == {"bad_answer": 1}
-    item = stack.order("TO-BALANCE")
-    assert item["status"] == "PENDING" and item["lastCheck"]["state"] == "UNRECOGNISED"
-    assert "DONE with balanceAmount 14000, totalAmount 15000" in item["lastCheck"]["detail"]
-
-    sweep_until(stack, lambda: bool(published.for_order("TO-BALANCE")), rounds=16, step=120)
+    assert first["cancelsRequested"] == 1 and first["outcomes"] == {} and first["providerErrors"] == {}
+    assert stack.order("TO-BALANCE")["cancel"]["reason"] == "AMOUNT_MISMATCH"
+    stack.advance(60)
+    assert sweep(stack)["outcomes"] == {"CANCELLED": 1}
     message = published.only("TO-BALANCE")
-    assert outcome(message) == ("REVIEW", "UNKNOWN_PROVIDER_STATE") and message["reported"] is None
-    assert toss_cancels(stack, payment_key) == [] and stack.toss.payment("TO-BALANCE").cancel_requests == 0
+    assert outcome(message) == ("CANCELLED", "AMOUNT_MISMATCH")
+    assert (message["requested"]["amount"], message["reported"]["amount"]) == ("15000", "14000")
+    confirmation = toss_lookups(stack, "TO-BALANCE")[-1].response_json()
+    assert (confirmation["status"], confirmation["balanceAmount"], confirmation["totalAmount"]) == ("CANCELED", 0, 15000)
+    (request,) = toss_cancels(stack, payment_key)
+    assert request.headers["idempotency-key"] == cancel_key("TO-BALANCE") and request.body == {"cancelReason": "AMOUNT_MISMATCH"}
+    assert stack.toss.payment("TO-BALANCE").cancel_keys == [cancel_key("TO-BALANCE")]
     invariants(stack, published)
 
 

@@ -17,7 +17,7 @@ import requests
 import toss_adapter as toss
 import toss_assumptions as assume
 import toss_http
-from paysweep.domain.answers import CancelIntent, CancelState, PaymentState
+from paysweep.domain.answers import CancelIntent, CancelState, PaymentState, ReportedAmount
 from paysweep.domain.decisions import Action, Phase, decide_cancel, decide_payment
 from paysweep.domain.orders import OrderStatus
 from paysweep.domain.outcomes import Outcome, Reason
@@ -194,6 +194,18 @@ def test_unknown_fields_are_ignored() -> None:
     assert lookup(payment(brandNewField={"x": 1}, easyPay={"provider": "토스페이"})).state is PaymentState.APPROVED
 
 
+# -- integrity: a DONE charging another amount than it approved ---------------------------------------
+
+
+@pytest.mark.parametrize("balance", [14000, 16000])
+def test_a_done_whose_balance_is_not_its_total_is_a_mismatch_reported_as_the_balance(balance: int) -> None:
+    """T.9.1's integrity list has balanceAmount == totalAmount: what a DONE still charges is what is
+    compared with the order ([GAP TOSS-INTEGRITY]), so the engine cancels a card payment."""
+    answer = lookup(payment(balanceAmount=balance))
+    assert (answer.state, answer.paid) == (PaymentState.APPROVED, ReportedAmount(Decimal(balance), "KRW"))
+    assert decide(answer) == (Action.CANCEL, Outcome.CANCELLED, Reason.AMOUNT_MISMATCH)
+
+
 # -- integrity: answers never trusted --------------------------------------------------------------------
 
 
@@ -204,7 +216,6 @@ def test_unknown_fields_are_ignored() -> None:
     (payment(paymentKey="k" * 201), "paymentKey must be"),
     (payment(approvedAt=None), "DONE without approvedAt"),
     (payment(cancels=[cancel_entry(1)]), "DONE with cancels"),
-    (payment(balanceAmount=14000), "DONE with balanceAmount 14000"),
     (payment(balanceAmount=None), "DONE with balanceAmount none"),
     (payment(status="SETTLED"), "unknown status"),
     (payment(status=None), "status is missing"),
@@ -574,7 +585,7 @@ def test_a_cancel_success_we_cannot_read_is_unrecognised_and_confirmed_later(bod
     (cancelled(cancels=[cancel_entry(5000, key="C1"), cancel_entry(10000, key="C2")]), CancelState.CONFIRMED),
     (cancelled(balanceAmount=1), CancelState.UNRECOGNISED),
     (cancelled(balanceAmount=None), CancelState.UNRECOGNISED),
-    (cancelled(cancels=[cancel_entry(14000)]), CancelState.UNRECOGNISED),
+    (cancelled(cancels=[cancel_entry(14000)]), CancelState.CONFIRMED),  # refunded what a DONE charged (14000 of 15000)
     (cancelled(cancels=[cancel_entry(15000, status="IN_PROGRESS")]), CancelState.UNRECOGNISED),
     (cancelled(cancels=None), CancelState.UNRECOGNISED),
     (payment(), CancelState.PENDING),
@@ -585,7 +596,7 @@ def test_a_cancel_success_we_cannot_read_is_unrecognised_and_confirmed_later(bod
     (payment(status="EXPIRED", approvedAt=None), CancelState.UNRECOGNISED),
 ])
 def test_a_cancel_is_confirmed_by_lookup_only_when_nothing_is_left_charged(found: dict[str, Any], state: CancelState) -> None:
-    """[GAP TOSS-AMOUNTS], [GAP TOSS-CANCEL-STATUS]: CANCELED, balanceAmount 0, DONE cancels == totalAmount."""
+    """[GAP TOSS-AMOUNTS], [GAP TOSS-CANCEL-STATUS]: CANCELED, balanceAmount 0, at least one DONE cancel."""
     transport = FakeTransport(reply(found))
     answer = toss.TossPaymentsAdapter(transport).confirm_cancel(ORDER, intent())
     assert answer.state is state, answer.detail
