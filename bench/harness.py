@@ -42,7 +42,7 @@ from typing import Any
 from paysweep.aws.dynamodb import to_item
 from paysweep.domain.clock import to_iso
 from paysweep.domain.item import HISTORY_LIMIT
-from paysweep.domain.orders import new_order_item, sweep_key
+from paysweep.domain.orders import new_order_item, shard_prefix, sweep_key
 from paysweep_local.providers import BY_ID
 from paysweep_local.sandbox import InvocationResult, LocalFunction
 from paysweep_local.simulators import kicc
@@ -454,12 +454,15 @@ class Bench:
         self.stack.faults.clear_faults()
         self.stack.kicc.reset_requests()
 
-    def due_orders(self, prefix: str, kinds: Sequence[str]) -> list[dict[str, Any]]:
-        """Due orders of the given kinds, spread evenly over the shards, known to the simulator."""
+    def due_orders(self, prefix: str, kinds: Sequence[str], *, due: bool = True) -> list[dict[str, Any]]:
+        """Due orders of the given kinds, spread evenly over the shards, known to the simulator
+        (`due=False`: pending orders in the due index whose next check is tomorrow, which only a
+        check on demand reaches)."""
         now = self.stack.now()
+        make = due_order_item if due else later_order_item
         items = []
         for i, kind in enumerate(kinds):
-            item = due_order_item(f"{prefix}-{i:06d}", i % self.shards, self.shards, now)
+            item = make(f"{prefix}-{i:06d}", i % self.shards, self.shards, now)
             self.stack.kicc.add_payment(item["pgCno"], item["orderId"], AMOUNT_WON, "KRW", script=SCRIPTS[kind]())
             items.append(item)
         return items
@@ -499,6 +502,17 @@ class Bench:
             "mallId": self.stack.credentials[KICC]["mallId"], "secretArn": env["PROVIDER_SECRET_ARN"],
             "concurrency": concurrency, "pageSize": 250, "leaseSeconds": 80,
             "clockOffsetSeconds": self.stack.clock_offset_seconds,
+        })
+
+    def bare_checks(self, order_ids: Sequence[str], warm_up: Sequence[str]) -> dict[str, Any]:
+        """The orders checked on demand with plain clients, one after the other (`bench.bare`
+        `checks`): each check's seconds by step, and the calls made."""
+        env = self.function_env
+        return self.plain({
+            "mode": "checks", "orderIds": list(order_ids), "warmUp": list(warm_up), "shardPrefix": shard_prefix(KICC),
+            "topics": {outcome: env[f"{outcome}_TOPIC_ARN"] for outcome in OUTCOMES},
+            "providerUrl": self.stack.kicc.base_url + KICC_FIND_PATH, "mallId": self.stack.credentials[KICC]["mallId"],
+            "leaseSeconds": 80, "clockOffsetSeconds": self.stack.clock_offset_seconds,
         })
 
     def calibrate(self, calls: int = 1000, threads: int = 16) -> Calibration:
