@@ -16,8 +16,9 @@ off, as the product configures its clients) and a plain `requests` session with 
 same size. Like the sandbox's meters, every DynamoDB call asks for `ReturnConsumedCapacity`
 (the same answers to parse). No logging, no metrics, no decision table, no domain objects.
 
-`checks` (what the `check` figure compares a check on demand with): orders checked one after the
-other, each with the four AWS calls a check on demand makes for a pending order the provider
+`checks` (what the `check` figure compares a check on demand with): orders checked one at a
+time, each when the caller asks (an order id a line on standard input, the answer a line on
+standard output), each with the four AWS calls a check on demand makes for a pending order the provider
 approves, waited for in turn: the claim under the check's guard (in one of the provider's shards,
 no live lease, due or not; `ReturnValues=ALL_OLD`), the provider's POST (timed apart: not an AWS
 call), the terminal record, a PublishBatch of its one message, the confirmation; each step's
@@ -317,14 +318,24 @@ class Bare:
 
 
 def checks(spec: dict[str, Any]) -> dict[str, Any]:
-    """`orderIds` checked on demand bare, one after the other (`Bare.check_now`), after the orders
-    of `warmUp`, unmeasured: the clients made, their connections open (as a warm sandbox's are)."""
+    """Orders checked on demand bare, one at a time, each when asked: each line of standard input
+    an order id, each answer a line of JSON on standard output (its steps' seconds, its AWS calls,
+    its CPU seconds), so that the caller can alternate them with the handler's checks. First the
+    orders of `warmUp`, unmeasured: the clients made, their connections open (as a warm sandbox's);
+    then a first line says it is ready."""
     bare = Bare(spec | {"concurrency": 1})
     for order_id in spec["warmUp"]:
         bare.check_now(order_id)
-    bare.calls.clear()
-    steps = [bare.check_now(order_id) for order_id in spec["orderIds"]]
-    return {"checks": steps, "calls": dict(bare.calls)}
+    print(json.dumps({"ready": len(spec["warmUp"])}), flush=True)  # nothing runs beside the caller's checks now
+    answered = 0
+    for line in sys.stdin:
+        bare.calls.clear()
+        before = time.process_time()  # the sandbox's CPU meter's clock (os.times ticks in 10 ms)
+        steps = bare.check_now(line.strip())
+        cpu = time.process_time() - before
+        print(json.dumps({"steps": steps, "calls": dict(bare.calls), "cpuSeconds": cpu}), flush=True)
+        answered += 1
+    return {"checks": answered}
 
 
 def calibrate(spec: dict[str, Any]) -> dict[str, Any]:

@@ -44,8 +44,7 @@ class Sizes:
     cpu_rounds: int = 2
     import_runs: int = 5
     check_orders: int = 20
-    """Single-order checks on demand measured (the `check` figure), over `check_rounds` rounds."""
-    check_rounds: int = 2
+    """Single-order checks on demand measured (the `check` figure), each beside a bare one."""
     check_batch: int = 20
     """Orders in the `check` figure's one check of several (20: the most a request names)."""
     decided_orders: int = 10
@@ -57,7 +56,7 @@ class Sizes:
                    calls_orders=100, rss_orders=2000, index_total=10_000, index_due=200, index_later=800,
                    shards_orders=128, rate_orders=100, conflict_orders=128, conflict_rounds=2, cpu_orders=300,
                    cpu_rounds=1, audit_orders=50, import_runs=3, decided_orders=4,
-                   check_orders=8, check_rounds=1, check_batch=10)
+                   check_orders=8, check_batch=10)
 
 
 @dataclass

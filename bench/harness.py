@@ -31,8 +31,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -504,16 +505,45 @@ class Bench:
             "clockOffsetSeconds": self.stack.clock_offset_seconds,
         })
 
-    def bare_checks(self, order_ids: Sequence[str], warm_up: Sequence[str]) -> dict[str, Any]:
-        """The orders checked on demand with plain clients, one after the other (`bench.bare`
-        `checks`): each check's seconds by step, and the calls made."""
+    @contextmanager
+    def bare_checker(self, warm_up: Sequence[str]) -> Iterator[Callable[[str], dict[str, Any]]]:
+        """Checks on demand made with plain clients (`bench.bare` `checks`, its own process, kept
+        running): a function that checks one order now and returns its steps' seconds, its AWS
+        calls and its CPU seconds. The orders of `warm_up` are checked first, unmeasured, before
+        this returns (nothing of the bare process's runs beside a measured check)."""
+        assert self.stack.faults is not None
         env = self.function_env
-        return self.plain({
-            "mode": "checks", "orderIds": list(order_ids), "warmUp": list(warm_up), "shardPrefix": shard_prefix(KICC),
-            "topics": {outcome: env[f"{outcome}_TOPIC_ARN"] for outcome in OUTCOMES},
-            "providerUrl": self.stack.kicc.base_url + KICC_FIND_PATH, "mallId": self.stack.credentials[KICC]["mallId"],
-            "leaseSeconds": 80, "clockOffsetSeconds": self.stack.clock_offset_seconds,
-        })
+        spec = {"mode": "checks", "warmUp": list(warm_up), "shardPrefix": shard_prefix(KICC),
+                "topics": {outcome: env[f"{outcome}_TOPIC_ARN"] for outcome in OUTCOMES},
+                "providerUrl": self.stack.kicc.base_url + KICC_FIND_PATH,
+                "mallId": self.stack.credentials[KICC]["mallId"], "leaseSeconds": 80,
+                "clockOffsetSeconds": self.stack.clock_offset_seconds, "endpoint": self.stack.faults.url,
+                "caBundle": str(self.stack.ca_file), "region": "us-east-1", "table": self.stack.table}
+        folder = self.work_dir / f"bare-{next(self._serial)}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "spec.json").write_text(json.dumps(spec))
+        process = subprocess.Popen([sys.executable, "-m", "bench.bare", str(folder / "spec.json"),
+                                    str(folder / "result.json")], cwd=REPO, stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True)
+        assert process.stdin is not None and process.stdout is not None
+        stdin, stdout = process.stdin, process.stdout
+        if not stdout.readline():  # its warm-up done: from now on it makes calls only when asked
+            raise RuntimeError(f"the bare checker did not start (exit {process.wait()})")
+
+        def check(order_id: str) -> dict[str, Any]:
+            stdin.write(order_id + "\n")
+            stdin.flush()
+            line = stdout.readline()
+            if not line:
+                raise RuntimeError(f"the bare checker ended (exit {process.wait()}) at {order_id}")
+            return dict(json.loads(line))
+
+        try:
+            yield check
+        finally:
+            stdin.close()
+            if process.wait(timeout=60):
+                raise RuntimeError(f"the bare checker failed (exit {process.returncode})")
 
     def calibrate(self, calls: int = 1000, threads: int = 16) -> Calibration:
         """Conditional UpdateItem calls (the shape of a claim) on order-sized items from `threads`
