@@ -482,15 +482,20 @@ class Bench:
 
     def plain(self, spec: dict[str, Any], timeout_s: float = 600.0) -> dict[str, Any]:
         """Run `bench.bare` in its own process with this spec (plus where local AWS is); its result."""
+        command, result = self._bare_command(spec)
+        subprocess.run(command, cwd=REPO, check=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+        return dict(json.loads(result.read_text()))
+
+    def _bare_command(self, spec: dict[str, Any]) -> tuple[list[str], Path]:
+        """`python -m bench.bare SPEC OUT` for this spec, local AWS's whereabouts added; and OUT."""
         assert self.stack.faults is not None
         spec = {"endpoint": self.stack.faults.url, "caBundle": str(self.stack.ca_file), "region": "us-east-1",
                 "table": self.stack.table, **spec}
         folder = self.work_dir / f"bare-{next(self._serial)}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "spec.json").write_text(json.dumps(spec))
-        subprocess.run([sys.executable, "-m", "bench.bare", str(folder / "spec.json"), str(folder / "result.json")],
-                       cwd=REPO, check=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
-        return dict(json.loads((folder / "result.json").read_text()))
+        out = folder / "result.json"
+        return [sys.executable, "-m", "bench.bare", str(folder / "spec.json"), str(out)], out
 
     def bare(self, concurrency: int) -> dict[str, Any]:
         """The sweep's calls made bare over the due orders now in the table (CPU seconds, checks, calls)."""
@@ -511,20 +516,14 @@ class Bench:
         running): a function that checks one order now and returns its steps' seconds, its AWS
         calls and its CPU seconds. The orders of `warm_up` are checked first, unmeasured, before
         this returns (nothing of the bare process's runs beside a measured check)."""
-        assert self.stack.faults is not None
         env = self.function_env
-        spec = {"mode": "checks", "warmUp": list(warm_up), "shardPrefix": shard_prefix(KICC),
-                "topics": {outcome: env[f"{outcome}_TOPIC_ARN"] for outcome in OUTCOMES},
-                "providerUrl": self.stack.kicc.base_url + KICC_FIND_PATH,
-                "mallId": self.stack.credentials[KICC]["mallId"], "leaseSeconds": 80,
-                "clockOffsetSeconds": self.stack.clock_offset_seconds, "endpoint": self.stack.faults.url,
-                "caBundle": str(self.stack.ca_file), "region": "us-east-1", "table": self.stack.table}
-        folder = self.work_dir / f"bare-{next(self._serial)}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "spec.json").write_text(json.dumps(spec))
-        process = subprocess.Popen([sys.executable, "-m", "bench.bare", str(folder / "spec.json"),
-                                    str(folder / "result.json")], cwd=REPO, stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, text=True)
+        command, _ = self._bare_command({
+            "mode": "checks", "warmUp": list(warm_up), "shardPrefix": shard_prefix(KICC),
+            "topics": {outcome: env[f"{outcome}_TOPIC_ARN"] for outcome in OUTCOMES},
+            "providerUrl": self.stack.kicc.base_url + KICC_FIND_PATH, "mallId": self.stack.credentials[KICC]["mallId"],
+            "leaseSeconds": 80, "clockOffsetSeconds": self.stack.clock_offset_seconds,
+        })
+        process = subprocess.Popen(command, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert process.stdin is not None and process.stdout is not None
         stdin, stdout = process.stdin, process.stdout
         if not stdout.readline():  # its warm-up done: from now on it makes calls only when asked
