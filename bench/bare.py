@@ -16,6 +16,15 @@ off, as the product configures its clients) and a plain `requests` session with 
 same size. Like the sandbox's meters, every DynamoDB call asks for `ReturnConsumedCapacity`
 (the same answers to parse). No logging, no metrics, no decision table, no domain objects.
 
+`checks` (what the `check` figure compares a check on demand with): orders checked one at a
+time, each when the caller asks (an order id a line on standard input, the answer a line on
+standard output), each with the four AWS calls a check on demand makes for a pending order the provider
+approves, waited for in turn: the claim under the check's guard (in one of the provider's shards,
+no live lease, due or not; `ReturnValues=ALL_OLD`), the provider's POST (timed apart: not an AWS
+call), the terminal record, a PublishBatch of its one message, the confirmation; each step's
+seconds (`time.perf_counter`), after a few unmeasured checks that make the clients and open their
+connections. The same clients and call shapes as `sweep`.
+
 `calibrate`: claim-shaped conditional UpdateItem calls from many threads, timed: what local
 AWS serves on the sandboxes' path (the same endpoint, the fault proxy, over HTTPS), and what
 MiniStack serves by itself (its own endpoint), measured from another process as the sandboxes
@@ -128,28 +137,50 @@ class Bare:
         return datetime.now(UTC) + timedelta(seconds=float(self.spec["clockOffsetSeconds"]))
 
     def check(self, order_id: str, sweep_key: str, due_by: str) -> None:
-        spec = self.spec
         now = self.now()
         token = f"bare-00000000:{uuid.uuid4().hex[:16]}"
-        claimed = self.dynamodb.update_item(
+        claimed = self.claim(order_id, now, token, "#sk = :sk AND #due <= :due", {"#sk": "sweepKey", "#due": "nextCheckAt"},
+                             {":sk": s(sweep_key), ":due": s(due_by)})
+        message = self.record(order_id, claimed, now, token, self.ask(claimed))
+        if message is not None:
+            with self._lock:
+                self.outcomes[message["status"]] += 1
+                self._messages.setdefault(message["status"], []).append(message)
+
+    def claim(self, order_id: str, now: datetime, token: str, condition: str, names: dict[str, str],
+              values: dict[str, Any]) -> dict[str, Any]:
+        """The claim: the lease taken if `condition` holds and no lease is live; the order as it was."""
+        spec = self.spec
+        claimed: dict[str, Any] = self.dynamodb.update_item(
             TableName=spec["table"], Key={"orderId": s(order_id)},
             UpdateExpression="SET #s0 = :s0, #s1 = :s1, #s2 = :s2",
-            ConditionExpression="#sk = :sk AND #due <= :due AND (attribute_not_exists(#until) OR #until < :now)",
-            ExpressionAttributeNames={"#s0": "leaseOwner", "#s1": "leaseUntil", "#s2": "updatedAt", "#sk": "sweepKey",
-                                      "#due": "nextCheckAt", "#until": "leaseUntil"},
+            ConditionExpression=f"{condition} AND (attribute_not_exists(#until) OR #until < :now)",
+            ExpressionAttributeNames={"#s0": "leaseOwner", "#s1": "leaseUntil", "#s2": "updatedAt", "#until": "leaseUntil",
+                                      **names},
             ExpressionAttributeValues={":s0": s(token), ":s1": s(iso(now + timedelta(seconds=spec["leaseSeconds"]))),
-                                       ":s2": s(iso(now)), ":sk": s(sweep_key), ":due": s(due_by), ":now": s(iso(now))},
+                                       ":s2": s(iso(now)), ":now": s(iso(now)), **values},
             ReturnValues="ALL_OLD", ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )["Attributes"]
         self.count("UpdateItem")
-        pg_cno = claimed["pgCno"]["S"]
-        key = uuid.uuid4().hex
+        return claimed
+
+    def ask(self, claimed: dict[str, Any]) -> dict[str, Any]:
+        """The provider's status query (one HTTPS POST, its JSON answer parsed)."""
+        spec = self.spec
         reply = self.http.post(spec["providerUrl"], data=json.dumps(
-            {"mallId": spec["mallId"], "shopTransactionId": key, "pgCno": pg_cno}, separators=(",", ":")).encode(),
+            {"mallId": spec["mallId"], "shopTransactionId": uuid.uuid4().hex, "pgCno": claimed["pgCno"]["S"]},
+            separators=(",", ":")).encode(),
             headers={"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"},
             timeout=(5, 30), verify=True)
-        answer = reply.json()
+        answer: dict[str, Any] = reply.json()
         self.count("POST")
+        return answer
+
+    def record(self, order_id: str, claimed: dict[str, Any], now: datetime, token: str,
+               answer: dict[str, Any]) -> dict[str, Any] | None:
+        """The record: rescheduled and released (None), or the terminal transition (its message)."""
+        spec = self.spec
+        pg_cno = claimed["pgCno"]["S"]
         status_cd = answer.get("statusCd")
         at = iso(self.now())
         state = {"TS01": "APPROVED", "TS02": "CANCELLED"}.get(status_cd, "IN_PROGRESS")
@@ -171,7 +202,7 @@ class Bare:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
             self.count("UpdateItem")
-            return
+            return None
         event_id = f"{order_id}:{state}"
         amount = claimed["amount"]["N"]
         document = {"schema": "paysweep.outcome/v1", "eventId": event_id, "orderId": order_id,
@@ -202,27 +233,26 @@ class Bare:
         attributes = {"provider": "kicc-wechatpay", "outcome": state}
         if document["reason"]:
             attributes["reason"] = str(document["reason"])
-        with self._lock:
-            self.outcomes[state] += 1
-            self._messages.setdefault(state, []).append(
-                {"orderId": order_id, "eventId": event_id, "status": state, "body": body, "attributes": attributes})
+        return {"orderId": order_id, "eventId": event_id, "status": state, "body": body, "attributes": attributes}
 
     # -- publish and confirm ------------------------------------------------------------------
 
     def publish(self) -> None:
-        spec = self.spec
         confirms = []
         for state, messages in self._messages.items():
             for start in range(0, len(messages), 10):
-                batch = messages[start : start + 10]
-                answer = self.sns.publish_batch(TopicArn=spec["topics"][state], PublishBatchRequestEntries=[
-                    {"Id": f"m{i}", "Message": m["body"], "MessageAttributes": {
-                        k: {"DataType": "String", "StringValue": v} for k, v in m["attributes"].items()}}
-                    for i, m in enumerate(batch)])
-                self.count("PublishBatch")
-                ok = {entry["Id"] for entry in answer.get("Successful", [])}
-                confirms.extend(m for i, m in enumerate(batch) if f"m{i}" in ok)
+                confirms.extend(self.publish_batch(state, messages[start : start + 10]))
         list(self.pool.map(self.confirm, confirms))
+
+    def publish_batch(self, state: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One PublishBatch to the outcome's topic; the messages SNS accepted."""
+        answer = self.sns.publish_batch(TopicArn=self.spec["topics"][state], PublishBatchRequestEntries=[
+            {"Id": f"m{i}", "Message": m["body"], "MessageAttributes": {
+                k: {"DataType": "String", "StringValue": v} for k, v in m["attributes"].items()}}
+            for i, m in enumerate(batch)])
+        self.count("PublishBatch")
+        ok = {entry["Id"] for entry in answer.get("Successful", [])}
+        return [m for i, m in enumerate(batch) if f"m{i}" in ok]
 
     def confirm(self, message: dict[str, Any]) -> None:
         self.dynamodb.update_item(
@@ -258,6 +288,54 @@ class Bare:
                 "userSeconds": after.user - before.user, "systemSeconds": after.system - before.system,
                 "wallSeconds": wall, "checks": len(orders) - len(errors), "calls": dict(self.calls),
                 "outcomes": dict(self.outcomes), "errors": errors[:5], "errorCount": len(errors)}
+
+
+    # -- checks on demand ---------------------------------------------------------------------
+
+    def check_now(self, order_id: str) -> dict[str, float]:
+        """One order checked on demand, bare, each call waited for in turn: the claim (the
+        check's guard: in one of the provider's shards, no live lease, due or not), the provider's
+        answer, the record, a PublishBatch of its one message, the confirmation. Seconds per step."""
+        now = self.now()
+        token = f"bare-00000000:{uuid.uuid4().hex[:16]}"
+        started = time.perf_counter()
+        claimed = self.claim(order_id, now, token, "begins_with(#sk, :prefix)", {"#sk": "sweepKey"},
+                             {":prefix": s(self.spec["shardPrefix"])})
+        claimed_at = time.perf_counter()
+        answer = self.ask(claimed)
+        answered_at = time.perf_counter()
+        message = self.record(order_id, claimed, now, token, answer)
+        recorded_at = time.perf_counter()
+        if message is None:
+            raise RuntimeError(f"{order_id}: the provider's answer {answer} decided nothing")
+        published = self.publish_batch(message["status"], [message])
+        published_at = time.perf_counter()
+        for accepted in published:
+            self.confirm(accepted)
+        confirmed_at = time.perf_counter()
+        return {"claim": claimed_at - started, "provider": answered_at - claimed_at, "record": recorded_at - answered_at,
+                "publish": published_at - recorded_at, "confirm": confirmed_at - published_at}
+
+
+def checks(spec: dict[str, Any]) -> dict[str, Any]:
+    """Orders checked on demand bare, one at a time, each when asked: each line of standard input
+    an order id, each answer a line of JSON on standard output (its steps' seconds, its AWS calls,
+    its CPU seconds), so that the caller can alternate them with the handler's checks. First the
+    orders of `warmUp`, unmeasured: the clients made, their connections open (as a warm sandbox's);
+    then a first line says it is ready."""
+    bare = Bare(spec | {"concurrency": 1})
+    for order_id in spec["warmUp"]:
+        bare.check_now(order_id)
+    print(json.dumps({"ready": len(spec["warmUp"])}), flush=True)  # nothing runs beside the caller's checks now
+    answered = 0
+    for line in sys.stdin:
+        bare.calls.clear()
+        before = time.process_time()  # the sandbox's CPU meter's clock (os.times ticks in 10 ms)
+        steps = bare.check_now(line.strip())
+        cpu = time.process_time() - before
+        print(json.dumps({"steps": steps, "calls": dict(bare.calls), "cpuSeconds": cpu}), flush=True)
+        answered += 1
+    return {"checks": answered}
 
 
 def calibrate(spec: dict[str, Any]) -> dict[str, Any]:
@@ -301,7 +379,8 @@ def claims(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
-    result = calibrate(spec) if spec["mode"] == "calibrate" else Bare(spec).run()
+    modes = {"calibrate": calibrate, "checks": checks, "sweep": lambda spec: Bare(spec).run()}
+    result = modes[spec["mode"]](spec)
     Path(argv[1]).write_text(json.dumps(result))
     return 0
 

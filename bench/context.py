@@ -43,6 +43,10 @@ class Sizes:
     cpu_concurrency: int = 32
     cpu_rounds: int = 2
     import_runs: int = 5
+    check_orders: int = 20
+    """Single-order checks on demand measured (the `check` figure), each beside a bare one."""
+    check_batch: int = 20
+    """Orders in the `check` figure's one check of several (20: the most a request names)."""
     decided_orders: int = 10
     """Orders of each terminal kind left decided in the outbox to size them (`decided_sizes`)."""
 
@@ -51,7 +55,8 @@ class Sizes:
         return cls(sweep_orders=500, baseline_orders=10, throughput_levels=(1, 8, 64, 128), throughput_rounds=4,
                    calls_orders=100, rss_orders=2000, index_total=10_000, index_due=200, index_later=800,
                    shards_orders=128, rate_orders=100, conflict_orders=128, conflict_rounds=2, cpu_orders=300,
-                   cpu_rounds=1, audit_orders=50, import_runs=3, decided_orders=4)
+                   cpu_rounds=1, audit_orders=50, import_runs=3, decided_orders=4,
+                   check_orders=8, check_batch=10)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 from paysweep.aws.dynamodb import to_item
 from paysweep.domain.clock import to_iso
 
-from bench import cost, importtime, units
+from bench import checks, cost, importtime, units
 from bench.context import (
     LAMBDA_FULL_VCPU_MB,
     Context,
@@ -433,6 +433,7 @@ FIGURES: dict[str, Figure] = {
     "audits": units.fig_audits,
     "cost": units.fig_cost,
     "cpu": fig_cpu,
+    "check": checks.fig_check,
 }
 """Every figure, in the order a full run measures them."""
 

@@ -31,8 +31,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -42,7 +43,7 @@ from typing import Any
 from paysweep.aws.dynamodb import to_item
 from paysweep.domain.clock import to_iso
 from paysweep.domain.item import HISTORY_LIMIT
-from paysweep.domain.orders import new_order_item, sweep_key
+from paysweep.domain.orders import new_order_item, shard_prefix, sweep_key
 from paysweep_local.providers import BY_ID
 from paysweep_local.sandbox import InvocationResult, LocalFunction
 from paysweep_local.simulators import kicc
@@ -454,12 +455,15 @@ class Bench:
         self.stack.faults.clear_faults()
         self.stack.kicc.reset_requests()
 
-    def due_orders(self, prefix: str, kinds: Sequence[str]) -> list[dict[str, Any]]:
-        """Due orders of the given kinds, spread evenly over the shards, known to the simulator."""
+    def due_orders(self, prefix: str, kinds: Sequence[str], *, due: bool = True) -> list[dict[str, Any]]:
+        """Due orders of the given kinds, spread evenly over the shards, known to the simulator
+        (`due=False`: pending orders in the due index whose next check is tomorrow, which only a
+        check on demand reaches)."""
         now = self.stack.now()
+        make = due_order_item if due else later_order_item
         items = []
         for i, kind in enumerate(kinds):
-            item = due_order_item(f"{prefix}-{i:06d}", i % self.shards, self.shards, now)
+            item = make(f"{prefix}-{i:06d}", i % self.shards, self.shards, now)
             self.stack.kicc.add_payment(item["pgCno"], item["orderId"], AMOUNT_WON, "KRW", script=SCRIPTS[kind]())
             items.append(item)
         return items
@@ -478,15 +482,20 @@ class Bench:
 
     def plain(self, spec: dict[str, Any], timeout_s: float = 600.0) -> dict[str, Any]:
         """Run `bench.bare` in its own process with this spec (plus where local AWS is); its result."""
+        command, result = self._bare_command(spec)
+        subprocess.run(command, cwd=REPO, check=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+        return dict(json.loads(result.read_text()))
+
+    def _bare_command(self, spec: dict[str, Any]) -> tuple[list[str], Path]:
+        """`python -m bench.bare SPEC OUT` for this spec, local AWS's whereabouts added; and OUT."""
         assert self.stack.faults is not None
         spec = {"endpoint": self.stack.faults.url, "caBundle": str(self.stack.ca_file), "region": "us-east-1",
                 "table": self.stack.table, **spec}
         folder = self.work_dir / f"bare-{next(self._serial)}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "spec.json").write_text(json.dumps(spec))
-        subprocess.run([sys.executable, "-m", "bench.bare", str(folder / "spec.json"), str(folder / "result.json")],
-                       cwd=REPO, check=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
-        return dict(json.loads((folder / "result.json").read_text()))
+        out = folder / "result.json"
+        return [sys.executable, "-m", "bench.bare", str(folder / "spec.json"), str(out)], out
 
     def bare(self, concurrency: int) -> dict[str, Any]:
         """The sweep's calls made bare over the due orders now in the table (CPU seconds, checks, calls)."""
@@ -500,6 +509,40 @@ class Bench:
             "concurrency": concurrency, "pageSize": 250, "leaseSeconds": 80,
             "clockOffsetSeconds": self.stack.clock_offset_seconds,
         })
+
+    @contextmanager
+    def bare_checker(self, warm_up: Sequence[str]) -> Iterator[Callable[[str], dict[str, Any]]]:
+        """Checks on demand made with plain clients (`bench.bare` `checks`, its own process, kept
+        running): a function that checks one order now and returns its steps' seconds, its AWS
+        calls and its CPU seconds. The orders of `warm_up` are checked first, unmeasured, before
+        this returns (nothing of the bare process's runs beside a measured check)."""
+        env = self.function_env
+        command, _ = self._bare_command({
+            "mode": "checks", "warmUp": list(warm_up), "shardPrefix": shard_prefix(KICC),
+            "topics": {outcome: env[f"{outcome}_TOPIC_ARN"] for outcome in OUTCOMES},
+            "providerUrl": self.stack.kicc.base_url + KICC_FIND_PATH, "mallId": self.stack.credentials[KICC]["mallId"],
+            "leaseSeconds": 80, "clockOffsetSeconds": self.stack.clock_offset_seconds,
+        })
+        process = subprocess.Popen(command, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert process.stdin is not None and process.stdout is not None
+        stdin, stdout = process.stdin, process.stdout
+        if not stdout.readline():  # its warm-up done: from now on it makes calls only when asked
+            raise RuntimeError(f"the bare checker did not start (exit {process.wait()})")
+
+        def check(order_id: str) -> dict[str, Any]:
+            stdin.write(order_id + "\n")
+            stdin.flush()
+            line = stdout.readline()
+            if not line:
+                raise RuntimeError(f"the bare checker ended (exit {process.wait()}) at {order_id}")
+            return dict(json.loads(line))
+
+        try:
+            yield check
+        finally:
+            stdin.close()
+            if process.wait(timeout=60):
+                raise RuntimeError(f"the bare checker failed (exit {process.returncode})")
 
     def calibrate(self, calls: int = 1000, threads: int = 16) -> Calibration:
         """Conditional UpdateItem calls (the shape of a claim) on order-sized items from `threads`

@@ -2,11 +2,13 @@
 
 MiniStack runs the deployed functions itself (the e2e suite invokes them there), but a test that
 simulates time, crashes a sweep at a chosen point or faults one AWS call needs the handler in a
-process of its own. Each sandbox (``python -m paysweep_local.sandbox``) is one execution
-environment: the sam-built code, then the built layer, first on ``sys.path``; the environment
-MiniStack reports for the function; AWS's own runtime loop (``awslambdaric.bootstrap.run``) fed
-over a pipe, each event at the caller's simulated time (``time-machine``). The README's "The local
-stack" says what it keeps of Lambda.
+process of its own. Each sandbox (``python -P .../paysweep_local/sandbox.py``: this file, run by
+its path, so that a sandbox is its parent's own copy, not whichever checkout the virtual
+environment's editable install points at) is one execution environment: the sam-built code,
+then the built layer, first on ``sys.path``; the environment MiniStack reports for the function;
+AWS's own runtime loop (``awslambdaric.bootstrap.run``) fed over a pipe, each event at the
+caller's simulated time (``time-machine``). The README's "The local stack" says what it keeps
+of Lambda.
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ class InvocationResult:
     request_id: str = ""
     cold_start: bool = False
     meters: dict[str, float] = field(default_factory=dict)
-    """DynamoDB ``writeUnits`` (ConsumedCapacity), ``itemsRead``, and ``cpuSeconds`` of the sandbox."""
+    """DynamoDB ``writeUnits`` (ConsumedCapacity), ``itemsRead``, ``cpuSeconds`` of the sandbox, and
+    ``handlerSeconds``: from the event handed to the runtime loop to its answer posted (Lambda's
+    duration, without this module's pipe and log file around it)."""
 
     @property
     def ok(self) -> bool:
@@ -95,7 +99,7 @@ class Sandbox:
         read_end, write_end = os.pipe()
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-P", "-m", "paysweep_local.sandbox", info.handler, str(write_end), str(log_path)],
+                [sys.executable, "-P", __file__, info.handler, str(write_end), str(log_path)],
                 env=dict(env), cwd=info.import_path[0], stdin=subprocess.PIPE, stdout=log,
                 stderr=subprocess.STDOUT, pass_fds=(write_end,), start_new_session=True,
             )
@@ -238,6 +242,7 @@ class _LocalRuntimeClient:
         self._travel: Any = None
         self._log_start = 0
         self._cpu = 0.0
+        self._handed_over = 0.0
 
     def wait_next_invocation(self) -> Any:
         import time_machine
@@ -253,6 +258,7 @@ class _LocalRuntimeClient:
         self._cpu = time.process_time()
         self._travel = time_machine.travel(datetime.fromisoformat(request["now"]), tick=True)
         self._travel.start()
+        self._handed_over = time.perf_counter()
         return InvocationRequest(
             invoke_id=request["requestId"], x_amzn_trace_id=os.environ.get("_X_AMZN_TRACE_ID"),
             invoked_function_arn=request["functionArn"], deadline_time_in_ms=int(time.time() * 1000) + request["timeoutMs"],
@@ -273,12 +279,14 @@ class _LocalRuntimeClient:
         self._answer({"error": error_response_data})
 
     def _answer(self, answer: dict[str, Any]) -> None:
+        handler_seconds = time.perf_counter() - self._handed_over
         self._travel.stop()
         sys.stdout.flush()
         with open(self._log_path, "rb") as log:
             log.seek(self._log_start)
             answer["log"] = log.read().decode("utf-8", "replace")
-        answer["meters"] = {**self._meters.values, "cpuSeconds": time.process_time() - self._cpu}
+        answer["meters"] = {**self._meters.values, "cpuSeconds": time.process_time() - self._cpu,
+                            "handlerSeconds": handler_seconds}
         self._answers.write(json.dumps(answer) + "\n")
         self._answers.flush()
 

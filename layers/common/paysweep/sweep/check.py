@@ -128,7 +128,8 @@ class CheckRun(NamedTuple):
 
 
 class OrderChecks:
-    """The checks of one invocation: every named order claimed and worked at once, on the pool.
+    """The checks of one invocation: every named order claimed and worked at once, on the pool
+    (a single order on the invocation's own thread).
 
     Built by `SweepEngine.check` with the invocation's tools; reads and writes the orders only
     through the store port and each order's `OrderLease`.
@@ -147,12 +148,19 @@ class OrderChecks:
         self._lock = threading.Lock()
 
     def run(self, order_ids: Sequence[str]) -> list[CheckResult]:
-        """One answer per distinct order id, in the order asked; outcomes published before."""
+        """One answer per distinct order id, in the order asked; outcomes published before.
+
+        A single order is checked on the invocation's own thread: a pool would start a thread
+        and hand the work over to it and back, which its caller waits for (README, Performance:
+        Checks on demand)."""
         distinct = list(dict.fromkeys(order_ids))
-        with self.workers(max(1, min(len(distinct), self.tools.config.concurrency))) as workers:
-            for order_id in distinct:
-                workers.submit(partial(self._check_and_keep, order_id))
-            workers.join()
+        if len(distinct) == 1:
+            self._check_and_keep(distinct[0])
+        else:
+            with self.workers(max(1, min(len(distinct), self.tools.config.concurrency))) as workers:
+                for order_id in distinct:
+                    workers.submit(partial(self._check_and_keep, order_id))
+                workers.join()
         self.tools.outbox.flush()
         return [self._results[order_id] for order_id in distinct]
 
