@@ -16,7 +16,9 @@ The benchmark changes the deployment in two ways only, both through documented k
 short by the default timeout; and `SWEEP_CONCURRENCY` / `PROVIDER_RATE_LIMIT_PER_SECOND` per
 measurement, on the sandbox's environment as the template would set them from its parameters.
 The stack's outcome queue is unsubscribed: in AWS, SNS fans out on its own side, after the
-PublishBatch answer; locally the fan-out would be MiniStack's work inside the sweep.
+PublishBatch answer; locally the fan-out would be MiniStack's work inside the sweep. The stack's
+KICC secret holds the default account and two merchant accounts (`BENCH_ACCOUNTS`, each its own
+mall, `paysweep_local.simulators.keys.kicc_secret`); orders name none unless a figure says so.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from paysweep.domain.orders import new_order_item, shard_prefix, sweep_key
 from paysweep_local.providers import BY_ID
 from paysweep_local.sandbox import InvocationResult, LocalFunction
 from paysweep_local.simulators import kicc
+from paysweep_local.simulators.keys import kicc_secret
 from paysweep_local.stack import OUTCOMES, LocalStack
 
 from bench.procstat import CpuMeter, peak_rss_mb
@@ -57,6 +60,11 @@ KICC_FIND_PATH = "/api/trades/wechatpay/find"
 REPO = Path(__file__).resolve().parents[1]
 BENCH_PARAMETERS = {"FunctionTimeoutSeconds": "900"}
 AMOUNT_WON = 1000
+SELLER = "seller-00000000b"
+"""A merchant account of realistic length (16 characters) the bench stack's KICC secret holds."""
+LONGEST_SELLER = "seller-" + "0" * 56 + "b"
+"""The longest merchant id the contract allows (64 characters), also in the bench stack's secret."""
+BENCH_ACCOUNTS = (SELLER, LONGEST_SELLER)
 
 SEQUENTIAL_CALLS_PER_CHECK = 2
 """A check's claim before its provider call and its record after, each waited for in its slot."""
@@ -106,18 +114,21 @@ MAIN_MIX = Mix(pending=0.70, approved=0.25, cancelled=0.05)
 """The benchmark's default answer mix for due orders."""
 
 
-def due_order_item(order_id: str, shard: int, shards: int, now: datetime) -> dict[str, Any]:
-    """A valid pending KICC order, due now, in the given shard (any shard is valid per the contract)."""
+def due_order_item(order_id: str, shard: int, shards: int, now: datetime,
+                   merchant_id: str | None = None) -> dict[str, Any]:
+    """A valid pending KICC order, due now, in the given shard (any shard is valid per the contract),
+    naming its merchant account when `merchant_id` is given."""
     item = new_order_item(order_id=order_id, provider=KICC, amount=Decimal(AMOUNT_WON), currency="KRW",
                           shards=shards, created_at=now - timedelta(minutes=2), first_check_after=timedelta(0),
-                          refs={"pgCno": f"PG{order_id}"})
+                          refs={"pgCno": f"PG{order_id}"}, merchant_id=merchant_id)
     item["sweepKey"] = sweep_key(KICC, shard)
     return item
 
 
-def later_order_item(order_id: str, shard: int, shards: int, now: datetime) -> dict[str, Any]:
+def later_order_item(order_id: str, shard: int, shards: int, now: datetime,
+                     merchant_id: str | None = None) -> dict[str, Any]:
     """A pending order in the due index that is not due yet (its next check is tomorrow)."""
-    item = due_order_item(order_id, shard, shards, now)
+    item = due_order_item(order_id, shard, shards, now, merchant_id)
     item["nextCheckAt"] = to_iso(now + timedelta(days=1))
     return item
 
@@ -191,6 +202,8 @@ class SweepRun:
     (Count of every Query and Scan, 1 per GetItem that found an item), `cpuSeconds` of the sandboxes."""
     provider_arrivals: list[float]
     """When each provider request reached the simulator (epoch seconds)."""
+    provider_accounts: dict[str, int]
+    """Provider requests by the account (KICC mallId) they were made as."""
     cpu: dict[str, float]
     """CPU seconds during the sweep: sweeper (the sandboxes' meters), ministack, bench (proxy and simulators)."""
     worker_peak_rss_mb: float
@@ -323,7 +336,7 @@ class SweepRun:
             "latencySeconds": self.latency_s, "sweepers": self.sweepers,
             "durationSeconds": round(self.duration_s, 3), "ordersPerSecond": round(self.throughput, 2),
             "providerBoundSeconds": self.provider_bound_s, "awsCalls": self.calls, "meters": self.meters,
-            "providerRequests": len(self.provider_arrivals),
+            "providerRequests": len(self.provider_arrivals), "providerAccounts": self.provider_accounts,
             "cpuSeconds": {k: round(v, 2) for k, v in self.cpu.items()},
             "workerPeakRssMb": round(self.worker_peak_rss_mb, 1),
             "summaries": self.summaries, "problems": self.problems(),
@@ -345,7 +358,8 @@ class Bench:
     def __init__(self, work_dir: Path) -> None:
         self.work_dir = work_dir
         (work_dir / "stack").mkdir(parents=True, exist_ok=True)  # LocalStack writes its CA there at once
-        self.stack = LocalStack(parameters=BENCH_PARAMETERS, log_dir=work_dir / "logs", work_dir=work_dir / "stack")
+        self.stack = LocalStack(parameters=BENCH_PARAMETERS, credentials={KICC: kicc_secret(accounts=BENCH_ACCOUNTS)},
+                                log_dir=work_dir / "logs", work_dir=work_dir / "stack")
         self._functions: list[LocalFunction] = []
         self._serial = itertools.count(1)
         self.dynamodb: Any = None
@@ -455,20 +469,29 @@ class Bench:
         self.stack.faults.clear_faults()
         self.stack.kicc.reset_requests()
 
-    def due_orders(self, prefix: str, kinds: Sequence[str], *, due: bool = True) -> list[dict[str, Any]]:
+    def mall_of(self, merchant_id: str | None) -> str:
+        """The KICC mall of a merchant account the bench stack's secret holds (None: the default's)."""
+        secret = self.stack.credentials[KICC]
+        return str((secret["accounts"][merchant_id] if merchant_id is not None else secret)["mallId"])
+
+    def due_orders(self, prefix: str, kinds: Sequence[str], *, due: bool = True,
+                   merchant_id: str | None = None) -> list[dict[str, Any]]:
         """Due orders of the given kinds, spread evenly over the shards, known to the simulator
         (`due=False`: pending orders in the due index whose next check is tomorrow, which only a
-        check on demand reaches)."""
+        check on demand reaches). With `merchant_id` each order names that account, and the
+        simulator books its payment under the account's mall."""
         now = self.stack.now()
         make = due_order_item if due else later_order_item
         items = []
         for i, kind in enumerate(kinds):
-            item = make(f"{prefix}-{i:06d}", i % self.shards, self.shards, now)
-            self.stack.kicc.add_payment(item["pgCno"], item["orderId"], AMOUNT_WON, "KRW", script=SCRIPTS[kind]())
+            item = make(f"{prefix}-{i:06d}", i % self.shards, self.shards, now, merchant_id)
+            self.stack.kicc.add_payment(item["pgCno"], item["orderId"], AMOUNT_WON, "KRW", script=SCRIPTS[kind](),
+                                        account=self.mall_of(merchant_id) if merchant_id is not None else None)
             items.append(item)
         return items
 
-    def steady_orders(self, prefix: str, kinds: Sequence[str], checked: dict[str, Any]) -> list[dict[str, Any]]:
+    def steady_orders(self, prefix: str, kinds: Sequence[str], checked: dict[str, Any], *,
+                      merchant_id: str | None = None) -> list[dict[str, Any]]:
         """Due orders as they are after many checks (the steady state): each takes the record of
         `checked`, a real order the handler left pending, with its history full and its attempts
         as many, and is due now, unleased."""
@@ -476,7 +499,7 @@ class Bench:
         full = (history * HISTORY_LIMIT)[-HISTORY_LIMIT:] if history else []
         return [{**item, "history": full, "attempts": len(full) or 1,
                  **({"lastCheck": checked["lastCheck"]} if "lastCheck" in checked else {})}
-                for item in self.due_orders(prefix, kinds)]
+                for item in self.due_orders(prefix, kinds, merchant_id=merchant_id)]
 
     # -- plain clients in another process (bench/bare.py) -----------------------------------
 
@@ -578,7 +601,9 @@ class Bench:
         results: list[InvocationResult] = [future.result() for future in futures]
         calls = dict(stack.faults.calls)
         used = meter.stop()
-        arrivals = [request.at.timestamp() for request in stack.kicc.requests]
+        requests = stack.kicc.requests
+        arrivals = [request.at.timestamp() for request in requests]
+        accounts = Counter(str(request.account) for request in requests)
         stack.kicc.latency_seconds = 0.0
         alive = [pid for pid in workers if pid in function.pids()]
         meters: Counter[str] = Counter()
@@ -588,7 +613,7 @@ class Bench:
             label=label, orders=orders, concurrency=concurrency, latency_s=latency_s, sweepers=len(shard_sets),
             duration_s=max(result.duration_ms for result in results) / 1000,
             summaries=[result.result or {} for result in results], calls=calls, meters=dict(meters),
-            provider_arrivals=arrivals,
+            provider_arrivals=arrivals, provider_accounts=dict(accounts),
             cpu={"sweeper": meters.get("cpuSeconds", 0.0), "ministack": used["ministack"], "bench": used["bench"]},
             worker_peak_rss_mb=max((peak_rss_mb(pid) for pid in alive), default=float("nan")),
             worker_peak_rss_before_mb=rss_before,
@@ -599,16 +624,18 @@ class Bench:
         return run
 
     def measure(self, *, label: str, kinds: Sequence[str], concurrency: int, latency_s: float,
-                extra_env: dict[str, str] | None = None, steady_from: dict[str, Any] | None = None) -> SweepRun:
+                extra_env: dict[str, str] | None = None, steady_from: dict[str, Any] | None = None,
+                merchant_id: str | None = None, prefix: str | None = None) -> SweepRun:
         """The common case: a clean table, a warm function, `len(kinds)` due orders, one sweep.
         With `steady_from` (an order the handler left pending), the orders are at the steady state
-        (`steady_orders`)."""
+        (`steady_orders`); with `merchant_id`, they name that account; `prefix` of their ids
+        (default: the label's), to give them another run's ids, so that their sizes compare."""
         self.clear()
         function = self.function(concurrency, extra_env=extra_env)
         try:
-            prefix = order_prefix(label)
-            self.put(self.steady_orders(prefix, kinds, steady_from) if steady_from is not None
-                     else self.due_orders(prefix, kinds))
+            prefix = prefix or order_prefix(label)
+            self.put(self.steady_orders(prefix, kinds, steady_from, merchant_id=merchant_id) if steady_from is not None
+                     else self.due_orders(prefix, kinds, merchant_id=merchant_id))
             return self.sweep(function, label=label, orders=len(kinds), concurrency=concurrency, latency_s=latency_s)
         finally:
             self.retire(function)

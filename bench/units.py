@@ -1,5 +1,6 @@
-"""The figures about DynamoDB writes and what they cost: calls, write units, item sizes, refused
-claims of overlapping sweeps, audits, and the cost per million checks.
+"""The figures about DynamoDB writes and what they cost: calls, write units, item sizes (also of
+orders naming a merchant account), refused claims of overlapping sweeps, audits, and the cost per
+million checks.
 
 Write units are MiniStack's `ConsumedCapacity`, which the sandboxes ask for on every DynamoDB
 call (`meters["writeUnits"]`, table and indexes). Two things DynamoDB does not report, and so
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import time
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -28,7 +30,7 @@ from paysweep.domain.item import HISTORY_LIMIT
 
 from bench import cost
 from bench.context import LAMBDA_FULL_VCPU_MB, Context, main_sweep, measured_or
-from bench.harness import MAIN_MIX, Bench, SweepRun, order_prefix
+from bench.harness import BENCH_ACCOUNTS, MAIN_MIX, Bench, SweepRun, order_prefix
 from bench.report import seconds
 from bench.sizes import PAD, Sizer
 
@@ -161,14 +163,154 @@ def write_units_figures(ctx: Context, pending: SweepRun, terminal: SweepRun, pen
     report.record("writeUnits", {"perCheck": ctx.wru, "itemSizes": sizes,
                                  "runs": {name: run.to_json(run.calibration) for name, run in columns
                                           if name.startswith("steady")}})
+    account_figures(ctx, steady, pending_item, sizes)
+
+
+# -- orders naming a merchant account ----------------------------------------------------------------
+
+ACCOUNT_KINDS = ("pending", "approved")
+"""The steady-state sweeps measured again with orders naming a merchant account."""
+
+
+def account_figures(ctx: Context, steady: dict[str, SweepRun], fresh_pending: dict[str, Any],
+                    sizes: dict[str, Any]) -> None:
+    """Write units per check of orders naming a merchant account (`merchantId`) against the same
+    steady-state sweeps of orders naming none: the attribute is written once, by the order's
+    writer, so a check's writes are the same and only the item is larger. Each account's orders
+    have the steady runs' ids (their sizes compare) and their payments are booked under the
+    account's own mall, so the sweep approves them only if it asks as that account."""
+    report, bench, s = ctx.report, ctx.bench(), ctx.sizes
+    started = time.monotonic()
+    runs: dict[str, dict[str, SweepRun]] = {}
+    pending_items: dict[str, dict[str, Any] | None] = {}
+    for merchant in BENCH_ACCOUNTS:
+        runs[merchant] = {}
+        for kind in ACCOUNT_KINDS:
+            label = f"steady {kind}, account of {len(merchant)}"
+            prefix = order_prefix(f"steady {kind}")
+            runs[merchant][kind] = measured_or(ctx, f"steady-{kind}-account-{len(merchant)}", lambda kind=kind, label=label,
+                                               merchant=merchant, prefix=prefix: bench.measure(
+                label=label, kinds=[kind] * s.calls_orders, concurrency=s.concurrency, latency_s=0.0,
+                steady_from=fresh_pending, merchant_id=merchant, prefix=prefix))
+            if kind == "pending":
+                pending_items[merchant] = bench.stack.order(f"{prefix}-{0:06d}")
+    wrong = account_problems(bench, steady, runs)
+    account_sizes = {merchant: account_item_sizes(ctx, fresh_pending, pending_items[merchant], sizes["lease"], merchant)
+                     for merchant in BENCH_ACCOUNTS}
+    none_sizes = {"pendingBytes": sizes["pendingBytes"], "claimedBytes": sizes["claimedBytes"],
+                  **{kind: (sizes[kind] or {}).get("decidedBytes") for kind in TERMINAL_KINDS}}
+    columns = [("no account", steady, none_sizes),
+               *((f"{merchant[:16] + '...' if len(merchant) > 16 else merchant} ({len(merchant)} ch.)", runs[merchant],
+                  account_sizes[merchant]) for merchant in BENCH_ACCOUNTS)]
+    report.say(f"  orders naming a merchant account (merchantId): the bench stack's KICC secret holds the default account "
+               f"and {len(BENCH_ACCOUNTS)} named, each its own mall, and the simulator books each order's payment under its "
+               f"account's mall; steady state, {s.calls_orders} orders a sweep, the ids of the steady sweeps above")
+
+    def bytes_cell(value: int | None) -> str:
+        return f"{value:,} B" if value else "-"
+
+    report.table(["per check, steady state"] + [name for name, _, _ in columns], [
+        *([f"WRU, {kind}"] + [f"{kind_runs[kind].wru_per_check():.2f}" for _, kind_runs, _ in columns]
+          for kind in ACCOUNT_KINDS),
+        *([f"DynamoDB write calls, {kind}"] + [f"{kind_runs[kind].dynamodb_writes / max(1, kind_runs[kind].checked):.2f}"
+                                               for _, kind_runs, _ in columns] for kind in ACCOUNT_KINDS),
+        ["outcomes of the approved sweep"] + [" ".join(f"{k} {v}" for k, v in sorted(kind_runs["approved"].outcomes.items()))
+                                              or "none" for _, kind_runs, _ in columns],
+        ["provider requests, by mall"] + [" ".join(f"{mall} {n}" for mall, n in sorted(account_requests(kind_runs).items()))
+                                          for _, kind_runs, _ in columns],
+        ["bytes: pending (as its sweep left it)"] + [bytes_cell(item["pendingBytes"]) for _, _, item in columns],
+        ["bytes: leased (claimed)"] + [bytes_cell(item["claimedBytes"]) for _, _, item in columns],
+        *([f"bytes: decided {kind} (in the outbox)"] + [bytes_cell(item[kind]) for _, _, item in columns]
+          for kind in TERMINAL_KINDS),
+    ])
+    for problem in wrong:
+        report.say(f"  WARNING: {problem}")
+    ratios = {(merchant, kind): runs[merchant][kind].wru_per_check() / max(1e-9, steady[kind].wru_per_check())
+              for merchant in BENCH_ACCOUNTS for kind in ACCOUNT_KINDS}
+    worst = max(ratios.values(), key=lambda r: abs(r - 1))
+    largest = max(size for entry in account_sizes.values() for name, size in entry.items()
+                  if name != "attributeBytes" and size)
+    report.say("  the merchantId attribute (name and value) adds "
+               + ", ".join(f"{entry['attributeBytes']} B ({len(merchant)} characters)"
+                           for merchant, entry in account_sizes.items())
+               + f" to every item; the largest item naming an account, {largest:,} B, is {1024 - largest:,} B under 1 KB "
+               + "(a write is billed per started KB of the larger of the item before and after)")
+    report.check("wru-accounts", f"{worst:.2f} (" + "; ".join(f"{len(merchant)} ch.: " + ", ".join(
+                     f"{kind} {runs[merchant][kind].wru_per_check():.2f} / {steady[kind].wru_per_check():.2f}"
+                     for kind in ACCOUNT_KINDS) for merchant in BENCH_ACCOUNTS) + ")",
+                 "= 1.00", all(ratio == 1 for ratio in ratios.values()) and not wrong,
+                 f"write units per check, orders naming an account / orders naming none, the worst of {len(ratios)}; "
+                 "steady state, MiniStack's ConsumedCapacity; merchantId is written once, by the order's writer")
+    report.say(f"  (orders naming an account: {len(BENCH_ACCOUNTS) * len(ACCOUNT_KINDS)} sweeps of {s.calls_orders} and "
+               f"{len(BENCH_ACCOUNTS)} decided sweeps to size them, {seconds(time.monotonic() - started)} of the figure)")
+    report.record("accountWriteUnits", {
+        "accounts": {merchant: {"mallId": bench.mall_of(merchant), "characters": len(merchant),
+                                "wruPerCheck": {kind: run.wru_per_check() for kind, run in runs[merchant].items()},
+                                "itemSizes": account_sizes[merchant]} for merchant in BENCH_ACCOUNTS},
+        "noAccount": {"wruPerCheck": {kind: steady[kind].wru_per_check() for kind in ACCOUNT_KINDS},
+                      "itemSizes": none_sizes},
+        "ratios": {f"{merchant}/{kind}": ratio for (merchant, kind), ratio in ratios.items()},
+        "problems": wrong,
+        "runs": {f"{merchant}/{kind}": run.to_json(run.calibration)
+                 for merchant in BENCH_ACCOUNTS for kind, run in runs[merchant].items()},
+    })
+
+
+def account_requests(runs: dict[str, SweepRun]) -> dict[str, int]:
+    """Provider requests of the runs of `ACCOUNT_KINDS` by the mall they were made as."""
+    counts: dict[str, int] = {}
+    for run in (runs[kind] for kind in ACCOUNT_KINDS):
+        for mall, n in run.provider_accounts.items():
+            counts[mall] = counts.get(mall, 0) + n
+    return counts
+
+
+def account_problems(bench: Bench, steady: dict[str, SweepRun], runs: dict[str, dict[str, SweepRun]]) -> list[str]:
+    """Anything that makes the account runs not the same work as the runs naming none: every order
+    checked, every approved order APPROVED (not REVIEW INVALID_ORDER), every pending one left
+    pending, and every provider request made as the order's account's mall."""
+    found: list[str] = []
+    for merchant, kind_runs in {None: steady, **runs}.items():
+        mall = bench.mall_of(merchant)
+        for kind in ACCOUNT_KINDS:
+            run, name = kind_runs[kind], f"{kind}, {merchant or 'no account'}"
+            found += [f"{name}: {problem}" for problem in run.problems()]
+            expected = {"APPROVED": run.orders} if kind == "approved" else {}
+            if dict(run.outcomes) != expected:
+                found.append(f"{name}: outcomes {dict(run.outcomes)}, expected {expected or 'none'}")
+            if kind == "pending" and run.total("rescheduled") != run.orders:
+                found.append(f"{name}: {run.total('rescheduled')} of {run.orders} orders left pending")
+            if run.provider_accounts != {mall: run.orders}:
+                found.append(f"{name}: provider requests by mall {run.provider_accounts}, expected {mall} {run.orders}")
+    return found
+
+
+def account_item_sizes(ctx: Context, fresh_pending: dict[str, Any], pending: dict[str, Any] | None,
+                       lease: dict[str, Any], merchant: str) -> dict[str, Any]:
+    """The sizes `decided_sizes` gives for orders naming no account, of orders naming `merchant`:
+    pending as its steady sweep left it, leased, decided of each terminal kind (in the outbox)."""
+    sizer = ctx.sizer()
+    decided = decided_orders(ctx, fresh_pending, merchant_id=merchant)
+    if pending is None or pending.get("merchantId") != merchant:
+        raise RuntimeError(f"no pending order naming {merchant!r} left to size")
+    found: dict[str, Any] = {"pendingBytes": sizer.size(to_item(pending)),
+                             "claimedBytes": sizer.size(to_item({**pending, **lease})) if lease else None}
+    for kind, items in decided.items():
+        named = [item for item in items if item.get("merchantId") == merchant]
+        found[kind] = decided_entry(sizer, named, shares=False)["decidedBytes"] if named else None
+    found["attributeBytes"] = found["pendingBytes"] - sizer.size(to_item({k: v for k, v in pending.items()
+                                                                          if k != "merchantId"}))
+    return found
 
 
 # -- item sizes ------------------------------------------------------------------------------------
 
 
-def decided_orders(ctx: Context, pending_item: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def decided_orders(ctx: Context, pending_item: dict[str, Any],
+                   merchant_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """Steady-state orders of each terminal kind as the decision leaves them, in the due index (the
-    outbox): swept with every PublishBatch failing (a fault of the proxy), so none is confirmed."""
+    outbox): swept with every PublishBatch failing (a fault of the proxy), so none is confirmed.
+    With `merchant_id`, the orders name that account (and are decided as it)."""
     bench, n = ctx.bench(), ctx.sizes.decided_orders
     assert bench.stack.faults is not None
     bench.clear()
@@ -176,7 +318,8 @@ def decided_orders(ctx: Context, pending_item: dict[str, Any]) -> dict[str, list
     try:
         kinds = [kind for kind in TERMINAL_KINDS for _ in range(n)]
         items = [item for kind in TERMINAL_KINDS  # the ids of the steady sweeps' orders, so the sizes compare
-                 for item in bench.steady_orders(order_prefix(f"steady {kind}"), [kind] * n, pending_item)]
+                 for item in bench.steady_orders(order_prefix(f"steady {kind}"), [kind] * n, pending_item,
+                                                 merchant_id=merchant_id)]
         bench.put(items)
         bench.stack.faults.add_fault("sns", "PublishBatch", error="internal", times=-1)
         bench.sweep(function, label="decided, unpublished", orders=len(items), concurrency=8, latency_s=0.0)
@@ -186,7 +329,7 @@ def decided_orders(ctx: Context, pending_item: dict[str, Any]) -> dict[str, list
     found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in TERMINAL_KINDS}
     for item, kind in zip(items, kinds, strict=True):
         decided = bench.stack.order(item["orderId"])
-        if decided and decided.get("outcome") and "sweepKey" in decided:
+        if decided and (decided.get("outcome") or {}).get("outcome") == kind.upper() and "sweepKey" in decided:
             found[kind].append(decided)
     return found
 
@@ -200,6 +343,7 @@ def decided_sizes(ctx: Context, steady_pending: dict[str, Any], fresh_pending: d
                              "dueEntryBytes": due_entry_bytes(sizer, steady_pending)}
     sample = next((items[0] for items in decided.values() if items), None)
     lease = {k: sample[k] for k in ("leaseOwner", "leaseUntil") if sample and k in sample}
+    found["lease"] = lease
     found["claimedBytes"] = sizer.size(to_item({**steady_pending, **lease})) if lease else None
     for kind, items in decided.items():
         found[kind] = decided_entry(sizer, items) if items else None
@@ -218,12 +362,12 @@ def decided_sizes(ctx: Context, steady_pending: dict[str, Any], fresh_pending: d
     return found
 
 
-def decided_entry(sizer: Sizer, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """The largest decided item of a kind: its bytes and its attributes' shares."""
+def decided_entry(sizer: Sizer, items: list[dict[str, Any]], *, shares: bool = True) -> dict[str, Any]:
+    """The largest decided item of a kind: its bytes and (`shares`) its attributes' shares."""
     sized = sorted(((sizer.size(to_item(item)), item) for item in items), key=lambda pair: pair[0])
     size, largest = sized[-1]
     return {"decidedBytes": size, "underOneKb": size <= 1024, "overBy": max(0, size - 1024),
-            "attributes": sizer.attribute_sizes(to_item(largest))}
+            **({"attributes": sizer.attribute_sizes(to_item(largest))} if shares else {})}
 
 
 def message_bytes(decided: dict[str, Any]) -> int:
