@@ -329,9 +329,10 @@ def test_review_lists_exactly_the_orders_in_review(stack: LocalStack, cli) -> No
 
     code, out, err = cli("review")
     lines = out.splitlines()
-    assert code == 0 and lines[0].split() == ["orderId", "provider", "status", "reason", "occurredAt", "supersedes"]
+    assert code == 0 and lines[0].split() == ["orderId", "provider", "merchantId", "status", "reason", "occurredAt",
+                                              "supersedes"]
     assert sorted(line.split()[0] for line in lines[1:]) == sorted(expected)
-    assert all(line.split()[3] == expected[line.split()[0]] for line in lines[1:])
+    assert all(line.split()[4] == expected[line.split()[0]] for line in lines[1:])
     assert "3 order(s) in REVIEW" in err
 
 
@@ -488,9 +489,9 @@ def test_merchant_accounts_are_written_shown_and_listed_apart(stack: LocalStack,
     assert code == 0 and "seller-b" in out
     code, _, err = cli("show", "OP-M-B", "--merchant", "seller-c")
     assert code == EXIT_NOT_FOUND and "seller-c" in err
-    for order_id, merchant in (("OP-M-RB", "seller-b"), ("OP-M-RC", "seller-c")):
-        stack.teemopay.add_order(order_id, "1000", script=[teemopay.paid(amount="1500.00")])
+    for order_id, merchant in (("OP-M-RX", "seller-x"), ("OP-M-RY", "seller-y")):
+        stack.teemopay.add_order(order_id, "1000", script=[teemopay.paid()])
         stack.register(order_id, TEEMO, "1000", "KRW", merchant_id=merchant)
     sweep(stack, TEEMO)  # the stack's secret holds neither account: both REVIEW INVALID_ORDER
-    code, out, _ = cli("review", "--merchant", "seller-b", "--json")
-    assert code == 0 and [(r["orderId"], r["merchantId"]) for r in json.loads(out)] == [("OP-M-RB", "seller-b")]
+    code, out, _ = cli("review", "--merchant", "seller-x", "--json")
+    assert code == 0 and [(r["orderId"], r["merchantId"]) for r in json.loads(out)] == [("OP-M-RX", "seller-x")]
