@@ -62,8 +62,8 @@ BENCH_PARAMETERS = {"FunctionTimeoutSeconds": "900"}
 AMOUNT_WON = 1000
 SELLER = "seller-00000000b"
 """A merchant account of realistic length (16 characters) the bench stack's KICC secret holds."""
-LONGEST_SELLER = "seller-" + "0" * 56 + "b"
-"""The longest merchant id the contract allows (64 characters), also in the bench stack's secret."""
+LONGEST_SELLER = "seller-" + "0" * 24 + "b"
+"""The longest merchant id the contract allows (32 characters), also in the bench stack's secret."""
 BENCH_ACCOUNTS = (SELLER, LONGEST_SELLER)
 
 SEQUENTIAL_CALLS_PER_CHECK = 2

@@ -14,7 +14,9 @@ KICC = "kicc-wechatpay"
 TEEMO = "teemopay"
 TOSS = "toss-payments"
 
-ACCOUNTS = ("seller-b", "seller-c")
+LONGEST_ACCOUNT = "seller-" + "0" * 24 + "z"
+"""The longest merchant id the contract allows (32 characters): the item-size test's worst case."""
+ACCOUNTS = ("seller-b", "seller-c", LONGEST_ACCOUNT)
 """The merchant accounts the integration stack's secrets hold beside each provider's default."""
 ACCOUNT_SECRETS = {
     "kicc-wechatpay": kicc_secret(accounts=ACCOUNTS),

@@ -60,7 +60,7 @@ def register_order(
     top-level attributes of the item.
     `profile`: the provider's profile, to check its own rules as well as the contract's.
     `merchant_id`: the merchant account the order was paid to, when the provider's secret holds
-    several (absent: its default account); 1..64 ASCII letters, digits, `-`, `_`, `.`.
+    several (absent: its default account); 1..32 ASCII letters, digits, `-`, `_`, `.`.
     `pg_cno`: deprecated, the same as `refs={DEPRECATED_PG_CNO_REF: pg_cno}`.
     """
     item = new_order_item(

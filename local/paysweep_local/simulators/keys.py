@@ -29,7 +29,7 @@ from paysweep_local.simulators.toss import MID as TOSS_MID
 
 _DER, _PEM = serialization.Encoding.DER, serialization.Encoding.PEM
 _PKCS8, _SPKI = serialization.PrivateFormat.PKCS8, serialization.PublicFormat.SubjectPublicKeyInfo
-MERCHANT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MERCHANT_ID = re.compile(r"[A-Za-z0-9._-]{1,32}")
 """The product's merchant ids, the keys of a secret's "accounts"."""
 
 
@@ -87,7 +87,7 @@ def _with_accounts(
     made: dict[str, dict[str, str]] = {}
     for number, merchant in enumerate((accounts,) if isinstance(accounts, str) else accounts, 2):
         if not MERCHANT_ID.fullmatch(merchant) or merchant in made:
-            raise ValueError(f"not a new merchant id (1..64 of A-Z a-z 0-9 - _ .): {merchant!r}")
+            raise ValueError(f"not a new merchant id (1..32 of A-Z a-z 0-9 - _ .): {merchant!r}")
         made[merchant] = account(number, merchant)
     return secret | {"accounts": made} if made else secret
 

@@ -30,7 +30,7 @@ _ORDER_ID = re.compile(r"[A-Za-z0-9_\-.]+")
 _PRINTABLE_REF = re.compile(r"[\x21-\x7e]+")
 _PROVIDER_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _REF_NAME = re.compile(r"[a-z][A-Za-z0-9]{0,39}")
-_MERCHANT_ID = re.compile(r"[A-Za-z0-9_\-.]{1,64}")
+_MERCHANT_ID = re.compile(r"[A-Za-z0-9_\-.]{1,32}")
 
 RESERVED_ATTRIBUTES = frozenset({
     # the writer's (CONTRACT.md section 2)
@@ -235,7 +235,7 @@ def _check(item: Mapping[str, Any], profile: ProviderProfile | None, ref_names: 
 
 
 def valid_merchant_id(value: object) -> bool:
-    """A merchant account's id (CONTRACT.md section 2): 1..64 ASCII letters, digits, `-`, `_`, `.`."""
+    """A merchant account's id (CONTRACT.md section 2): 1..32 ASCII letters, digits, `-`, `_`, `.`."""
     return isinstance(value, str) and bool(_MERCHANT_ID.fullmatch(value))
 
 
@@ -243,7 +243,7 @@ def _check_merchant_id(value: object, problems: list[str]) -> str | None:
     if value is None:
         return None
     if not valid_merchant_id(value):
-        problems.append(f"merchantId must be 1..64 ASCII letters, digits and - _ ., got {value!r}")
+        problems.append(f"merchantId must be 1..32 ASCII letters, digits and - _ ., got {value!r}")
         return None
     return str(value)
 
