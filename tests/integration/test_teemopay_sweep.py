@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from paysweep_local.simulators import teemopay
-from paysweep_local.simulators.keys import generate_rsa_keypair, merchant_keys, teemopay_secret
+from paysweep_local.simulators.keys import generate_rsa_keypair, teemopay_secret
 from paysweep_local.stack import LocalStack
 from support.invariants import check_all
 from support.outcomes import Published
@@ -82,7 +82,7 @@ def wrong_merchant_key(stack: LocalStack) -> Iterator[None]:
 
     put(teemopay_secret(generate_rsa_keypair()))
     yield
-    put(teemopay_secret(merchant_keys()))
+    put(stack.credentials[TEEMO])  # the stack's own secret again, its merchant accounts included
 
 
 def test_a_refused_signature_never_ends_an_order_and_says_what_is_wrong(stack: LocalStack, published: Published,
