@@ -15,6 +15,7 @@ import itertools
 import json
 import random
 import re
+import select
 import ssl
 import sys
 import threading
@@ -42,6 +43,11 @@ ERRORS: dict[tuple[str, str], tuple[int, str, str]] = {
 WAIT_KINDS = frozenset({"hang"})
 """`hang`: hold the request `seconds`, then pass it on (an answer that comes late, or never in time)."""
 SIGNING_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+UPSTREAM_IDLE_SECONDS = 30.0
+"""A kept-alive connection to MiniStack idle this long is replaced before its next request: MiniStack
+closes idle connections after 75 s (hypercorn's keep_alive_timeout), and a request sent on one it
+has closed fails, so the caller would see a dropped connection that nobody injected (an SDK retry
+hides it only while the client's retry quota lasts, and fault tests drain that quota)."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     upstream: http.client.HTTPConnection | None = None
     """One keep-alive connection to MiniStack per client connection."""
+    upstream_used = 0.0
+    """time.monotonic() when `upstream` last answered."""
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the tests read what matters from the rules and counters."""
@@ -203,16 +211,25 @@ class _Handler(BaseHTTPRequestHandler):
         elif rule is not None:
             self._answer(*call.error(rule.error))
             return
-        if self.upstream is None:
-            self.upstream = http.client.HTTPConnection("127.0.0.1", self.server.proxy.upstream_port, timeout=120)
+        upstream = self._upstream()
         try:
-            self.upstream.request(self.command, self.path, body, dict(self.headers.items()))
-            answer = self.upstream.getresponse()
+            upstream.request(self.command, self.path, body, dict(self.headers.items()))
+            answer = upstream.getresponse()
             status, headers, payload = answer.status, answer.getheaders(), answer.read()
         except (OSError, http.client.HTTPException):
-            self.upstream.close()
+            upstream.close()
             raise
+        self.upstream_used = time.monotonic()
         self._answer(status, {k: v for k, v in headers if k.lower() not in ("transfer-encoding", "connection")}, payload)
+
+    def _upstream(self) -> http.client.HTTPConnection:
+        """The connection to MiniStack, never one MiniStack may have closed while it was idle (a
+        closed one reconnects on its next request)."""
+        if self.upstream is None:
+            self.upstream = http.client.HTTPConnection("127.0.0.1", self.server.proxy.upstream_port, timeout=120)
+        elif time.monotonic() - self.upstream_used > UPSTREAM_IDLE_SECONDS or _closed_by_peer(self.upstream):
+            self.upstream.close()
+        return self.upstream
 
     def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
         try:
@@ -225,3 +242,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except OSError:
             self.close_connection = True  # the caller gave up (its read timeout, or a killed sandbox)
+
+
+def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
+    """An idle keep-alive connection with something to read: the server closed it (or sent what
+    nobody asked for); either way no request may go on it."""
+    if connection.sock is None:
+        return False
+    poller = select.poll()  # not select.select: a busy test process has descriptors past FD_SETSIZE
+    poller.register(connection.sock, select.POLLIN)
+    return bool(poller.poll(0))

@@ -14,6 +14,7 @@ import ssl
 import tempfile
 import threading
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ OUTCOMES = ("APPROVED", "FAILED", "CANCELLED", "REVIEW")
 LOCAL_PARAMETERS = {"AllowInsecureHttp": "false", "TableDeletionProtection": "false"}
 """Every local stack is deployed as in AWS (HTTPS only), and can be deleted."""
 ROOT_KEYS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+RECENT_SWEEPS = 5
+"""How many finished sweeps `LocalStack.recent_sweeps` keeps."""
 _BUILDS: list[Build] = []
 _BUILD_LOCK = threading.Lock()
 
@@ -142,6 +145,9 @@ class LocalStack:
         self.functions: dict[str, LocalFunction] = {}
         self.outcomes: OutcomeFeed | None = None
         self._inputs: dict[str, str] = {}
+        self.recent_sweeps: deque[dict[str, Any]] = deque(maxlen=RECENT_SWEEPS)
+        """What the last sweeps since `clear()` returned (provider, cold start, summary or error), for
+        a failing test to say what its sweeps did."""
 
     def __getattr__(self, name: str) -> SimulatorBase:
         """`stack.kicc`, `stack.teemopay`: a provider's simulator by its `attribute`."""
@@ -314,7 +320,16 @@ class LocalStack:
     def sweep_async(self, provider: str, *, shards: list[int] | None = None,
                     timeout_seconds: float | None = None) -> Future[InvocationResult]:
         """A tick that overlaps others: each concurrent sweep runs in its own sandbox."""
-        return self.functions[provider].invoke_async(self.schedule_event(provider, shards), timeout_seconds)
+        running = self.functions[provider].invoke_async(self.schedule_event(provider, shards), timeout_seconds)
+        running.add_done_callback(lambda done: self._remember_sweep(provider, done))
+        return running
+
+    def _remember_sweep(self, provider: str, done: Future[InvocationResult]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        run = done.result()
+        self.recent_sweeps.append({"provider": provider, "requestId": run.request_id, "coldStart": run.cold_start,
+                                   "durationMs": run.duration_ms, "summary": run.result, "error": run.error})
 
     # -- the tables ------------------------------------------------------------------------
 
@@ -342,3 +357,4 @@ class LocalStack:
         self.outcomes.purge()
         for simulator in self.simulators.values():
             simulator.reset_requests()
+        self.recent_sweeps.clear()

@@ -38,9 +38,23 @@ class Published:
     def only(self, order_id: str) -> dict[str, Any]:
         """The one outcome of an order (duplicates under the same eventId are allowed)."""
         messages = self.for_order(order_id)
-        assert messages, f"no outcome published for {order_id}"
+        assert messages, f"no outcome published for {order_id}; {self._explain(order_id)}"
         assert len({m["eventId"] for m in messages}) == 1, f"{order_id} got different transitions: {messages}"
         return messages[0]
+
+    def _explain(self, order_id: str) -> str:
+        """What a missing outcome's failure message says, so that a flake can be diagnosed from CI
+        output alone: the order as the table holds it (status, nextCheckAt, lease, lastCheck: was
+        it due, claimed, checked, decided but left unpublished?), the simulated time, what the last
+        sweeps reported (checked, outcomes, claim conflicts, errors, provider errors) and which
+        orders' outcomes did arrive."""
+        try:
+            stored: Any = self._stack.order(order_id)
+        except Exception as error:  # noqa: BLE001 - the explanation must not hide the assertion
+            stored = f"(could not read it: {type(error).__name__}: {error})"
+        received = sorted({d.message["orderId"] for d in self.all})
+        return (f"the order as stored: {stored!r}; simulated now: {self._stack.now().isoformat()}; "
+                f"the last sweeps: {list(self._stack.recent_sweeps)!r}; outcomes received for: {received or 'no order'}")
 
     def by_event(self) -> dict[str, list[dict[str, Any]]]:
         self.collect()
