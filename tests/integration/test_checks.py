@@ -69,7 +69,11 @@ def test_a_kicc_amount_mismatch_checked_on_demand_is_cancelled_under_one_intent(
 
 def test_a_check_racing_a_sweep_makes_one_provider_query_between_them(stack: LocalStack, published: Published) -> None:
     pg_cno = "PG-CK-RACE"
-    stack.kicc.add_payment(pg_cno, "CK-RACE", 1000, "KRW", script=[kicc.slow(3), kicc.approved()])
+    # Two warm sandboxes first: the check then claims within KICC's 2 s hold of the sweep's answer
+    # (under the stack's 3 s provider timeout), not after a cold start.
+    warm = [stack.functions[KICC].invoke_async({"check": ["CK-WARM"]}, 60) for _ in range(2)]
+    assert all(w.result().ok for w in warm)
+    stack.kicc.add_payment(pg_cno, "CK-RACE", 1000, "KRW", script=[kicc.slow(2), kicc.approved()])
     stack.register("CK-RACE", KICC, "1000", "KRW", refs={"pgCno": pg_cno})
     sweep = stack.sweep_async(KICC)
     deadline = time.monotonic() + 15
