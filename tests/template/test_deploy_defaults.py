@@ -19,9 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from template_support import resources_of_type
+from template_support import provider_functions, resources_of_type
 
-SCHEDULE_EVENT_TYPES = ("ScheduleV2", "Schedule")
 FINEST_TICK_SECONDS = 60
 """EventBridge Scheduler's finest schedule: rate expressions count whole minutes, cron has minute
 granularity. So an event age within 60 s is within one tick whatever ScheduleRate is."""
@@ -89,19 +88,6 @@ def tick_seconds(expression: str) -> int:
     return FINEST_TICK_SECONDS
 
 
-def scheduled_functions(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    found = {
-        name: body
-        for name, body in resources_of_type(template, "AWS::Serverless::Function").items()
-        if any(
-            event.get("Type") in SCHEDULE_EVENT_TYPES
-            for event in ((body.get("Properties") or {}).get("Events") or {}).values()
-        )
-    }
-    assert found, "template.yaml has no scheduled function"
-    return found
-
-
 # -- asynchronous invocation by the schedules -------------------------------------------------
 
 
@@ -112,7 +98,7 @@ def test_every_scheduled_function_retries_nothing_and_drops_a_tick_older_than_on
     bound = min(tick, FINEST_TICK_SECONDS)
     configs = resources_of_type(translated, "AWS::Lambda::EventInvokeConfig")
     problems: list[str] = []
-    for name in scheduled_functions(template):
+    for name in provider_functions(template):
         mine = [
             body["Properties"]
             for body in configs.values()
