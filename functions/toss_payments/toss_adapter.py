@@ -26,7 +26,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote
 
 import toss_assumptions as assume
@@ -43,7 +43,6 @@ from paysweep.domain.orders import Order
 from paysweep.provider.accounts import account_of
 from paysweep.provider.client import ProviderClient, SecretUnavailable, http_failure_kind
 from paysweep.provider.http import HttpReply
-from toss_http import ClientTransport, Transport
 from toss_profile import CANCEL_TRANSACTION_KEY, LAST_TRANSACTION_KEY, PAYMENT_KEY, PROFILE
 
 LOOKUP_PATH = "/v1/payments/orders/{order_id}"
@@ -457,6 +456,17 @@ def confirm_answer(payment: TossPayment) -> CancelAnswer:
                         detail=_detail(payment, "not a state a cancelled payment can be in"))
 
 
+class Transport(Protocol):
+    """What the adapter needs to reach Toss: the secret, a GET (the lookups) and a JSON POST (the
+    cancel). The function's `ProviderClient` is one; the unit tests give a scripted one."""
+
+    def credentials(self) -> Mapping[str, Any]: ...
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> HttpReply: ...
+
+    def post(self, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> HttpReply: ...
+
+
 class TossPaymentsAdapter:
     """The Toss Payments provider: lookups by order id, full cancels confirmed by lookup."""
 
@@ -469,7 +479,7 @@ class TossPaymentsAdapter:
     @classmethod
     def from_environment(cls, client: ProviderClient, environ: Mapping[str, str]) -> TossPaymentsAdapter:
         """The function's adapter (`app.py`): Toss has no settings beyond its secret."""
-        return cls(ClientTransport(client))
+        return cls(client)
 
     def _lookup(self, order: Order) -> tuple[PaymentAnswer, TossPayment | None]:
         creds = credentials(account_of(self._transport.credentials(), order.merchant_id))

@@ -157,19 +157,10 @@ class WireSession:
     answers: list[WireResponse]
     sent: list[dict[str, Any]] = field(default_factory=list)
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> WireResponse:
-        self.sent.append({"method": method, "url": url, **kwargs})
-        return self.answers.pop(0)
-
     def request(self, method: str, url: str, **kwargs: Any) -> WireResponse:
         """What the layer's `ProviderClient` calls (`paysweep.provider.http.request_json`)."""
-        return self._send(method, url, **kwargs)
-
-    def get(self, url: str, **kwargs: Any) -> WireResponse:
-        return self._send("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> WireResponse:
-        return self._send("POST", url, **kwargs)
+        self.sent.append({"method": method, "url": url, **kwargs})
+        return self.answers.pop(0)
 
 
 def adapter_on(session: WireSession) -> toss.TossPaymentsAdapter:
@@ -210,7 +201,7 @@ def test_the_lookup_is_a_get_of_the_orders_route_with_the_same_authorization() -
     assert adapter_on(session).check_payment(ORDER).state is PaymentState.APPROVED
     (sent,) = session.sent
     assert sent["method"] == "GET" and sent["url"] == f"{BASE_URL}/v1/payments/orders/ORD-1001"
-    assert urlsplit(sent["url"]).query == "" and "data" not in sent and "json" not in sent
+    assert urlsplit(sent["url"]).query == "" and sent.get("data") is None and "json" not in sent  # no body
     assert sent["headers"] == {"Authorization": headers["Authorization"], "Accept": "application/json"}
     assert sent["timeout"] == (5, 30)
 

@@ -16,7 +16,6 @@ import pytest
 import requests
 import toss_adapter as toss
 import toss_assumptions as assume
-import toss_http
 from paysweep.domain.answers import CancelIntent, CancelState, PaymentState, ReportedAmount
 from paysweep.domain.decisions import Action, Phase, decide_cancel, decide_payment
 from paysweep.domain.orders import OrderStatus
@@ -651,8 +650,8 @@ class FakeSession:
         self.outcome = outcome
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    def get(self, url: str, **kwargs: Any) -> FakeResponse:
-        self.calls.append((url, kwargs))
+    def request(self, method: str, url: str, **kwargs: Any) -> FakeResponse:
+        self.calls.append((url, {"method": method, **kwargs}))
         if isinstance(self.outcome, Exception):
             raise self.outcome
         return self.outcome
@@ -665,10 +664,11 @@ def client_with(session: FakeSession, max_bytes: int = 1000) -> ProviderClient:
 
 def test_the_get_uses_the_clients_base_url_timeouts_and_no_redirects() -> None:
     session = FakeSession(FakeResponse(200, [b'{"a":', b"1}"], {"Content-Type": "application/json"}))
-    got = toss_http.ClientTransport(client_with(session)).get("/v1/payments/orders/ORD-1001", {"Authorization": BASIC})
+    got = client_with(session).get("/v1/payments/orders/ORD-1001", {"Authorization": BASIC})
     assert (got.status, got.body, got.content_type) == (200, b'{"a":1}', "application/json")
     url, kwargs = session.calls[0]
     assert url == "https://api.tosspayments.com/v1/payments/orders/ORD-1001"
+    assert kwargs["method"] == "GET" and kwargs["data"] is None
     assert kwargs["timeout"] == (5, 30) and kwargs["allow_redirects"] is False and kwargs["verify"] is True
     assert kwargs["headers"] == {"Accept": "application/json", "Authorization": BASIC}
 
@@ -677,7 +677,7 @@ def test_the_get_uses_the_clients_base_url_timeouts_and_no_redirects() -> None:
                                            (requests.ConnectionError(), "connection"), (requests.TooManyRedirects(), "request")])
 def test_a_get_that_gets_no_answer_is_unreachable(failure: Exception, kind: str) -> None:
     with pytest.raises(ProviderUnreachable) as raised:
-        toss_http.ClientTransport(client_with(FakeSession(failure))).get("/x")
+        client_with(FakeSession(failure)).get("/x")
     assert raised.value.kind == kind
 
 
@@ -685,7 +685,7 @@ def test_a_get_that_gets_no_answer_is_unreachable(failure: Exception, kind: str)
                                       FakeResponse(200, [], {"Content-Length": "5000"})])
 def test_a_get_answer_over_the_cap_is_refused(response: FakeResponse) -> None:
     with pytest.raises(AnswerTooLarge):
-        toss_http.ClientTransport(client_with(FakeSession(response))).get("/x")
+        client_with(FakeSession(response)).get("/x")
 
 
 def test_transport_failures_of_every_call_come_back_as_answers() -> None:

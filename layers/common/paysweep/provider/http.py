@@ -72,6 +72,9 @@ def request_json(
 
     A body is UTF-8 JSON without ASCII escaping, as providers document
     (`Content-type: application/json; charset=utf-8`); a request without one (a GET) has none.
+    Redirects are not followed: no provider documents one, and following it would send the
+    request, its signature or `Authorization` header among it, somewhere else (a POST would even
+    become a GET); a 3xx is answered as it came, and the adapter reads it as any unexpected status.
     """
     body = None if payload is None else json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     request_headers = {"Accept": "application/json"}
@@ -82,7 +85,7 @@ def request_json(
     try:
         with session.request(
             method, url, data=body, headers=request_headers, timeout=(connect_timeout, read_timeout), stream=True,
-            verify=True,
+            verify=True, allow_redirects=False,
         ) as response:
             content = _read_capped(response, max_bytes)
             return HttpReply(
