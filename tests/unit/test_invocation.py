@@ -70,15 +70,15 @@ def result(order_id: str, *, checked: bool, reason: CheckReason | None) -> Check
 def test_a_batch_reports_exactly_the_messages_to_deliver_again() -> None:
     asked: list[list[str]] = []
 
-    def check(order_ids: list[str]) -> dict[str, CheckResult]:
+    def check(order_ids: list[str]) -> list[CheckResult]:
         asked.append(order_ids)
-        return {
-            "ORD-OK": result("ORD-OK", checked=True, reason=None),
-            "ORD-HELD": result("ORD-HELD", checked=False, reason=CheckReason.LEASED),
-            "ORD-DONE": result("ORD-DONE", checked=False, reason=CheckReason.ALREADY_DECIDED),
-            "ORD-NONE": result("ORD-NONE", checked=False, reason=CheckReason.NOT_FOUND),
-            "ORD-SLOW": result("ORD-SLOW", checked=False, reason=CheckReason.OUT_OF_TIME),
-        }
+        return [
+            result("ORD-OK", checked=True, reason=None),
+            result("ORD-HELD", checked=False, reason=CheckReason.LEASED),
+            result("ORD-DONE", checked=False, reason=CheckReason.ALREADY_DECIDED),
+            result("ORD-NONE", checked=False, reason=CheckReason.NOT_FOUND),
+            result("ORD-SLOW", checked=False, reason=CheckReason.OUT_OF_TIME),
+        ]
 
     event = sqs_event(*(json.dumps({"orderId": o}) for o in ("ORD-OK", "ORD-HELD", "ORD-DONE", "ORD-NONE", "ORD-SLOW")),
                       "not json")
@@ -89,7 +89,7 @@ def test_a_batch_reports_exactly_the_messages_to_deliver_again() -> None:
 
 
 def test_a_batch_of_poison_alone_is_answered_not_raised() -> None:
-    def check(order_ids: list[str]) -> dict[str, CheckResult]:
+    def check(order_ids: list[str]) -> list[CheckResult]:
         raise AssertionError("nothing to check")
 
     response = check_batch(sqs_event("{}", "[]"), None, check)  # type: ignore[arg-type]

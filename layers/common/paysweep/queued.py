@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-CheckTogether = Callable[[list[str]], dict[str, CheckResult]]
+CheckTogether = Callable[[list[str]], list[CheckResult]]
 
 
 class CheckNotSettled(Exception):
@@ -37,16 +37,16 @@ def check_batch(event: dict[str, Any], context: LambdaContext, check: CheckToget
     """The partial batch response (`batchItemFailures`) for one SQS batch."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-    order_ids = _well_formed_order_ids(event)
-    results = check(order_ids) if order_ids else {}
+    asked = {str(record.get("messageId")): _order_id_of(record) for record in event["Records"]}
+    order_ids = [order_id for order_id in asked.values() if isinstance(order_id, str)]
+    results = {result.order_id: result for result in check(order_ids)} if order_ids else {}
 
     def record_handler(record: SQSRecord) -> None:
-        try:
-            order_id = queued_order_id(record.body)
-        except InvalidCheckRequest as error:
+        order_id = asked[record.message_id]
+        if isinstance(order_id, InvalidCheckRequest):
             logger.warning("malformed check message: reported failed, bound for the dead-letter queue",
-                           extra={"messageId": record.message_id, "error": str(error)})
-            raise
+                           extra={"messageId": record.message_id, "error": str(order_id)})
+            raise order_id
         result = results.get(order_id)
         if result is None or not result.settled:
             reason = result.reason.value if result is not None and result.reason else "NOT_CHECKED"
@@ -63,11 +63,9 @@ def check_batch(event: dict[str, Any], context: LambdaContext, check: CheckToget
     return response
 
 
-def _well_formed_order_ids(event: dict[str, Any]) -> list[str]:
-    order_ids: list[str] = []
-    for record in event["Records"]:
-        try:
-            order_ids.append(queued_order_id(str(record.get("body", ""))))
-        except InvalidCheckRequest:
-            continue  # reported by the record handler
-    return order_ids
+def _order_id_of(record: dict[str, Any]) -> str | InvalidCheckRequest:
+    """A message's order id, or why it has none (the record handler reports it)."""
+    try:
+        return queued_order_id(str(record.get("body", "")))
+    except InvalidCheckRequest as error:
+        return error

@@ -85,28 +85,20 @@ class Runtime(NamedTuple):
 
     def check(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         """A synchronous check: `{"checks": [...]}`, one answer per distinct order id."""
-        run = self.engine.check(checked_order_ids(event), context.get_remaining_time_in_millis, trigger=Trigger.INVOKE)
-        self._report(run.summary)
-        return {"checks": [result.to_dict() for result in run.results]}
+        results = self._check(checked_order_ids(event), context, Trigger.INVOKE)
+        return {"checks": [result.to_dict() for result in results]}
 
     def check_queued(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         """Queued checks, all at once; the messages whose check is not settled (malformed, not
         found, out of time, ...) are reported as failed items, for SQS to retry and then move to
         the dead-letter queue (`paysweep.queued`)."""
-        return check_batch(event, context, self._checked_together(context))
+        return check_batch(event, context, lambda order_ids: self._check(order_ids, context, Trigger.QUEUE))
 
-    def _checked_together(self, context: LambdaContext) -> Callable[[list[str]], dict[str, CheckResult]]:
-        def check(order_ids: list[str]) -> dict[str, CheckResult]:
-            run = self.engine.check(order_ids, context.get_remaining_time_in_millis, trigger=Trigger.QUEUE)
-            self._report(run.summary)
-            return {result.order_id: result for result in run.results}
-
-        return check
-
-    @staticmethod
-    def _report(summary: SweepSummary) -> None:
-        record_metrics(summary)
-        logger.info("check finished", extra={"summary": summary.to_dict()})
+    def _check(self, order_ids: list[str], context: LambdaContext, trigger: Trigger) -> list[CheckResult]:
+        run = self.engine.check(order_ids, context.get_remaining_time_in_millis, trigger=trigger)
+        record_metrics(run.summary)
+        logger.info("check finished", extra={"summary": run.summary.to_dict()})
+        return run.results
 
 
 def record_metrics(summary: SweepSummary) -> None:

@@ -136,13 +136,12 @@ class OrderChecks:
     """
 
     def __init__(
-        self, tools: SweepTools, store: OrderStore, workers: WorkersFactory, new_token: Callable[[], str], owner: str
+        self, tools: SweepTools, store: OrderStore, workers: WorkersFactory, lease_token: Callable[[], str]
     ) -> None:
         self.tools = tools
         self.store = store
         self.workers = workers
-        self.new_token = new_token
-        self.owner = owner
+        self.lease_token = lease_token
         self.provider_id = tools.adapter.profile.provider_id
         self._results: dict[str, CheckResult] = {}
         self._lock = threading.Lock()
@@ -157,7 +156,7 @@ class OrderChecks:
         if len(distinct) == 1:
             self._check_and_keep(distinct[0])
         else:
-            with self.workers(max(1, min(len(distinct), self.tools.config.concurrency))) as workers:
+            with self.workers(min(len(distinct), self.tools.config.concurrency)) as workers:
                 for order_id in distinct:
                     workers.submit(partial(self._check_and_keep, order_id))
                 workers.join()
@@ -182,7 +181,7 @@ class OrderChecks:
                 return not_checked(order_id, CheckReason.ERROR)
 
     def _claimed_and_worked(self, order_id: str) -> CheckResult:
-        token = f"{self.owner}:{self.new_token()}"
+        token = self.lease_token()
         now = self.tools.clock()
         claim = item.claim(
             order_id, item.Checkable(shard_prefix(self.provider_id), to_iso(now)),

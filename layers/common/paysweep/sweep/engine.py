@@ -99,6 +99,11 @@ class SweepEngine:
     def provider_id(self) -> str:
         return self.adapter.profile.provider_id
 
+    def lease_token(self) -> str:
+        """A new lease's token: this container's owner id and a fresh part, for a claim of a
+        sweep's or of a check's."""
+        return f"{self.owner}:{self.new_token()}"
+
     def sweep(self, request: SweepRequest, remaining_ms: RemainingMillis) -> SweepSummary:
         return _Sweep(self, request, remaining_ms).run()
 
@@ -113,7 +118,7 @@ class SweepEngine:
             return remaining_ms() < reserve_ms or self.clock() - started_at > START_WINDOW
 
         tools = self.tools_for(summary, out_of_time, started_at)
-        results = OrderChecks(tools, self.store, self.workers, self.new_token, self.owner).run(order_ids)
+        results = OrderChecks(tools, self.store, self.workers, self.lease_token).run(order_ids)
         summary.duration_ms = int((time.monotonic() - started) * 1000)
         return CheckRun(results, summary)
 
@@ -287,7 +292,7 @@ class _Sweep:
         """Take the order's lease (for its check, or its audit). Returns the lease token, the
         order as claimed, and whether an earlier sweep left a lease on it; None when another
         sweep holds it or the table did not answer (counted, and the order stays due)."""
-        token = f"{self.engine.owner}:{self.engine.new_token()}"
+        token = self.engine.lease_token()
         now = self.engine.clock()
         claim = item.claim(
             due.order_id, guard(due.sweep_key, due_by, to_iso(now)),
