@@ -28,6 +28,7 @@ from paysweep.domain.orders import (
     valid_provider_id,
 )
 from paysweep.domain.outcomes import IncompleteRecord, OutcomeMessage, Reason, message_from_record
+from paysweep.sweep.check import CheckReason, not_checked
 from paysweep.sweep.ports import ConditionFailed, OutcomePublisher
 
 
@@ -80,8 +81,7 @@ def check(
     for order_id in dict.fromkeys(order_ids):
         found = store.read(order_id)
         if found is None or not found.provider:
-            rows[order_id] = {"orderId": order_id, "provider": None, "status": None, "checked": False,
-                              "outcome": None, "reason": "NOT_FOUND", "nextCheckAt": None}
+            rows[order_id] = {"provider": None, **not_checked(order_id, CheckReason.NOT_FOUND).to_dict()}
         else:
             by_provider[found.provider].append(order_id)
     for provider, ids in by_provider.items():
