@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from doubles.publisher import CapturingPublisher
 from doubles.store import MemoryCompensationJournal, MemoryOrderStore
 from paysweep.config import SweepConfig
 from paysweep.domain.answers import PaymentAnswer, PaymentState, ReportedAmount
@@ -27,7 +28,6 @@ from paysweep.provider.accounts import SecretAccounts, UnknownAccount, account_o
 from paysweep.provider.client import SecretUnavailable
 from paysweep.provider.guard import GuardedAdapter
 from paysweep.sweep.engine import SweepEngine
-from paysweep.sweep.ports import PublishReport
 from paysweep.sweep.ratelimit import RateLimiter
 from paysweep.sweep.request import SweepRequest
 from support.schema import assert_valid_outcome
@@ -128,19 +128,10 @@ class Provider:
         return PaymentAnswer(PaymentState.APPROVED, "2", paid=ReportedAmount(Decimal(1000), "KRW"))
 
 
-class Publisher:
-    def __init__(self) -> None:
-        self.published: list[OutcomeMessage] = []
-
-    def publish(self, messages: Any) -> PublishReport:
-        self.published.extend(messages)
-        return PublishReport(list(messages), [])
-
-
 def test_each_order_is_asked_as_its_account_and_an_unknown_account_goes_to_review_alone(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    store, provider, publisher = MemoryOrderStore(), Provider(SECRET), Publisher()
+    store, provider, publisher = MemoryOrderStore(), Provider(SECRET), CapturingPublisher()
     for order_id, merchant_id in [("MA-DEF", None), ("MA-B", "seller-b"), ("MA-C", "seller.c"), ("MA-X", "seller-x")]:
         store.put_new(order_item(merchant_id, order_id))
     tokens = itertools.count()
@@ -154,7 +145,7 @@ def test_each_order_is_asked_as_its_account_and_an_unknown_account_goes_to_revie
                          accounts=SecretAccounts(lambda: SECRET))
     engine.sweep(SweepRequest(), lambda: 120_000)
     assert provider.asked_as == {"MA-DEF": "A-DEFAULT", "MA-B": "A-B", "MA-C": "A-C"}, "MA-X is never asked about"
-    bodies = {m.order_id: json.loads(m.body) for m in publisher.published}
+    bodies = {m.order_id: json.loads(m.body) for m in publisher.accepted}
     assert {k: (b["outcome"], b["reason"], b.get("merchantId")) for k, b in bodies.items()} == {
         "MA-DEF": ("APPROVED", None, None), "MA-B": ("APPROVED", None, "seller-b"),
         "MA-C": ("APPROVED", None, "seller.c"), "MA-X": ("REVIEW", "INVALID_ORDER", "seller-x")}

@@ -34,6 +34,7 @@ import pytest
 import teemopay_adapter
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from doubles.publisher import CapturingPublisher, FlakyStore
 from doubles.store import MemoryCompensationJournal, MemoryOrderStore
 from paysweep.config import SweepConfig
 from paysweep.domain.clock import to_iso
@@ -41,7 +42,6 @@ from paysweep.domain.outcomes import OutcomeMessage
 from paysweep.provider.guard import GuardedAdapter
 from paysweep.provider.http import HttpReply
 from paysweep.sweep.engine import SweepEngine
-from paysweep.sweep.ports import PublishReport, StoreUnavailable
 from paysweep.sweep.ratelimit import RateLimiter
 from paysweep.sweep.request import SweepRequest
 from support.schema import assert_valid_outcome
@@ -155,37 +155,6 @@ TEEMO_SECRET = _teemo_secret()
 
 
 # -- one small world per scenario -------------------------------------------------------------------
-
-
-class FlakyStore:
-    """The in-memory store, refusing the writes `fails` picks (the table taking no writes)."""
-
-    def __init__(self, store: MemoryOrderStore) -> None:
-        self._store = store
-        self.fails: Callable[[Any], bool] = lambda transition: False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def apply(self, transition: Any) -> None:
-        if self.fails(transition):
-            raise StoreUnavailable("the table refused the write", "InternalServerError")
-        self._store.apply(transition)
-
-
-class CapturingPublisher:
-    """SNS: accepts every message (after refusing the first `refuse` batches) and keeps them."""
-
-    def __init__(self, refuse: int = 0) -> None:
-        self.refuse = refuse
-        self.accepted: list[OutcomeMessage] = []
-
-    def publish(self, messages: Sequence[OutcomeMessage]) -> PublishReport:
-        if self.refuse:
-            self.refuse -= 1
-            return PublishReport([], [(message, "InternalError") for message in messages])
-        self.accepted.extend(messages)
-        return PublishReport(list(messages), [])
 
 
 @contextmanager

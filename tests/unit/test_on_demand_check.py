@@ -18,18 +18,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from doubles.publisher import CapturingPublisher
 from doubles.store import MemoryCompensationJournal, MemoryOrderStore
 from paysweep.config import SweepConfig
 from paysweep.domain import item
 from paysweep.domain.answers import PaymentAnswer, PaymentState, ReportedAmount
 from paysweep.domain.clock import to_iso
 from paysweep.domain.orders import Order, new_order_item
-from paysweep.domain.outcomes import OutcomeMessage
 from paysweep.domain.providers import ProviderProfile
 from paysweep.provider.guard import GuardedAdapter
 from paysweep.sweep.check import START_WINDOW, CheckReason
 from paysweep.sweep.engine import SweepEngine
-from paysweep.sweep.ports import PublishReport, StoreUnavailable
+from paysweep.sweep.ports import StoreUnavailable
 from paysweep.sweep.ratelimit import RateLimiter
 from paysweep.sweep.request import SweepRequest
 from support.schema import assert_valid_check_answer
@@ -67,21 +67,12 @@ class ScriptedProvider:
         return self.answers[order.order_id].pop(0)
 
 
-class Publisher:
-    def __init__(self) -> None:
-        self.published: list[OutcomeMessage] = []
-
-    def publish(self, messages: Any) -> PublishReport:
-        self.published.extend(messages)
-        return PublishReport(published=list(messages), failed=[])
-
-
 class World:
     def __init__(self) -> None:
         self.now = [T]
         self.store = MemoryOrderStore()
         self.provider = ScriptedProvider(self.now)
-        self.publisher = Publisher()
+        self.publisher = CapturingPublisher()
         tokens = itertools.count(1)
         self.engine = SweepEngine(
             adapter=GuardedAdapter(self.provider), store=self.store, journal=MemoryCompensationJournal(),
@@ -126,7 +117,7 @@ def test_an_order_not_yet_due_is_checked_now_decided_and_published_once_before_t
     world.order("TO-NOW", paid(), due_in=3600)
     [answer] = world.check("TO-NOW")
     assert (answer["status"], answer["checked"], answer["reason"], answer["nextCheckAt"]) == ("APPROVED", True, None, None)
-    [message] = world.publisher.published
+    [message] = world.publisher.accepted
     assert answer["outcome"]["eventId"] == message.event_id == "TO-NOW:APPROVED"
     assert answer["outcome"] == json.loads(message.body), "the answer carries the body as published"
     stored = world.stored("TO-NOW")
@@ -140,7 +131,7 @@ def test_a_pending_answer_keeps_the_order_pending_on_its_usual_backoff(world: Wo
     assert (answer["status"], answer["checked"], answer["outcome"], answer["reason"]) == ("PENDING", True, None, None)
     first_step = timedelta(seconds=CONFIG.backoff[0])
     assert answer["nextCheckAt"] == to_iso(T + first_step) == world.stored("TO-WAIT")["nextCheckAt"]
-    assert world.stored("TO-WAIT")["attempts"] == 1 and world.publisher.published == []
+    assert world.stored("TO-WAIT")["attempts"] == 1 and world.publisher.accepted == []
 
 
 def test_a_decided_order_is_answered_from_its_record_without_asking_the_provider(world: World) -> None:
@@ -150,7 +141,7 @@ def test_a_decided_order_is_answered_from_its_record_without_asking_the_provider
     [answer] = world.check("TO-DONE")
     assert (answer["status"], answer["checked"], answer["reason"]) == ("APPROVED", False, "ALREADY_DECIDED")
     assert answer["outcome"]["eventId"] == "TO-DONE:APPROVED" and world.provider.asked == ["TO-DONE"]
-    assert len(world.publisher.published) == 1, "nothing published again"
+    assert len(world.publisher.accepted) == 1, "nothing published again"
 
 
 def test_missing_and_other_providers_orders_are_refused_without_a_write(world: World) -> None:

@@ -21,14 +21,13 @@ from typing import Any
 
 import pytest
 import toss_adapter as toss
+from doubles.publisher import CapturingPublisher, FlakyStore
 from doubles.store import MemoryCompensationJournal, MemoryOrderStore
 from paysweep.config import SweepConfig
 from paysweep.domain.clock import to_iso
-from paysweep.domain.outcomes import OutcomeMessage
 from paysweep.provider.guard import GuardedAdapter
 from paysweep.provider.http import HttpReply, ProviderUnreachable
 from paysweep.sweep.engine import SweepEngine
-from paysweep.sweep.ports import PublishReport, StoreUnavailable
 from paysweep.sweep.ratelimit import RateLimiter
 from paysweep.sweep.request import SweepRequest
 from support.schema import validator
@@ -137,29 +136,6 @@ def times_out(sent: Sent) -> Exception:
 
 
 # -- one small world per scenario ----------------------------------------------------------------------
-
-
-class FlakyStore:
-    def __init__(self, store: MemoryOrderStore) -> None:
-        self._store = store
-        self.fails: Callable[[Any], bool] = lambda transition: False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def apply(self, transition: Any) -> None:
-        if self.fails(transition):
-            raise StoreUnavailable("the table refused the write", "InternalServerError")
-        self._store.apply(transition)
-
-
-class CapturingPublisher:
-    def __init__(self) -> None:
-        self.accepted: list[OutcomeMessage] = []
-
-    def publish(self, messages: Sequence[OutcomeMessage]) -> PublishReport:
-        self.accepted.extend(messages)
-        return PublishReport(list(messages), [])
 
 
 @contextmanager
